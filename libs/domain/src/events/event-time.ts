@@ -1,0 +1,40 @@
+const ISO_WITH_ZONE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const MAX_EPOCH_MS = 8.64e15;
+
+/**
+ * Parses SPEC §1 `event_time`: ISO-8601 with a mandatory zone, or integer
+ * epoch milliseconds. Returns NaN when unparseable. Hand-written because
+ * `Date.parse` accepts dates such as February 30 and zone-less strings
+ * (which it would read as local time).
+ */
+export function parseEventTime(value: unknown): number {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && Math.abs(value) <= MAX_EPOCH_MS ? value : NaN;
+  }
+  if (typeof value !== 'string') return NaN;
+  const m = ISO_WITH_ZONE.exec(value);
+  if (m === null) return NaN;
+  const year = +m[1]!;
+  const month = +m[2]!;
+  const day = +m[3]!;
+  const hour = +m[4]!;
+  const minute = +m[5]!;
+  const second = m[6] === undefined ? 0 : +m[6];
+  const millis = m[7] === undefined ? 0 : Math.floor(+(m[7] + '00').slice(0, 3));
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || day < 1) return NaN;
+  const leap = month === 2 && ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return NaN;
+  let offsetMinutes = 0;
+  if (m[8] !== 'Z') {
+    const offsetHours = +m[10]!;
+    const offsetMins = +m[11]!;
+    if (offsetHours > 23 || offsetMins > 59) return NaN;
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMins);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+}
+
+export function formatEventTime(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}

@@ -1,0 +1,158 @@
+import { decodeEvent } from '../events/event-decoder';
+import type { RiskEvent } from '../events/risk-event';
+import { formatEventTime } from '../events/event-time';
+import type { FeatureStore, StateInput } from '../features/feature-store';
+import type { RuleSetHolder } from '../rules/rule-set-holder';
+import type { FieldError } from '../shared/errors';
+import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
+import { decideVerdict } from '../verdicts/decide-verdict';
+import type { AlertPublisher, RejectedMessage, RejectSink, SourcePosition, VerdictSink } from './ports';
+
+/** One inbound message: raw bytes/text (Kafka, NDJSON) or an already-parsed HTTP item. */
+export interface InboundMessage {
+  readonly value: Buffer | string | Record<string, unknown>;
+  readonly key?: Buffer | string | null;
+  readonly source: SourcePosition;
+  /** Identity for redelivery detection (`topic/partition/offset`). */
+  readonly messageId?: string;
+}
+
+/** Explicit outcome per message (no exceptions for control flow). */
+export type MessageOutcome =
+  | { readonly kind: 'accepted'; readonly verdict: Verdict; readonly alert: Alert | undefined }
+  | { readonly kind: 'late'; readonly verdict: Verdict; readonly alert: Alert | undefined }
+  | { readonly kind: 'duplicate'; readonly eventId: string }
+  | { readonly kind: 'rejected'; readonly errors: readonly FieldError[] };
+
+export interface OutcomeCounts {
+  accepted: number;
+  late: number;
+  duplicate: number;
+  rejected: number;
+}
+
+/** A batch whose verdicts are decided but not yet delivered to the sinks. */
+export interface DecidedBatch {
+  readonly outcomes: readonly MessageOutcome[];
+  readonly verdicts: readonly Verdict[];
+  readonly alerts: readonly Alert[];
+  readonly rejects: readonly RejectedMessage[];
+  readonly counts: OutcomeCounts;
+  readonly rulesVersion: number;
+}
+
+export interface PipelineOptions {
+  /** SPEC §6: verdicts at or above this level raise an alert. Default MEDIUM. */
+  readonly alertThreshold: RiskLevel;
+  readonly now?: () => number;
+}
+
+export interface PipelineSinks {
+  readonly verdicts: VerdictSink;
+  readonly alerts: AlertPublisher;
+  readonly rejects: RejectSink;
+}
+
+/**
+ * decode → acceptance + features (FeatureStore) → compiled rules → verdicts.
+ * The same code serves HTTP ingest, the Kafka consumer and the replay
+ * command. Batches of one partition must be processed one at a time, in order.
+ */
+export class RiskPipeline {
+  private readonly alertRank: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly featureStore: FeatureStore,
+    private readonly rules: RuleSetHolder,
+    private readonly sinks: PipelineSinks,
+    options: PipelineOptions,
+  ) {
+    this.alertRank = RISK_RANK[options.alertThreshold];
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Decides and delivers; resolves once verdicts, alerts and rejects are all written. */
+  async process(partition: string, messages: readonly InboundMessage[]): Promise<DecidedBatch> {
+    const decided = await this.decide(partition, messages);
+    await this.deliver(decided);
+    return decided;
+  }
+
+  /**
+   * Validates, applies to state and evaluates rules. State changes here, so a
+   * caller whose delivery fails must retry `deliver` with this same batch
+   * rather than deciding it again.
+   */
+  async decide(partition: string, messages: readonly InboundMessage[]): Promise<DecidedBatch> {
+    // Read once: a hot reload swaps the rule set between batches, never inside one.
+    const ruleSet = this.rules.current;
+    const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+    const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
+    const rejects: RejectedMessage[] = [];
+    const inputs: StateInput[] = [];
+    const inputIndex: number[] = [];
+
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      const decoded = decodeEvent(message.value);
+      if (decoded.ok) {
+        inputs.push({ event: decoded.event, messageId: message.messageId });
+        inputIndex.push(i);
+      } else {
+        counts.rejected++;
+        outcomes[i] = { kind: 'rejected', errors: decoded.errors };
+        rejects.push({
+          raw: rawOf(message.value),
+          key: message.key ?? null,
+          errors: decoded.errors,
+          source: message.source,
+          stage: 'validation',
+        });
+      }
+    }
+
+    const verdicts: Verdict[] = [];
+    const alerts: Alert[] = [];
+    if (inputs.length > 0) {
+      const states = await this.featureStore.apply(partition, inputs);
+      const decidedAt = formatEventTime(this.now());
+      for (let j = 0; j < inputs.length; j++) {
+        const state = states[j]!;
+        const event: RiskEvent = inputs[j]!.event;
+        if (state.kind === 'duplicate') {
+          counts.duplicate++;
+          outcomes[inputIndex[j]!] = { kind: 'duplicate', eventId: event.event_id };
+          continue;
+        }
+        const verdict = decideVerdict(event, state.features, state.late, ruleSet, decidedAt);
+        const alert = RISK_RANK[verdict.risk_level] >= this.alertRank ? toAlert(verdict) : undefined;
+        verdicts.push(verdict);
+        if (alert !== undefined) alerts.push(alert);
+        if (state.late) counts.late++;
+        else counts.accepted++;
+        outcomes[inputIndex[j]!] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
+      }
+    }
+    return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
+  }
+
+  /** Writes a decided batch to every sink; safe to call again after a failure. */
+  async deliver(batch: DecidedBatch): Promise<void> {
+    const writes: Promise<void>[] = [];
+    if (batch.rejects.length > 0) writes.push(this.sinks.rejects.reject(batch.rejects));
+    if (batch.verdicts.length > 0) writes.push(this.sinks.verdicts.write(batch.verdicts));
+    if (batch.alerts.length > 0) writes.push(this.sinks.alerts.publish(batch.alerts));
+    await Promise.all(writes);
+  }
+
+  /** Flushes every sink; part of graceful shutdown. */
+  async flush(): Promise<void> {
+    await Promise.all([this.sinks.verdicts.flush(), this.sinks.alerts.flush(), this.sinks.rejects.flush()]);
+  }
+}
+
+function rawOf(value: InboundMessage['value']): Buffer | string {
+  if (typeof value === 'string' || Buffer.isBuffer(value)) return value;
+  return JSON.stringify(value);
+}

@@ -1,0 +1,37 @@
+import { CompiledRuleSet } from './rule-compiler';
+import type { RuleSet } from './rule';
+
+/**
+ * The rule set the pipeline decides with. A new version is compiled by the
+ * caller (off the hot path) and swapped in with one reference assignment;
+ * the pipeline reads `current` once per batch, so a batch never mixes versions.
+ */
+export class RuleSetHolder {
+  private compiled: CompiledRuleSet;
+  private readonly listeners = new Set<(next: CompiledRuleSet) => void>();
+
+  constructor(initial: RuleSet) {
+    this.compiled = new CompiledRuleSet(initial);
+  }
+
+  get current(): CompiledRuleSet {
+    return this.compiled;
+  }
+
+  /**
+   * Compiles and activates `next`; returns false when it is already running.
+   * An older version is accepted: activating one is how a rollback works.
+   */
+  activate(next: RuleSet): boolean {
+    if (next.version === this.compiled.version) return false;
+    const compiled = new CompiledRuleSet(next);
+    this.compiled = compiled;
+    for (const listener of this.listeners) listener(compiled);
+    return true;
+  }
+
+  onChange(listener: (next: CompiledRuleSet) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,59 @@
+import type { RiskLevel } from '../verdicts/verdict';
+
+/** json-rules-engine leaf condition. */
+export interface LeafCondition {
+  readonly fact: string;
+  readonly operator: string;
+  readonly value: unknown;
+  readonly path?: string;
+  readonly params?: Record<string, unknown>;
+}
+export interface AllCondition {
+  readonly all: readonly RuleCondition[];
+}
+export interface AnyCondition {
+  readonly any: readonly RuleCondition[];
+}
+export interface NotCondition {
+  readonly not: RuleCondition;
+}
+export type RuleCondition = LeafCondition | AllCondition | AnyCondition | NotCondition;
+export type TopLevelCondition = AllCondition | AnyCondition | NotCondition;
+
+export type RuleMode = 'active' | 'shadow';
+
+/** SPEC §4: a rule as stored, shipped in `rules/*.json` and managed by the admin API. */
+export interface RuleDefinition {
+  readonly id: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly enabled: boolean;
+  readonly mode: RuleMode;
+  readonly priority: number;
+  readonly conditions: TopLevelCondition;
+  readonly event: {
+    readonly type: 'risk';
+    readonly params: { readonly risk_level: RiskLevel; readonly score: number; readonly reason: string };
+  };
+}
+
+/** An immutable, numbered set of rules: what decides a verdict (`rules_version`). */
+export interface RuleSet {
+  readonly version: number;
+  readonly rules: readonly RuleDefinition[];
+}
+
+/** json-rules-engine's built-in operators (SPEC §4). */
+export const BUILT_IN_OPERATORS = [
+  'equal',
+  'notEqual',
+  'lessThan',
+  'lessThanInclusive',
+  'greaterThan',
+  'greaterThanInclusive',
+  'in',
+  'notIn',
+  'contains',
+  'doesNotContain',
+] as const;
+export type BuiltInOperator = (typeof BUILT_IN_OPERATORS)[number];
