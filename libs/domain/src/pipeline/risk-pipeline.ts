@@ -21,7 +21,7 @@ export interface InboundMessage {
 export type MessageOutcome =
   | { readonly kind: 'accepted'; readonly verdict: Verdict; readonly alert: Alert | undefined }
   | { readonly kind: 'late'; readonly verdict: Verdict; readonly alert: Alert | undefined }
-  | { readonly kind: 'duplicate'; readonly eventId: string }
+  | { readonly kind: 'duplicate'; readonly event_id: string }
   | { readonly kind: 'rejected'; readonly errors: readonly FieldError[] };
 
 export interface OutcomeCounts {
@@ -122,7 +122,7 @@ export class RiskPipeline {
         const event: RiskEvent = inputs[j]!.event;
         if (state.kind === 'duplicate') {
           counts.duplicate++;
-          outcomes[inputIndex[j]!] = { kind: 'duplicate', eventId: event.event_id };
+          outcomes[inputIndex[j]!] = { kind: 'duplicate', event_id: event.event_id };
           continue;
         }
         const verdict = decideVerdict(event, state.features, state.late, ruleSet, decidedAt);

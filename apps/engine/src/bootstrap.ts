@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { EngineConfig } from '@risk/infra/config/engine-config';
+import { JsonLogger } from '@risk/infra/logging/json-logger';
+import { AppModule } from './app.module';
+import { ErrorFilter, toInvalidInput } from './http/error.filter';
+
+export interface RunningEngine {
+  readonly app: NestExpressApplication;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Creates, configures and starts the HTTP server; used by main.ts and by the tests. */
+export async function startEngine(config: EngineConfig, logger = new JsonLogger(config.logLevel)): Promise<RunningEngine> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+    logger,
+    bodyParser: false,
+    abortOnError: false,
+  });
+  // POST /events is read as raw text whatever its content type: the engine's
+  // own decoder validates it (SPEC §1), so a malformed body becomes a 400
+  // naming `$` rather than a parser error. Everything else is JSON.
+  app.useBodyParser('text', { type: (req) => (req.url ?? '').split('?')[0] === '/events', limit: config.http.maxBodyBytes });
+  app.useBodyParser('json', { limit: '1mb' });
+  app.useGlobalPipes(
+    new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: toInvalidInput }),
+  );
+  app.useGlobalFilters(new ErrorFilter(logger.child('http')));
+  app.enableShutdownHooks();
+  app.disable('x-powered-by');
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('risk-engine')
+      .setDescription('Real-time fraud and risk rule engine: ingest events, query verdicts and alerts, manage rules.')
+      .setVersion('0.1.0')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
+
+  await app.listen(config.http.port, config.http.host);
+  const address = app.getHttpServer().address() as { port: number } | string;
+  const port = typeof address === 'string' ? config.http.port : address.port;
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  const url = `http://${host}:${port}`;
+  return { app, url, close: () => app.close() };
+}

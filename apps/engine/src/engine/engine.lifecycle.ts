@@ -1,0 +1,54 @@
+import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
+import { FeatureStore, RiskPipeline } from '@risk/domain';
+import { JsonLogger } from '@risk/infra/logging/json-logger';
+import type { ShutdownParticipant } from './engine.tokens';
+
+/**
+ * Graceful shutdown in phases (SIGTERM/SIGINT via enableShutdownHooks):
+ * stop intake → drain in-flight batches and commit → flush sinks → close clients.
+ * Participants (Kafka consumer, HTTP ingest, rule watcher, clients) register here.
+ */
+@Injectable()
+export class EngineLifecycle implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly participants: ShutdownParticipant[] = [];
+  private readonly log: JsonLogger;
+  private draining = false;
+
+  constructor(
+    private readonly pipeline: RiskPipeline,
+    private readonly featureStore: FeatureStore,
+    logger: JsonLogger,
+  ) {
+    this.log = logger.child('lifecycle');
+  }
+
+  register(participant: ShutdownParticipant): void {
+    this.participants.push(participant);
+  }
+
+  get isShuttingDown(): boolean {
+    return this.draining;
+  }
+
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.draining = true;
+    this.log.info('shutting down: stopping intake', { signal });
+    await Promise.all(this.participants.map((p) => p.stopIntake?.()));
+    this.log.info('draining in-flight batches');
+    await Promise.all(this.participants.map((p) => p.drain?.()));
+    this.log.info('flushing sinks');
+    await this.pipeline.flush();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const participant of [...this.participants].reverse()) {
+      try {
+        await participant.close?.();
+      } catch (error) {
+        this.log.warn('error while closing a client', { error: (error as Error).message });
+      }
+    }
+    await this.featureStore.close();
+    this.log.info('stopped');
+  }
+}

@@ -1,0 +1,78 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
+import type { ValidationError } from 'class-validator';
+import type { Response } from 'express';
+import { ConflictError, InvalidInputError, NotFoundError, RiskEngineError, type FieldError } from '@risk/domain';
+import type { JsonLogger } from '@risk/infra/logging/json-logger';
+
+/** Error body of every non-2xx answer. */
+export interface ErrorBody {
+  readonly error: string;
+  readonly message: string;
+  readonly errors?: readonly FieldError[];
+  readonly retriable: boolean;
+}
+
+/**
+ * The HTTP edge: maps domain errors (code + retriable) to status codes.
+ * Nothing below the controllers knows about HTTP.
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(private readonly logger: JsonLogger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const [status, body] = this.map(exception);
+    if (status >= 500) this.logger.error('request failed', { status, error: body.error, message: body.message });
+    if (status === 503) response.setHeader('Retry-After', '1');
+    response.status(status).json(body);
+  }
+
+  private map(exception: unknown): [number, ErrorBody] {
+    if (exception instanceof InvalidInputError) {
+      return [400, { error: exception.code, message: exception.message, errors: exception.errors, retriable: false }];
+    }
+    if (exception instanceof NotFoundError) return [404, { error: exception.code, message: exception.message, retriable: false }];
+    if (exception instanceof ConflictError) {
+      return [409, { error: exception.code, message: exception.message, retriable: false, ...(exception.details as object | undefined) }];
+    }
+    if (exception instanceof RiskEngineError) {
+      const status = exception.retriable ? 503 : typeof (exception as { status?: unknown }).status === 'number' ? (exception as unknown as { status: number }).status : 500;
+      return [status, { error: exception.code, message: exception.message, retriable: exception.retriable }];
+    }
+    const parserError = exception as { type?: string; status?: number; message?: string };
+    if (parserError.type === 'entity.parse.failed') {
+      return [400, { error: 'INVALID_JSON', message: 'the body is not valid JSON', errors: [{ path: '$', message: `not valid JSON: ${parserError.message ?? ''}` }], retriable: false }];
+    }
+    if (parserError.type === 'entity.too.large') {
+      return [413, { error: 'BODY_TOO_LARGE', message: parserError.message ?? 'request entity too large', retriable: false }];
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse() as { message?: unknown; error?: string } | string;
+      const message = typeof response === 'string' ? response : Array.isArray(response.message) ? response.message.join('; ') : String(response.message ?? exception.message);
+      return [status, { error: httpCode(status), message, retriable: status === 429 || status >= 500 }];
+    }
+    return [500, { error: 'INTERNAL', message: 'internal error', retriable: true }];
+  }
+}
+
+function httpCode(status: number): string {
+  return { 400: 'BAD_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'BODY_TOO_LARGE', 429: 'TOO_MANY_REQUESTS' }[status] ?? `HTTP_${status}`;
+}
+
+/** ValidationPipe's errors → one FieldError per property, with nested paths. */
+export function validationErrors(errors: readonly ValidationError[], parent = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const error of errors) {
+    const path = parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+    for (const message of Object.values(error.constraints ?? {})) out.push({ path, message });
+    if (error.children !== undefined && error.children.length > 0) out.push(...validationErrors(error.children, path));
+  }
+  return out;
+}
+
+export function toInvalidInput(errors: ValidationError[]): InvalidInputError {
+  const fieldErrors = validationErrors(errors);
+  return new InvalidInputError('INVALID_REQUEST', fieldErrors.map((e) => `${e.path}: ${e.message}`).join('; '), fieldErrors);
+}

@@ -1,0 +1,76 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { OutcomeCounts } from '@risk/domain';
+
+/**
+ * Prometheus metrics of one engine instance. The only file importing
+ * prom-client; everything else calls these typed methods.
+ */
+export class EngineMetrics {
+  readonly registry = new Registry();
+  private readonly events: Counter<'outcome' | 'source'>;
+  private readonly decisionSeconds: Histogram<'source'>;
+  private readonly verdictLatency: Histogram<'source'>;
+  private readonly rulesVersion: Gauge;
+  private readonly consumerLag: Gauge<'topic' | 'partition'>;
+  private readonly alerts: Counter<'risk_level'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'risk_engine_' });
+    this.events = new Counter({
+      name: 'risk_engine_events_total',
+      help: 'Events by outcome (accepted, late, duplicate, rejected) and source (http, kafka, replay)',
+      labelNames: ['outcome', 'source'],
+      registers: [this.registry],
+    });
+    this.decisionSeconds = new Histogram({
+      name: 'risk_engine_batch_decision_seconds',
+      help: 'Time to decide and deliver one batch',
+      labelNames: ['source'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.verdictLatency = new Histogram({
+      name: 'risk_engine_processing_latency_seconds',
+      help: 'From arrival of an event (Kafka append time or HTTP receipt) to its verdict being written',
+      labelNames: ['source'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.rulesVersion = new Gauge({ name: 'risk_engine_rules_version', help: 'Rule set version this instance decides with', registers: [this.registry] });
+    this.consumerLag = new Gauge({
+      name: 'risk_engine_consumer_lag',
+      help: 'Messages between the last processed offset and the partition high watermark',
+      labelNames: ['topic', 'partition'],
+      registers: [this.registry],
+    });
+    this.alerts = new Counter({ name: 'risk_engine_alerts_total', help: 'Alerts raised by risk level', labelNames: ['risk_level'], registers: [this.registry] });
+  }
+
+  recordBatch(source: string, counts: OutcomeCounts, seconds: number): void {
+    if (counts.accepted > 0) this.events.inc({ outcome: 'accepted', source }, counts.accepted);
+    if (counts.late > 0) this.events.inc({ outcome: 'late', source }, counts.late);
+    if (counts.duplicate > 0) this.events.inc({ outcome: 'duplicate', source }, counts.duplicate);
+    if (counts.rejected > 0) this.events.inc({ outcome: 'rejected', source }, counts.rejected);
+    this.decisionSeconds.observe({ source }, seconds);
+  }
+
+  recordLatency(source: string, seconds: number): void {
+    this.verdictLatency.observe({ source }, seconds);
+  }
+
+  recordAlerts(riskLevel: string, count: number): void {
+    this.alerts.inc({ risk_level: riskLevel }, count);
+  }
+
+  setRulesVersion(version: number): void {
+    this.rulesVersion.set(version);
+  }
+
+  setConsumerLag(topic: string, partition: number, lag: number): void {
+    this.consumerLag.set({ topic, partition: String(partition) }, lag);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
