@@ -15,3 +15,5 @@ export * from './verdicts/verdict';
 export * from './verdicts/decide-verdict';
 export * from './pipeline/ports';
 export * from './pipeline/risk-pipeline';
+export * from './generator/random';
+export * from './generator/stream-generator';

@@ -1,5 +1,6 @@
-import type { RiskEvent } from '../events/risk-event';
-import { type FeatureDefinition, type FeatureValues } from './feature-definition';
+import type { EventField, RiskEvent } from '../events/risk-event';
+import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
+import { featureValuesFactory } from './feature-values-factory';
 import { DEFAULT_STATE_SETTINGS, FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
 
 /**
@@ -17,19 +18,38 @@ interface LatestValue {
   time: number;
 }
 
+/** All state of one entity key (one user, one IP, one device). */
+interface EntityState {
+  /** One slot per feature of the entity's group. */
+  readonly series: (Series | undefined)[];
+  readonly latest: (LatestValue | undefined)[];
+  /** Newest event_time seen for this key, for the idle sweep. */
+  newest: number;
+}
+
+interface FeatureSlot {
+  readonly definition: FeatureDefinition;
+  /** Position in the feature vector (definition order). */
+  readonly output: number;
+  /** Entries at or before (newest − horizon) can no longer fall in any non-late window. */
+  readonly horizonMs: number;
+  readonly types: ReadonlySet<string> | undefined;
+}
+
+interface EntityGroup {
+  readonly entity: EventField;
+  readonly windowed: readonly FeatureSlot[];
+  readonly changed: readonly FeatureSlot[];
+  readonly byKey: Map<string, EntityState>;
+  /** How long an idle key must be kept: its longest horizon. */
+  readonly retentionMs: number;
+}
+
 interface AcceptedRecord {
   readonly time: number;
   readonly messageId: string | undefined;
   readonly late: boolean;
   readonly features: FeatureValues;
-}
-
-interface WindowedFeature {
-  readonly definition: FeatureDefinition;
-  readonly byKey: Map<string, Series>;
-  /** Entries at or before (newest − horizon) can no longer fall in any non-late window. */
-  readonly horizonMs: number;
-  readonly types: ReadonlySet<string> | undefined;
 }
 
 const SWEEP_EVERY = 8192;
@@ -46,31 +66,39 @@ const SWEEP_EVERY = 8192;
  * that a lagging partition would still count (documented in the README).
  */
 export class MemoryFeatureStore extends FeatureStore {
-  private readonly windowed: WindowedFeature[] = [];
-  private readonly latest = new Map<string, Map<string, LatestValue>>();
+  private readonly groups: EntityGroup[] = [];
   private readonly partitionMax = new Map<string, number>();
   private readonly accepted = new Map<string, AcceptedRecord>();
   /** event_ids in acceptance order, for pruning the dedup memory. */
-  private readonly acceptedOrder: string[] = [];
+  private acceptedOrder: string[] = [];
   private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
+  private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
+  private readonly scratch: FeatureValue[];
 
   constructor(
-    private readonly definitions: readonly FeatureDefinition[],
+    definitions: readonly FeatureDefinition[],
     private readonly settings: StateSettings = DEFAULT_STATE_SETTINGS,
   ) {
     super();
-    for (const definition of definitions) {
-      if (definition.aggregate === 'changed') this.latest.set(definition.name, new Map());
-      else {
-        this.windowed.push({
-          definition,
-          byKey: new Map(),
-          horizonMs: definition.windowMs + settings.allowedLatenessMs,
-          types: definition.eventTypes === undefined ? undefined : new Set(definition.eventTypes),
-        });
-      }
+    this.makeFeatures = featureValuesFactory(definitions);
+    this.scratch = definitions.map(() => 0);
+    const byEntity = new Map<EventField, { windowed: FeatureSlot[]; changed: FeatureSlot[] }>();
+    definitions.forEach((definition, output) => {
+      let group = byEntity.get(definition.entity);
+      if (group === undefined) byEntity.set(definition.entity, (group = { windowed: [], changed: [] }));
+      const slot: FeatureSlot = {
+        definition,
+        output,
+        horizonMs: definition.windowMs + settings.allowedLatenessMs,
+        types: definition.eventTypes === undefined ? undefined : new Set(definition.eventTypes),
+      };
+      (definition.aggregate === 'changed' ? group.changed : group.windowed).push(slot);
+    });
+    for (const [entity, { windowed, changed }] of byEntity) {
+      const retentionMs = Math.max(...windowed.map((s) => s.horizonMs), changed.length > 0 ? settings.latestValueRetentionMs : 0);
+      this.groups.push({ entity, windowed, changed, byKey: new Map(), retentionMs });
     }
   }
 
@@ -87,19 +115,17 @@ export class MemoryFeatureStore extends FeatureStore {
 
   async close(): Promise<void> {
     this.accepted.clear();
-    this.latest.clear();
-    for (const feature of this.windowed) feature.byKey.clear();
+    for (const group of this.groups) group.byKey.clear();
   }
 
-  /** Entities currently holding state, summed over features: for tests and metrics. */
+  /** Entities and entries currently held: for tests and metrics. */
   get stateSize(): { entities: number; entries: number; dedup: number } {
     let entities = 0;
     let entries = 0;
-    for (const feature of this.windowed) {
-      entities += feature.byKey.size;
-      for (const series of feature.byKey.values()) entries += series.times.length;
+    for (const group of this.groups) {
+      entities += group.byKey.size;
+      for (const state of group.byKey.values()) for (const s of state.series) entries += s?.times.length ?? 0;
     }
-    for (const map of this.latest.values()) entities += map.size;
     return { entities, entries, dedup: this.accepted.size };
   }
 
@@ -118,15 +144,9 @@ export class MemoryFeatureStore extends FeatureStore {
     if (max === undefined || t > max) this.partitionMax.set(partition, t);
     if (t > this.globalMax) this.globalMax = t;
 
-    const features: FeatureValues = {};
-    let w = 0;
-    for (const definition of this.definitions) {
-      if (definition.aggregate === 'changed') {
-        features[definition.name] = this.changed(definition, event);
-      } else {
-        features[definition.name] = this.windowedValue(this.windowed[w++]!, event);
-      }
-    }
+    const values = this.scratch;
+    for (let g = 0; g < this.groups.length; g++) this.applyToEntity(this.groups[g]!, event, values);
+    const features = this.makeFeatures(values);
 
     this.accepted.set(event.event_id, { time: t, messageId, late, features });
     this.acceptedOrder.push(event.event_id);
@@ -134,79 +154,37 @@ export class MemoryFeatureStore extends FeatureStore {
     return { kind: 'accepted', late, features, redelivered: false };
   }
 
-  private windowedValue(feature: WindowedFeature, event: RiskEvent): number {
-    const { definition } = feature;
-    const key = event[definition.entity];
-    if (key === undefined) return 0;
+  private applyToEntity(group: EntityGroup, event: RiskEvent, values: FeatureValue[]): void {
+    const key = event[group.entity];
+    if (key === undefined) {
+      for (const slot of group.windowed) values[slot.output] = 0;
+      for (const slot of group.changed) values[slot.output] = false;
+      return;
+    }
     const t = event.event_time;
-    let series = feature.byKey.get(key as string);
-
-    const field = definition.field;
-    const value = field === undefined ? 0 : event[field];
-    const takesPart =
-      (feature.types === undefined || feature.types.has(event.event_type)) &&
-      (definition.aggregate !== 'distinct' || value !== undefined);
-    if (takesPart) {
-      if (series === undefined) {
-        series = { times: [], values: [] };
-        feature.byKey.set(key as string, series);
-      }
-      insertSorted(series, t, definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number));
+    let state = group.byKey.get(key as string);
+    if (state === undefined) {
+      state = { series: group.windowed.map(() => undefined), latest: group.changed.map(() => undefined), newest: t };
+      group.byKey.set(key as string, state);
+    } else if (t > state.newest) state.newest = t;
+    for (let i = 0; i < group.windowed.length; i++) {
+      const slot = group.windowed[i]!;
+      values[slot.output] = windowedValue(slot, state, i, event);
     }
-    if (series === undefined) return 0;
-
-    const end = upperBound(series.times, t);
-    const start = upperBound(series.times, t - definition.windowMs);
-    let result: number;
-    switch (definition.aggregate) {
-      case 'count':
-        result = end - start;
-        break;
-      case 'sum': {
-        let sum = 0;
-        for (let i = start; i < end; i++) sum += series.values[i] as number;
-        result = sum;
-        break;
-      }
-      default:
-        result = countDistinct(series.values, start, end);
+    for (let i = 0; i < group.changed.length; i++) {
+      const slot = group.changed[i]!;
+      values[slot.output] = changedValue(slot, state, i, event);
     }
-    trim(series, feature.horizonMs);
-    return result;
-  }
-
-  private changed(definition: FeatureDefinition, event: RiskEvent): boolean {
-    const key = event[definition.entity];
-    const value = event[definition.field!];
-    if (key === undefined || value === undefined) return false;
-    const byKey = this.latest.get(definition.name)!;
-    const known = byKey.get(key as string);
-    const t = event.event_time;
-    if (known === undefined) {
-      byKey.set(key as string, { value, time: t });
-      return false;
-    }
-    const changed = known.value !== value;
-    // Ties go to the later arrival (SPEC §3).
-    if (t >= known.time) {
-      known.value = value;
-      known.time = t;
-    }
-    return changed;
   }
 
   /** Forgets idle entities and expired event_ids; amortised over SWEEP_EVERY events. */
   private sweep(): void {
     this.sinceSweep = 0;
-    for (const feature of this.windowed) {
-      const cutoff = this.globalMax - feature.horizonMs;
-      for (const [key, series] of feature.byKey) {
-        if (series.times[series.times.length - 1]! <= cutoff) feature.byKey.delete(key);
+    for (const group of this.groups) {
+      const cutoff = this.globalMax - group.retentionMs;
+      for (const [key, state] of group.byKey) {
+        if (state.newest <= cutoff) group.byKey.delete(key);
       }
-    }
-    const latestCutoff = this.globalMax - this.settings.latestValueRetentionMs;
-    for (const byKey of this.latest.values()) {
-      for (const [key, known] of byKey) if (known.time <= latestCutoff) byKey.delete(key);
     }
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
     const order = this.acceptedOrder;
@@ -220,11 +198,57 @@ export class MemoryFeatureStore extends FeatureStore {
       head++;
     }
     if (head > 65536 && head * 2 > order.length) {
-      order.splice(0, head);
+      this.acceptedOrder = order.slice(head);
       head = 0;
     }
     this.acceptedOrderHead = head;
   }
+}
+
+function windowedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): number {
+  const { definition } = slot;
+  const t = event.event_time;
+  let series = state.series[index];
+  const field = definition.field;
+  const value = field === undefined ? 0 : event[field];
+  const takesPart =
+    (slot.types === undefined || slot.types.has(event.event_type)) && (definition.aggregate !== 'distinct' || value !== undefined);
+  if (takesPart) {
+    if (series === undefined) series = state.series[index] = { times: [], values: [] };
+    insertSorted(series, t, definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number));
+  }
+  if (series === undefined) return 0;
+
+  const times = series.times;
+  const end = upperBound(times, t);
+  const start = upperBound(times, t - definition.windowMs);
+  let result: number;
+  if (definition.aggregate === 'count') result = end - start;
+  else if (definition.aggregate === 'sum') {
+    let sum = 0;
+    for (let i = start; i < end; i++) sum += series.values[i] as number;
+    result = sum;
+  } else result = countDistinct(series.values, start, end);
+  if (times.length > 0 && times[0]! <= times[times.length - 1]! - slot.horizonMs) trim(series, slot.horizonMs);
+  return result;
+}
+
+function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {
+  const value = event[slot.definition.field!];
+  if (value === undefined) return false;
+  const known = state.latest[index];
+  const t = event.event_time;
+  if (known === undefined) {
+    state.latest[index] = { value, time: t };
+    return false;
+  }
+  const changed = known.value !== value;
+  // Ties go to the later arrival (SPEC §3).
+  if (t >= known.time) {
+    known.value = value;
+    known.time = t;
+  }
+  return changed;
 }
 
 /** Index of the first element > x in an ascending array. */
@@ -253,17 +277,39 @@ function insertSorted(series: Series, t: number, value: string | number): void {
 }
 
 function trim(series: Series, horizonMs: number): void {
-  const cutoff = series.times[series.times.length - 1]! - horizonMs;
-  if (series.times[0]! > cutoff) return;
-  const drop = upperBound(series.times, cutoff);
+  const drop = upperBound(series.times, series.times[series.times.length - 1]! - horizonMs);
   series.times.splice(0, drop);
   series.values.splice(0, drop);
 }
 
+/** Reused across calls: the hot path counts distinct values without allocating. */
+const distinctScratch: (string | number)[] = [];
+
 function countDistinct(values: readonly (string | number)[], start: number, end: number): number {
   const n = end - start;
   if (n <= 1) return n;
-  if (n === 2) return values[start] === values[start + 1] ? 1 : 2;
+  // Windows usually hold few distinct values (one user's devices, one device's
+  // users), so comparing against the distinct values found so far is O(n·d)
+  // with small d, and cheaper than building a Set per event.
+  const found = distinctScratch;
+  let distinct = 0;
+  for (let i = start; i < end; i++) {
+    const value = values[i]!;
+    let seen = false;
+    for (let j = 0; j < distinct; j++) {
+      if (found[j] === value) {
+        seen = true;
+        break;
+      }
+    }
+    if (seen) continue;
+    if (distinct === 32) return countDistinctWithSet(values, start, end);
+    found[distinct++] = value;
+  }
+  return distinct;
+}
+
+function countDistinctWithSet(values: readonly (string | number)[], start: number, end: number): number {
   const seen = new Set<string | number>();
   for (let i = start; i < end; i++) seen.add(values[i]!);
   return seen.size;

@@ -1,0 +1,94 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { decodeEvent } from './event-decoder';
+import { parseEventTime } from './event-time';
+
+const valid = { event_id: 'e-1', user_id: 'u-1', event_type: 'login', event_time: '2026-11-20T10:00:00Z' };
+
+function errorsOf(input: unknown): Record<string, string> {
+  const result = decodeEvent(typeof input === 'string' ? input : JSON.stringify(input));
+  assert.equal(result.ok, false, 'expected a rejection');
+  return Object.fromEntries((result as { errors: readonly { path: string; message: string }[] }).errors.map((e) => [e.path, e.message]));
+}
+
+describe('decodeEvent (SPEC §1)', () => {
+  it('accepts a minimal event and normalises optional fields', () => {
+    const result = decodeEvent(JSON.stringify({ ...valid, ip_address: '', device_id: null, extra: { nested: true } }));
+    assert.ok(result.ok);
+    assert.deepEqual(result.event, {
+      event_id: 'e-1',
+      user_id: 'u-1',
+      event_type: 'login',
+      event_time: Date.UTC(2026, 10, 20, 10),
+      ip_address: undefined,
+      device_id: undefined,
+      location_city: undefined,
+      amount: undefined,
+    });
+  });
+
+  it('accepts epoch milliseconds, offsets, IPv6 and an amount of 0', () => {
+    const result = decodeEvent({ ...valid, event_time: 1795168800000, ip_address: '2001:db8::1', amount: 0, location_city: 'Paris' });
+    assert.ok(result.ok);
+    assert.equal(result.event.event_time, 1795168800000);
+    assert.equal(result.event.amount, 0);
+    const offset = decodeEvent({ ...valid, event_time: '2026-11-20T12:00:00.5+02:00' });
+    assert.ok(offset.ok);
+    assert.equal(offset.event.event_time, Date.UTC(2026, 10, 20, 10, 0, 0, 500));
+  });
+
+  it('rejects what is not a JSON object', () => {
+    assert.match(errorsOf('{"event_id":')['$']!, /not valid JSON/);
+    assert.match(errorsOf('[1,2]')['$']!, /expected a JSON object, got an array/);
+    assert.match(errorsOf('42')['$']!, /expected a JSON object, got number/);
+    assert.match(errorsOf('null')['$']!, /expected a JSON object, got null/);
+  });
+
+  it('rejects an event larger than 64 KiB', () => {
+    const big = JSON.stringify({ ...valid, padding: 'x'.repeat(65 * 1024) });
+    assert.match(errorsOf(big)['$']!, /more than the 65536 allowed/);
+    assert.match(errorsOf(Buffer.from(big))['$']!, /more than the 65536 allowed/);
+  });
+
+  it('names every missing required field', () => {
+    const errors = errorsOf({});
+    assert.deepEqual(Object.keys(errors).sort(), ['event_id', 'event_time', 'event_type', 'user_id']);
+    for (const message of Object.values(errors)) assert.equal(message, 'is required');
+  });
+
+  it('rejects wrong types and bad values, one reason per field', () => {
+    const errors = errorsOf({
+      event_id: 7,
+      user_id: 'u'.repeat(129),
+      event_type: 'Login',
+      event_time: '2026-11-20 10:00:00',
+      ip_address: '300.1.1.1',
+      device_id: 12,
+      location_city: ['Paris'],
+      amount: -1,
+    });
+    assert.match(errors.event_id!, /must be a string, got number/);
+    assert.match(errors.user_id!, /at most 128/);
+    assert.match(errors.event_type!, /must match/);
+    assert.match(errors.event_time!, /with a zone/);
+    assert.match(errors.ip_address!, /valid IPv4 or IPv6/);
+    assert.match(errors.device_id!, /must be a string/);
+    assert.match(errors.location_city!, /must be a string, got an array/);
+    assert.match(errors.amount!, /≥ 0/);
+  });
+
+  it('rejects empty ids, non-finite amounts and non-integer epochs', () => {
+    assert.match(errorsOf({ ...valid, event_id: '' }).event_id!, /must not be empty/);
+    assert.match(errorsOf({ ...valid, amount: 'ten' }).amount!, /finite number/);
+    assert.match(errorsOf({ ...valid, event_time: 1.5 }).event_time!, /integer number of epoch milliseconds/);
+    assert.match(errorsOf({ ...valid, event_time: true }).event_time!, /got boolean/);
+  });
+
+  it('parses only real calendar times with a zone', () => {
+    assert.ok(Number.isNaN(parseEventTime('2026-02-30T00:00:00Z')), 'February 30');
+    assert.ok(Number.isNaN(parseEventTime('2026-11-20T10:00:00')), 'no zone');
+    assert.ok(Number.isNaN(parseEventTime('2026-11-20T24:00:00Z')), 'hour 24');
+    assert.equal(parseEventTime('2028-02-29T00:00:00Z'), Date.UTC(2028, 1, 29), 'leap day');
+    assert.equal(parseEventTime('2026-11-20T10:00-01:30'), Date.UTC(2026, 10, 20, 11, 30));
+  });
+});
