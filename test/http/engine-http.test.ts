@@ -69,7 +69,13 @@ describe('embedded default over HTTP', () => {
   });
 
   it('answers 400 naming each bad field, and applies nothing from that body', async () => {
-    const response = await post(ndjson([event('h-ok', 'carol', 1), { event_id: 'h-bad', user_id: 'carol', event_type: 'login', event_time: 'yesterday', amount: -3 }]), 'application/x-ndjson');
+    const response = await post(
+      ndjson([
+        event('h-ok', 'carol', 1),
+        { event_id: 'h-bad', user_id: 'carol', event_type: 'login', event_time: 'yesterday', amount: -3 },
+      ]),
+      'application/x-ndjson',
+    );
     assert.equal(response.status, 400);
     const body = (await response.json()) as any;
     assert.equal(body.error, 'INVALID_EVENTS');

@@ -62,8 +62,10 @@ function bruteForce(accepted: Ev[], e: Ev): Record<string, number | boolean> {
       .filter((x) => x.type === 'payment' && inWindow(x, 24 * HOUR))
       .sort((a, b) => a.t - b.t)
       .reduce((sum, x) => sum + (x.amount ?? 0), 0),
-    ip_registrations_10m: e.ip === undefined ? 0 : accepted.filter((x) => x.ip === e.ip && x.type === 'register' && inWindow(x, 10 * MIN)).length,
-    device_distinct_users_24h: e.device === undefined ? 0 : new Set(accepted.filter((x) => x.device === e.device && inWindow(x, 24 * HOUR)).map((x) => x.user)).size,
+    ip_registrations_10m:
+      e.ip === undefined ? 0 : accepted.filter((x) => x.ip === e.ip && x.type === 'register' && inWindow(x, 10 * MIN)).length,
+    device_distinct_users_24h:
+      e.device === undefined ? 0 : new Set(accepted.filter((x) => x.device === e.device && inWindow(x, 24 * HOUR)).map((x) => x.user)).size,
     device_changed: changed((x) => x.device),
     city_changed: changed((x) => x.city),
   };
@@ -86,8 +88,17 @@ describe('replay command (SPEC §7)', () => {
     const rejects = join(dir, 'rejects.ndjson');
     const result = run(['replay', '--input', input, '--output', output, '--rejects', rejects]);
     assert.equal(result.status, 0, result.stderr);
-    const verdicts = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const rejected = new Map(readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.line as number, r]));
+    const verdicts = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const rejected = new Map(
+      readFileSync(rejects, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map((r) => [r.line as number, r]),
+    );
 
     const accepted: Ev[] = [];
     const seen = new Set<string>();
@@ -127,7 +138,16 @@ describe('replay command (SPEC §7)', () => {
         return;
       }
       seen.add(raw.event_id);
-      const e: Ev = { id: raw.event_id, user: raw.user_id, type: raw.event_type, t, ip: nonEmpty(raw.ip_address), device: nonEmpty(raw.device_id), city: nonEmpty(raw.location_city), amount: raw.amount };
+      const e: Ev = {
+        id: raw.event_id,
+        user: raw.user_id,
+        type: raw.event_type,
+        t,
+        ip: nonEmpty(raw.ip_address),
+        device: nonEmpty(raw.device_id),
+        city: nonEmpty(raw.location_city),
+        amount: raw.amount,
+      };
       const isLate = t < maxTime - LATENESS;
       maxTime = Math.max(maxTime, t);
       accepted.push(e);
@@ -143,10 +163,20 @@ describe('replay command (SPEC §7)', () => {
       compared++;
     });
     assert.equal(verdictIndex, verdicts.length, 'no extra verdicts');
-    assert.ok(compared > 15_000 && duplicates > 50 && late > 10 && rejected.size > 5, `coverage: ${compared} compared, ${duplicates} dup, ${late} late, ${rejected.size} rejected`);
-    assert.match(result.stderr, new RegExp(`accepted ${verdicts.length} \\(of which late ${late}\\), duplicates ${duplicates}, rejected ${rejected.size}`));
+    assert.ok(
+      compared > 15_000 && duplicates > 50 && late > 10 && rejected.size > 5,
+      `coverage: ${compared} compared, ${duplicates} dup, ${late} late, ${rejected.size} rejected`,
+    );
+    assert.match(
+      result.stderr,
+      new RegExp(`accepted ${verdicts.length} \\(of which late ${late}\\), duplicates ${duplicates}, rejected ${rejected.size}`),
+    );
     const fired = new Set(verdicts.flatMap((v) => v.rules.map((r: { id: string }) => r.id)));
-    assert.deepEqual([...fired].sort(), ['device-and-city-change', 'ip-registration-farm', 'login-burst'], 'the generated attacks trip every default rule');
+    assert.deepEqual(
+      [...fired].sort(),
+      ['device-and-city-change', 'ip-registration-farm', 'login-burst'],
+      'the generated attacks trip every default rule',
+    );
   });
 
   it('is deterministic: two replays give byte-identical verdicts apart from decided_at', () => {
@@ -177,8 +207,8 @@ describe('replay command (SPEC §7)', () => {
     ];
     const body = events.map((e) => JSON.stringify(e)).join('\n');
     const strict = run(['replay', '--input', '-', '--output', '-'], body);
-    assert.equal(JSON.parse(strict.stdout.split('\n')[1]!).late, true);
+    assert.equal(JSON.parse(strict.stdout.split('\n')[1]).late, true);
     const lenient = run(['replay', '--input', '-', '--output', '-', '--allowed-lateness', '30m'], body);
-    assert.equal(JSON.parse(lenient.stdout.split('\n')[1]!).late, false);
+    assert.equal(JSON.parse(lenient.stdout.split('\n')[1]).late, false);
   });
 });

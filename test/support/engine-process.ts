@@ -6,7 +6,13 @@ import { JsonLogger } from '@risk/infra/logging/json-logger';
 
 /** Configuration for an in-process engine on a free port, with its own data directory. */
 export function testConfig(env: Record<string, string> = {}): EngineConfig {
-  return loadConfig({ PORT: '0', RULES_DIR: join(process.cwd(), 'rules'), DATA_DIR: mkdtempSync(join(tmpdir(), 'risk-data-')), LOG_LEVEL: 'warn', ...env });
+  return loadConfig({
+    PORT: '0',
+    RULES_DIR: join(process.cwd(), 'rules'),
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'risk-data-')),
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
 }
 
 /** Keeps test output readable: engine logs are collected, not printed. */

@@ -14,7 +14,8 @@ export async function runGenerate(argv: readonly string[], io: { stdout: Writabl
     const args = parseArgs(argv, ['events', 'seed', 'start']);
     events = Number(args.get('events') ?? '10000');
     seed = Number(args.get('seed') ?? '1');
-    if (!Number.isInteger(events) || events < 1 || events > 50_000_000) throw new UsageError('--events must be an integer from 1 to 50000000');
+    if (!Number.isInteger(events) || events < 1 || events > 50_000_000)
+      throw new UsageError('--events must be an integer from 1 to 50000000');
     if (!Number.isInteger(seed)) throw new UsageError('--seed must be an integer');
     if (args.has('start')) {
       startMs = Date.parse(args.get('start')!);

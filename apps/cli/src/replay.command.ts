@@ -50,7 +50,8 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
     if (!args.has('input') || !args.has('output')) throw new UsageError('--input and --output are required');
     lateness = args.has('allowed-lateness') ? parseDuration(args.get('allowed-lateness')!) : DEFAULT_STATE_SETTINGS.allowedLatenessMs;
     batchSize = Number(args.get('batch-size') ?? '1000');
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError('--batch-size must be an integer from 1 to 100000');
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+      throw new UsageError('--batch-size must be an integer from 1 to 100000');
     if (args.has('state') && !/^rediss?:\/\//.test(args.get('state')!)) throw new UsageError('--state must be a redis:// URL');
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n${REPLAY_USAGE}\n`);
@@ -102,7 +103,12 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
 
   const verdicts = new NdjsonVerdictSink(output);
   const rejects = new NdjsonRejectSink(rejectsOut);
-  const pipeline = new RiskPipeline(store, new RuleSetHolder({ version: 1, rules }), { verdicts, alerts: new CountingAlertPublisher(), rejects }, { alertThreshold: 'MEDIUM' });
+  const pipeline = new RiskPipeline(
+    store,
+    new RuleSetHolder({ version: 1, rules }),
+    { verdicts, alerts: new CountingAlertPublisher(), rejects },
+    { alertThreshold: 'MEDIUM' },
+  );
 
   const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
   const started = performance.now();

@@ -33,9 +33,9 @@ export class EngineLifecycle implements BeforeApplicationShutdown, OnApplication
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.draining = true;
     this.log.info('shutting down: stopping intake', { signal });
-    await Promise.all(this.participants.map((p) => p.stopIntake?.()));
+    await Promise.all(this.participants.map((p) => p.stopIntake?.() ?? Promise.resolve()));
     this.log.info('draining in-flight batches');
-    await Promise.all(this.participants.map((p) => p.drain?.()));
+    await Promise.all(this.participants.map((p) => p.drain?.() ?? Promise.resolve()));
     this.log.info('flushing sinks');
     await this.pipeline.flush();
   }

@@ -74,7 +74,7 @@ export class EngineModule {
       global: true,
       imports: [RulesModule.forRoot(config, features)],
       providers,
-      exports: providers.filter((p): p is Exclude<Provider, Function> => typeof p === 'object').map((p) => p.provide).concat([EngineLifecycle]),
+      exports: providers.map((p) => ('provide' in p ? p.provide : p)),
     };
   }
 }

@@ -41,7 +41,9 @@ export class HealthController {
   async ready(@Res() response: Response): Promise<void> {
     const result = await this.readiness.run();
     const ready = result.ok && !this.lifecycle.isShuttingDown;
-    response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', rules_version: this.rules.current.version, ...result });
+    response
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not_ready', rules_version: this.rules.current.version, ...result });
   }
 
   @Get('metrics')

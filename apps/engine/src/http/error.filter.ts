@@ -37,12 +37,24 @@ export class ErrorFilter implements ExceptionFilter {
       return [409, { error: exception.code, message: exception.message, retriable: false, ...(exception.details as object | undefined) }];
     }
     if (exception instanceof RiskEngineError) {
-      const status = exception.retriable ? 503 : typeof (exception as { status?: unknown }).status === 'number' ? (exception as unknown as { status: number }).status : 500;
+      const status = exception.retriable
+        ? 503
+        : typeof (exception as { status?: unknown }).status === 'number'
+          ? (exception as unknown as { status: number }).status
+          : 500;
       return [status, { error: exception.code, message: exception.message, retriable: exception.retriable }];
     }
     const parserError = exception as { type?: string; status?: number; message?: string };
     if (parserError.type === 'entity.parse.failed') {
-      return [400, { error: 'INVALID_JSON', message: 'the body is not valid JSON', errors: [{ path: '$', message: `not valid JSON: ${parserError.message ?? ''}` }], retriable: false }];
+      return [
+        400,
+        {
+          error: 'INVALID_JSON',
+          message: 'the body is not valid JSON',
+          errors: [{ path: '$', message: `not valid JSON: ${parserError.message ?? ''}` }],
+          retriable: false,
+        },
+      ];
     }
     if (parserError.type === 'entity.too.large') {
       return [413, { error: 'BODY_TOO_LARGE', message: parserError.message ?? 'request entity too large', retriable: false }];
@@ -50,7 +62,14 @@ export class ErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse() as { message?: unknown; error?: string } | string;
-      const message = typeof response === 'string' ? response : Array.isArray(response.message) ? response.message.join('; ') : String(response.message ?? exception.message);
+      const message =
+        typeof response === 'string'
+          ? response
+          : Array.isArray(response.message)
+            ? response.message.join('; ')
+            : typeof response.message === 'string'
+              ? response.message
+              : exception.message;
       return [status, { error: httpCode(status), message, retriable: status === 429 || status >= 500 }];
     }
     return [500, { error: 'INTERNAL', message: 'internal error', retriable: true }];
@@ -58,14 +77,25 @@ export class ErrorFilter implements ExceptionFilter {
 }
 
 function httpCode(status: number): string {
-  return { 400: 'BAD_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'BODY_TOO_LARGE', 429: 'TOO_MANY_REQUESTS' }[status] ?? `HTTP_${status}`;
+  return (
+    {
+      400: 'BAD_REQUEST',
+      401: 'UNAUTHORIZED',
+      403: 'FORBIDDEN',
+      404: 'NOT_FOUND',
+      405: 'METHOD_NOT_ALLOWED',
+      413: 'BODY_TOO_LARGE',
+      429: 'TOO_MANY_REQUESTS',
+    }[status] ?? `HTTP_${status}`
+  );
 }
 
 /** ValidationPipe's errors → one FieldError per property, with nested paths. */
 export function validationErrors(errors: readonly ValidationError[], parent = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
-    const path = parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+    const path =
+      parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
     for (const message of Object.values(error.constraints ?? {})) out.push({ path, message });
     if (error.children !== undefined && error.children.length > 0) out.push(...validationErrors(error.children, path));
   }

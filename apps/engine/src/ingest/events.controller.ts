@@ -18,7 +18,20 @@ export class EventsController {
       'the answer is 400 naming each bad field and nothing is applied.',
   })
   @ApiConsumes('application/json', 'application/x-ndjson')
-  @ApiBody({ schema: { type: 'object', example: { event_id: 'e-1', user_id: 'u-1', event_type: 'login', event_time: '2026-11-20T10:00:00Z', ip_address: '203.0.113.7', device_id: 'd-1', location_city: 'Paris' } } })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      example: {
+        event_id: 'e-1',
+        user_id: 'u-1',
+        event_type: 'login',
+        event_time: '2026-11-20T10:00:00Z',
+        ip_address: '203.0.113.7',
+        device_id: 'd-1',
+        location_city: 'Paris',
+      },
+    },
+  })
   @ApiOkResponse({ description: 'outcomes and verdicts, in request order' })
   post(@Req() request: Request): Promise<IngestResult> {
     // The raw text is validated by the engine's own decoder (SPEC §1), not by a DTO.

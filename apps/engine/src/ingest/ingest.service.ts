@@ -69,7 +69,9 @@ export class IngestService implements OnModuleInit {
     if (this.stopped) throw new IngestUnavailableError();
     const lines = splitEvents(body);
     if (lines.length === 0) {
-      throw new InvalidInputError('INVALID_EVENTS', 'the body holds no event', [{ path: '$', message: 'expected a JSON event or NDJSON lines' }]);
+      throw new InvalidInputError('INVALID_EVENTS', 'the body holds no event', [
+        { path: '$', message: 'expected a JSON event or NDJSON lines' },
+      ]);
     }
     if (lines.length > MAX_EVENTS_PER_REQUEST) {
       throw new InvalidInputError('TOO_MANY_EVENTS', `at most ${MAX_EVENTS_PER_REQUEST} events per request`, [
@@ -97,7 +99,7 @@ export class IngestService implements OnModuleInit {
       for (const alert of decided.alerts) this.metrics.recordAlerts(alert.risk_level, 1);
       return {
         counts: decided.counts,
-        results: decided.outcomes.map((outcome, i) => toItem(lines[i]!.line, outcome)),
+        results: decided.outcomes.map((outcome, i) => toItem(lines[i].line, outcome)),
       };
     });
   }
@@ -107,7 +109,13 @@ function toItem(line: number, outcome: MessageOutcome): IngestItem {
   switch (outcome.kind) {
     case 'accepted':
     case 'late':
-      return { line, outcome: outcome.kind, event_id: outcome.verdict.event_id, alerted: outcome.alert !== undefined, verdict: outcome.verdict };
+      return {
+        line,
+        outcome: outcome.kind,
+        event_id: outcome.verdict.event_id,
+        alerted: outcome.alert !== undefined,
+        verdict: outcome.verdict,
+      };
     case 'duplicate':
       return { line, outcome: outcome.kind, event_id: outcome.event_id };
     default:
@@ -119,7 +127,7 @@ function splitEvents(body: string): { line: number; text: string }[] {
   const out: { line: number; text: string }[] = [];
   const lines = body.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const text = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
+    const text = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
     if (text.trim().length > 0) out.push({ line: i + 1, text });
   }
   // A pretty-printed single JSON object spans several lines: treat the body as one event.

@@ -19,7 +19,9 @@ export class VerdictsController {
   @ApiOperation({ summary: 'Search verdicts, newest event_time first; page with search_after' })
   find(@Query() query: VerdictQueryDto): Promise<VerdictPage> {
     if (query.search_after !== undefined && decodeCursor(query.search_after) === undefined) {
-      throw new InvalidInputError('INVALID_QUERY', 'invalid cursor', [{ path: 'search_after', message: 'is not a cursor returned by this API' }]);
+      throw new InvalidInputError('INVALID_QUERY', 'invalid cursor', [
+        { path: 'search_after', message: 'is not a cursor returned by this API' },
+      ]);
     }
     return this.verdicts.findVerdicts({
       ...query,

@@ -4,8 +4,7 @@ import { MAX_EVENT_BYTES, type RiskEvent } from './risk-event';
 import { parseEventTime } from './event-time';
 
 export type DecodeResult =
-  | { readonly ok: true; readonly event: RiskEvent }
-  | { readonly ok: false; readonly errors: readonly FieldError[] };
+  { readonly ok: true; readonly event: RiskEvent } | { readonly ok: false; readonly errors: readonly FieldError[] };
 
 const EVENT_TYPE = /^[a-z][a-z0-9_]{0,31}$/;
 const MAX_ID_LENGTH = 128;
@@ -15,7 +14,7 @@ const MAX_ID_LENGTH = 128;
  * item) and validates it against SPEC §1, collecting one reason per bad
  * field. Hand-written on purpose: it runs once per event on the hot path.
  */
-export function decodeEvent(input: Buffer | string | unknown): DecodeResult {
+export function decodeEvent(input: unknown): DecodeResult {
   let parsed: unknown = input;
   if (typeof input === 'string' || Buffer.isBuffer(input)) {
     const size = typeof input === 'string' ? utf8Length(input) : input.length;

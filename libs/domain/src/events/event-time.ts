@@ -15,20 +15,20 @@ export function parseEventTime(value: unknown): number {
   if (typeof value !== 'string') return NaN;
   const m = ISO_WITH_ZONE.exec(value);
   if (m === null) return NaN;
-  const year = +m[1]!;
-  const month = +m[2]!;
-  const day = +m[3]!;
-  const hour = +m[4]!;
-  const minute = +m[5]!;
+  const year = +m[1];
+  const month = +m[2];
+  const day = +m[3];
+  const hour = +m[4];
+  const minute = +m[5];
   const second = m[6] === undefined ? 0 : +m[6];
   const millis = m[7] === undefined ? 0 : Math.floor(+(m[7] + '00').slice(0, 3));
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || day < 1) return NaN;
   const leap = month === 2 && ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0);
-  if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return NaN;
+  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return NaN;
   let offsetMinutes = 0;
   if (m[8] !== 'Z') {
-    const offsetHours = +m[10]!;
-    const offsetMins = +m[11]!;
+    const offsetHours = +m[10];
+    const offsetMins = +m[11];
     if (offsetHours > 23 || offsetMins > 59) return NaN;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMins);
   }

@@ -60,10 +60,14 @@ export function parseFeatureDefinitions(json: unknown): FeatureDefinition[] {
     const field = raw.field;
     const needsField = aggregate === 'distinct' || aggregate === 'sum' || aggregate === 'changed';
     if (needsField && !isEventField(field)) errors.push({ path: `${at}.field`, message: `must be one of ${EVENT_FIELDS.join(', ')}` });
-    if (!needsField && field !== undefined) errors.push({ path: `${at}.field`, message: `is not used by aggregate "${String(aggregate)}"` });
+    if (!needsField && field !== undefined)
+      errors.push({ path: `${at}.field`, message: `is not used by aggregate "${String(aggregate)}"` });
     if (aggregate === 'sum' && field !== 'amount') errors.push({ path: `${at}.field`, message: 'sum needs a numeric field: amount' });
     const eventTypes = raw.event_types;
-    if (eventTypes !== undefined && (!Array.isArray(eventTypes) || eventTypes.length === 0 || !eventTypes.every((t) => typeof t === 'string'))) {
+    if (
+      eventTypes !== undefined &&
+      (!Array.isArray(eventTypes) || eventTypes.length === 0 || !eventTypes.every((t) => typeof t === 'string'))
+    ) {
       errors.push({ path: `${at}.event_types`, message: 'must be a non-empty array of event types' });
     }
     let windowMs = 0;

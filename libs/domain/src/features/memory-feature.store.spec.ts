@@ -33,7 +33,10 @@ function store(settings = DEFAULT_STATE_SETTINGS): MemoryFeatureStore {
 }
 
 function apply(s: MemoryFeatureStore, ...events: RiskEvent[]): StateOutcome[] {
-  return s.applySync('p0', events.map((event) => ({ event, messageId: undefined })));
+  return s.applySync(
+    'p0',
+    events.map((event) => ({ event, messageId: undefined })),
+  );
 }
 
 function accepted(outcome: StateOutcome | undefined): Extract<StateOutcome, { kind: 'accepted' }> {
@@ -98,7 +101,7 @@ describe('MemoryFeatureStore windows (SPEC §3)', () => {
     const first = ev({ t: T0, device_id: 'd1' });
     const [a] = s.applySync('p0', [{ event: first, messageId: 'topic/0/1' }]);
     const [dup] = s.applySync('p0', [{ event: { ...first, device_id: 'other', event_type: 'payment' }, messageId: 'topic/0/2' }]);
-    assert.equal(dup!.kind, 'duplicate');
+    assert.equal(dup.kind, 'duplicate');
     const [again] = s.applySync('p0', [{ event: first, messageId: 'topic/0/1' }]);
     assert.deepEqual(again, { ...accepted(a), redelivered: true });
     const next = accepted(apply(s, ev({ t: T0 + 1, device_id: 'd1' }))[0]);
@@ -117,7 +120,9 @@ describe('MemoryFeatureStore windows (SPEC §3)', () => {
 
   it('keys IP and device features by their entity, 0 when the event lacks it', () => {
     const s = store();
-    const regs = Array.from({ length: 3 }, (_, i) => ev({ t: T0 + i, user_id: `new-${i}`, event_type: 'register', ip_address: '192.0.2.1', device_id: 'shared' }));
+    const regs = Array.from({ length: 3 }, (_, i) =>
+      ev({ t: T0 + i, user_id: `new-${i}`, event_type: 'register', ip_address: '192.0.2.1', device_id: 'shared' }),
+    );
     const results = apply(s, ...regs);
     assert.equal(accepted(results[2]).features.ip_registrations_10m, 3);
     assert.equal(accepted(results[2]).features.device_distinct_users_24h, 3);
@@ -145,7 +150,12 @@ describe('MemoryFeatureStore changed features (SPEC §3)', () => {
 
   it('on equal event times the later arrival becomes the latest known', () => {
     const s = store();
-    const r = apply(s, ev({ t: T0, location_city: 'Paris' }), ev({ t: T0, location_city: 'Lyon' }), ev({ t: T0 + 1, location_city: 'Lyon' }));
+    const r = apply(
+      s,
+      ev({ t: T0, location_city: 'Paris' }),
+      ev({ t: T0, location_city: 'Lyon' }),
+      ev({ t: T0 + 1, location_city: 'Lyon' }),
+    );
     assert.equal(accepted(r[1]).features.city_changed, true);
     assert.equal(accepted(r[2]).features.city_changed, false, 'Lyon (later arrival at the same time) is the latest known');
   });

@@ -109,7 +109,7 @@ export class MemoryFeatureStore extends FeatureStore {
   /** Synchronous core, usable directly by in-process callers and tests. */
   applySync(partition: string, inputs: readonly StateInput[]): StateOutcome[] {
     const outcomes = new Array<StateOutcome>(inputs.length);
-    for (let i = 0; i < inputs.length; i++) outcomes[i] = this.applyOne(partition, inputs[i]!);
+    for (let i = 0; i < inputs.length; i++) outcomes[i] = this.applyOne(partition, inputs[i]);
     return outcomes;
   }
 
@@ -145,7 +145,7 @@ export class MemoryFeatureStore extends FeatureStore {
     if (t > this.globalMax) this.globalMax = t;
 
     const values = this.scratch;
-    for (let g = 0; g < this.groups.length; g++) this.applyToEntity(this.groups[g]!, event, values);
+    for (let g = 0; g < this.groups.length; g++) this.applyToEntity(this.groups[g], event, values);
     const features = this.makeFeatures(values);
 
     this.accepted.set(event.event_id, { time: t, messageId, late, features });
@@ -168,11 +168,11 @@ export class MemoryFeatureStore extends FeatureStore {
       group.byKey.set(key as string, state);
     } else if (t > state.newest) state.newest = t;
     for (let i = 0; i < group.windowed.length; i++) {
-      const slot = group.windowed[i]!;
+      const slot = group.windowed[i];
       values[slot.output] = windowedValue(slot, state, i, event);
     }
     for (let i = 0; i < group.changed.length; i++) {
-      const slot = group.changed[i]!;
+      const slot = group.changed[i];
       values[slot.output] = changedValue(slot, state, i, event);
     }
   }
@@ -191,7 +191,7 @@ export class MemoryFeatureStore extends FeatureStore {
     let head = this.acceptedOrderHead;
     // Acceptance order roughly follows event time; stop at the first id still retained.
     while (head < order.length) {
-      const id = order[head]!;
+      const id = order[head];
       const record = this.accepted.get(id);
       if (record !== undefined && record.time > dedupCutoff) break;
       this.accepted.delete(id);
@@ -229,7 +229,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
     for (let i = start; i < end; i++) sum += series.values[i] as number;
     result = sum;
   } else result = countDistinct(series.values, start, end);
-  if (times.length > 0 && times[0]! <= times[times.length - 1]! - slot.horizonMs) trim(series, slot.horizonMs);
+  if (times.length > 0 && times[0] <= times[times.length - 1] - slot.horizonMs) trim(series, slot.horizonMs);
   return result;
 }
 
@@ -256,10 +256,10 @@ function upperBound(times: readonly number[], x: number): number {
   let lo = 0;
   let hi = times.length;
   // Fast path: most events are the newest of their entity.
-  if (hi === 0 || times[hi - 1]! <= x) return hi;
+  if (hi === 0 || times[hi - 1] <= x) return hi;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (times[mid]! <= x) lo = mid + 1;
+    if (times[mid] <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -277,7 +277,7 @@ function insertSorted(series: Series, t: number, value: string | number): void {
 }
 
 function trim(series: Series, horizonMs: number): void {
-  const drop = upperBound(series.times, series.times[series.times.length - 1]! - horizonMs);
+  const drop = upperBound(series.times, series.times[series.times.length - 1] - horizonMs);
   series.times.splice(0, drop);
   series.values.splice(0, drop);
 }
@@ -294,7 +294,7 @@ function countDistinct(values: readonly (string | number)[], start: number, end:
   const found = distinctScratch;
   let distinct = 0;
   for (let i = start; i < end; i++) {
-    const value = values[i]!;
+    const value = values[i];
     let seen = false;
     for (let j = 0; j < distinct; j++) {
       if (found[j] === value) {
@@ -311,6 +311,6 @@ function countDistinct(values: readonly (string | number)[], start: number, end:
 
 function countDistinctWithSet(values: readonly (string | number)[], start: number, end: number): number {
   const seen = new Set<string | number>();
-  for (let i = start; i < end; i++) seen.add(values[i]!);
+  for (let i = start; i < end; i++) seen.add(values[i]);
   return seen.size;
 }

@@ -87,7 +87,7 @@ export function generateStream(options: StreamOptions): string[] {
     lines.push(JSON.stringify(event));
     emitted.push(event);
     if (random.chance(duplicates) && emitted.length > 1) {
-      const original = emitted[random.int(Math.max(0, emitted.length - 50), emitted.length)]!;
+      const original = emitted[random.int(Math.max(0, emitted.length - 50), emitted.length)];
       const copy = random.chance(0.3) ? { ...original, location_city: random.pick(CITIES) } : original;
       lines.push(JSON.stringify(copy));
     }
@@ -101,7 +101,17 @@ export function generateStream(options: StreamOptions): string[] {
 function normalEvent(random: SeededRandom, user: User, time: number, emit: (t: number, e: Record<string, unknown>) => void): void {
   const roll = random.next();
   const type =
-    roll < 0.45 ? 'login' : roll < 0.6 ? 'logout' : roll < 0.85 ? 'payment' : roll < 0.93 ? 'login_failed' : roll < 0.97 ? 'password_reset' : 'page_view';
+    roll < 0.45
+      ? 'login'
+      : roll < 0.6
+        ? 'logout'
+        : roll < 0.85
+          ? 'payment'
+          : roll < 0.93
+            ? 'login_failed'
+            : roll < 0.97
+              ? 'password_reset'
+              : 'page_view';
   const event: Record<string, unknown> = {
     user_id: user.id,
     event_type: type,
@@ -121,7 +131,13 @@ function accountTakeover(random: SeededRandom, users: User[], time: number, emit
   const attackerCity = CITIES.find((c) => c !== user.city)!;
   const attackerIp = `198.51.100.${random.int(1, 255)}`;
   const device = `dev-ato-${random.int(0, 1e9)}`;
-  emit(time + random.int(60_000, 20 * 60_000), { user_id: user.id, event_type: 'login', ip_address: attackerIp, device_id: device, location_city: attackerCity });
+  emit(time + random.int(60_000, 20 * 60_000), {
+    user_id: user.id,
+    event_type: 'login',
+    ip_address: attackerIp,
+    device_id: device,
+    location_city: attackerCity,
+  });
   emit(time + random.int(20 * 60_000, 40 * 60_000), {
     user_id: user.id,
     event_type: 'payment',
@@ -133,7 +149,12 @@ function accountTakeover(random: SeededRandom, users: User[], time: number, emit
 }
 
 /** One IP tries many accounts; a few succeed and then log in repeatedly. */
-function credentialStuffing(random: SeededRandom, users: User[], time: number, emit: (t: number, e: Record<string, unknown>) => void): void {
+function credentialStuffing(
+  random: SeededRandom,
+  users: User[],
+  time: number,
+  emit: (t: number, e: Record<string, unknown>) => void,
+): void {
   const ip = `203.0.113.${random.int(1, 255)}`;
   const attempts = random.int(10, 30);
   for (let i = 0; i < attempts; i++) {
@@ -142,7 +163,12 @@ function credentialStuffing(random: SeededRandom, users: User[], time: number, e
   }
   const victim = random.pick(users);
   for (let i = 0; i < random.int(6, 10); i++) {
-    emit(time + attempts * 5_000 + i * random.int(10_000, 60_000), { user_id: victim.id, event_type: 'login', ip_address: ip, device_id: `dev-bot-${ip}` });
+    emit(time + attempts * 5_000 + i * random.int(10_000, 60_000), {
+      user_id: victim.id,
+      event_type: 'login',
+      ip_address: ip,
+      device_id: `dev-bot-${ip}`,
+    });
   }
 }
 
@@ -151,7 +177,12 @@ function registrationFarm(random: SeededRandom, time: number, emit: (t: number, 
   const ip = random.chance(0.2) ? `2001:db8::${random.int(1, 0xffff).toString(16)}` : `192.0.2.${random.int(1, 255)}`;
   const count = random.int(15, 40);
   for (let i = 0; i < count; i++) {
-    emit(time + i * random.int(2_000, 15_000), { user_id: `farm-${ip}-${i}-${random.int(0, 1e6)}`, event_type: 'register', ip_address: ip, device_id: `dev-farm-${random.int(0, 5)}` });
+    emit(time + i * random.int(2_000, 15_000), {
+      user_id: `farm-${ip}-${i}-${random.int(0, 1e6)}`,
+      event_type: 'register',
+      ip_address: ip,
+      device_id: `dev-farm-${random.int(0, 5)}`,
+    });
   }
 }
 
@@ -160,7 +191,13 @@ function deviceFarm(random: SeededRandom, users: User[], time: number, emit: (t:
   const device = `dev-shared-${random.int(0, 1e6)}`;
   for (let i = 0; i < random.int(8, 25); i++) {
     const user = random.pick(users);
-    emit(time + i * random.int(30_000, 300_000), { user_id: user.id, event_type: random.chance(0.5) ? 'login' : 'payment', amount: 20, device_id: device, location_city: user.city });
+    emit(time + i * random.int(30_000, 300_000), {
+      user_id: user.id,
+      event_type: random.chance(0.5) ? 'login' : 'payment',
+      amount: 20,
+      device_id: device,
+      location_city: user.city,
+    });
   }
 }
 
@@ -173,7 +210,13 @@ function malformedLine(random: SeededRandom, time: number): string {
     case 2:
       return JSON.stringify({ event_id: `bad-${random.int(0, 1e9)}`, user_id: 'u', event_type: 'login', event_time: '20/11/2026 10:00' });
     case 3:
-      return JSON.stringify({ event_id: `bad-${random.int(0, 1e9)}`, user_id: 'u', event_type: 'login', event_time: time, ip_address: '999.1.1.1' });
+      return JSON.stringify({
+        event_id: `bad-${random.int(0, 1e9)}`,
+        user_id: 'u',
+        event_type: 'login',
+        event_time: time,
+        ip_address: '999.1.1.1',
+      });
     case 4:
       return JSON.stringify([1, 2, 3]);
     default:

@@ -94,7 +94,7 @@ export class RiskPipeline {
     const inputIndex: number[] = [];
 
     for (let i = 0; i < messages.length; i++) {
-      const message = messages[i]!;
+      const message = messages[i];
       const decoded = decodeEvent(message.value);
       if (decoded.ok) {
         inputs.push({ event: decoded.event, messageId: message.messageId });
@@ -118,11 +118,11 @@ export class RiskPipeline {
       const states = await this.featureStore.apply(partition, inputs);
       const decidedAt = formatEventTime(this.now());
       for (let j = 0; j < inputs.length; j++) {
-        const state = states[j]!;
-        const event: RiskEvent = inputs[j]!.event;
+        const state = states[j];
+        const event: RiskEvent = inputs[j].event;
         if (state.kind === 'duplicate') {
           counts.duplicate++;
-          outcomes[inputIndex[j]!] = { kind: 'duplicate', event_id: event.event_id };
+          outcomes[inputIndex[j]] = { kind: 'duplicate', event_id: event.event_id };
           continue;
         }
         const verdict = decideVerdict(event, state.features, state.late, ruleSet, decidedAt);
@@ -131,7 +131,7 @@ export class RiskPipeline {
         if (alert !== undefined) alerts.push(alert);
         if (state.late) counts.late++;
         else counts.accepted++;
-        outcomes[inputIndex[j]!] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
+        outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
       }
     }
     return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };

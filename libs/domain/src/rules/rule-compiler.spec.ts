@@ -21,7 +21,11 @@ function referenceEngine(): Engine {
     const original = operators.get(name);
     engine.removeOperator(name);
     engine.addOperator(
-      new Operator(name, (a: unknown, b: unknown) => original.cb(a, b), (value: unknown) => value !== undefined && original.factValueValidator(value)),
+      new Operator(
+        name,
+        (a: unknown, b: unknown) => original.cb(a, b),
+        (value: unknown) => value !== undefined && original.factValueValidator(value),
+      ),
     );
   }
   return engine;
@@ -97,7 +101,10 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
         const facts = randomFacts(random);
         const reference = await engine.run(facts);
         const expected = reference.events.map((e) => e.type).sort();
-        const actual = compiled.filter((r) => r.matches(facts as Facts)).map((r) => r.name).sort();
+        const actual = compiled
+          .filter((r) => r.matches(facts as Facts))
+          .map((r) => r.name)
+          .sort();
         assert.deepEqual(actual, expected, `facts ${JSON.stringify(facts)}\nrules ${JSON.stringify(rules)}`);
         fired += actual.length;
         checked += rules.length;

@@ -84,21 +84,21 @@ function compileLeaf(fact: string, operator: string, value: unknown): Predicate 
 export function compileCondition(condition: RuleCondition): Predicate {
   if ('all' in condition) {
     const parts = condition.all.map(compileCondition);
-    if (parts.length === 1) return parts[0]!;
+    if (parts.length === 1) return parts[0];
     if (parts.length === 2) {
       const [a, b] = parts as [Predicate, Predicate];
       return (f) => a(f) && b(f);
     }
     return (f) => {
-      for (let i = 0; i < parts.length; i++) if (!parts[i]!(f)) return false;
+      for (let i = 0; i < parts.length; i++) if (!parts[i](f)) return false;
       return true;
     };
   }
   if ('any' in condition) {
     const parts = condition.any.map(compileCondition);
-    if (parts.length === 1) return parts[0]!;
+    if (parts.length === 1) return parts[0];
     return (f) => {
-      for (let i = 0; i < parts.length; i++) if (parts[i]!(f)) return true;
+      for (let i = 0; i < parts.length; i++) if (parts[i](f)) return true;
       return false;
     };
   }
@@ -160,7 +160,7 @@ const NONE: FiredRule[] = [];
 function fire(rules: readonly CompiledRule[], facts: Facts): FiredRule[] {
   let fired: FiredRule[] | undefined;
   for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i]!;
+    const rule = rules[i];
     if (rule.matches(facts)) {
       (fired ??= []).push({
         id: rule.definition.id,
@@ -175,12 +175,7 @@ function fire(rules: readonly CompiledRule[], facts: Facts): FiredRule[] {
 }
 
 /** Only run for rules that fired, so it may allocate freely. */
-function explain(
-  condition: RuleCondition,
-  path: string,
-  facts: Facts,
-  into: ConditionExplanation[],
-): ConditionExplanation[] {
+function explain(condition: RuleCondition, path: string, facts: Facts, into: ConditionExplanation[]): ConditionExplanation[] {
   if ('all' in condition) condition.all.forEach((c, i) => explain(c, `${path}.all[${i}]`, facts, into));
   else if ('any' in condition) condition.any.forEach((c, i) => explain(c, `${path}.any[${i}]`, facts, into));
   else if ('not' in condition) explain(condition.not, `${path}.not`, facts, into);

@@ -44,7 +44,11 @@ export function loadRuleFiles(dir: string, facts: ReadonlySet<string>): RuleDefi
     });
   }
   if (errors.length > 0) {
-    throw new InvalidInputError('INVALID_RULES', `invalid rules in ${dir}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+    throw new InvalidInputError(
+      'INVALID_RULES',
+      `invalid rules in ${dir}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+      errors,
+    );
   }
   return rules;
 }

@@ -36,13 +36,17 @@ describe('validateRule (SPEC §4)', () => {
       { path: 'conditions.all[1].any[0].fact', message: 'unknown fact "distinct_device_1h"' },
       {
         path: 'conditions.all[2].not.operator',
-        message: 'unknown operator "startsWith"; use one of equal, notEqual, lessThan, lessThanInclusive, greaterThan, greaterThanInclusive, in, notIn, contains, doesNotContain',
+        message:
+          'unknown operator "startsWith"; use one of equal, notEqual, lessThan, lessThanInclusive, greaterThan, greaterThanInclusive, in, notIn, contains, doesNotContain',
       },
     ]);
   });
 
   it('checks risk level, score, mode and the event type', () => {
-    const errors = validateRule({ ...rule, mode: 'test', event: { type: 'alert', params: { risk_level: 'CRITICAL', score: 101, reason: 'x' } } }, facts);
+    const errors = validateRule(
+      { ...rule, mode: 'test', event: { type: 'alert', params: { risk_level: 'CRITICAL', score: 101, reason: 'x' } } },
+      facts,
+    );
     assert.deepEqual(
       errors.map((e) => e.path),
       ['mode', 'event.type', 'event.params.risk_level', 'event.params.score'],
@@ -52,7 +56,7 @@ describe('validateRule (SPEC §4)', () => {
   it('bounds nesting depth and condition count', () => {
     let deep: Record<string, unknown> = { fact: 'login_count_1h', operator: 'equal', value: 1 };
     for (let i = 0; i < 10; i++) deep = { not: deep };
-    assert.match(validateRule({ ...rule, conditions: { all: [deep] } }, facts)[0]!.message, /deeper than/);
+    assert.match(validateRule({ ...rule, conditions: { all: [deep] } }, facts)[0].message, /deeper than/);
     const many = Array.from({ length: 150 }, () => ({ fact: 'login_count_1h', operator: 'equal', value: 1 }));
     assert.ok(validateRule({ ...rule, conditions: { any: many } }, facts).some((e) => /more than the 100 allowed/.test(e.message)));
   });

@@ -20,11 +20,7 @@ const OPERATORS: ReadonlySet<string> = new Set(BUILT_IN_OPERATORS);
  * path, e.g. `conditions.all[1].fact: unknown fact "distinct_device_1h"`.
  * Returns an empty array when the rule is valid.
  */
-export function validateRule(
-  rule: unknown,
-  knownFacts: ReadonlySet<string>,
-  limits: RuleLimits = DEFAULT_RULE_LIMITS,
-): FieldError[] {
+export function validateRule(rule: unknown, knownFacts: ReadonlySet<string>, limits: RuleLimits = DEFAULT_RULE_LIMITS): FieldError[] {
   const errors: FieldError[] = [];
   const fail = (path: string, message: string): void => {
     errors.push({ path, message });
@@ -35,9 +31,11 @@ export function validateRule(
   }
   const r = rule as Record<string, unknown>;
   for (const key of Object.keys(r)) if (!RULE_KEYS.has(key)) fail(key, 'unknown property');
-  if (typeof r.id !== 'string' || !RULE_ID.test(r.id)) fail('id', 'must be 1–128 characters of letters, digits, _ . : - starting with a letter or digit');
+  if (typeof r.id !== 'string' || !RULE_ID.test(r.id))
+    fail('id', 'must be 1–128 characters of letters, digits, _ . : - starting with a letter or digit');
   if (typeof r.name !== 'string' || r.name.length === 0 || r.name.length > 256) fail('name', 'must be a string of 1–256 characters');
-  if (r.description !== undefined && (typeof r.description !== 'string' || r.description.length > 2048)) fail('description', 'must be a string of at most 2048 characters');
+  if (r.description !== undefined && (typeof r.description !== 'string' || r.description.length > 2048))
+    fail('description', 'must be a string of at most 2048 characters');
   if (typeof r.enabled !== 'boolean') fail('enabled', 'must be true or false');
   if (r.mode !== 'active' && r.mode !== 'shadow') fail('mode', 'must be "active" or "shadow"');
   if (!Number.isInteger(r.priority) || (r.priority as number) < 1) fail('priority', 'must be an integer ≥ 1');
@@ -47,7 +45,7 @@ export function validateRule(
   if (c === null || typeof c !== 'object' || Array.isArray(c) || !('all' in c || 'any' in c || 'not' in c)) {
     fail('conditions', 'must be an object with "all", "any" or "not" at the top level');
   } else {
-    validateCondition(c as Record<string, unknown>, 'conditions', 1, knownFacts, limits, counter, fail);
+    validateCondition(c, 'conditions', 1, knownFacts, limits, counter, fail);
   }
   if (counter.conditions > limits.maxConditions) {
     fail('conditions', `has ${counter.conditions} conditions, more than the ${limits.maxConditions} allowed`);
@@ -59,12 +57,16 @@ export function validateRule(
     for (const key of Object.keys(e)) if (key !== 'type' && key !== 'params') fail(`event.${key}`, 'unknown property');
     if (e.type !== 'risk') fail('event.type', 'must be "risk"');
     const p = e.params as Record<string, unknown> | undefined;
-    if (p === null || typeof p !== 'object' || Array.isArray(p)) fail('event.params', 'must be an object with risk_level, score and reason');
+    if (p === null || typeof p !== 'object' || Array.isArray(p))
+      fail('event.params', 'must be an object with risk_level, score and reason');
     else {
-      for (const key of Object.keys(p)) if (!['risk_level', 'score', 'reason'].includes(key)) fail(`event.params.${key}`, 'unknown property');
+      for (const key of Object.keys(p))
+        if (!['risk_level', 'score', 'reason'].includes(key)) fail(`event.params.${key}`, 'unknown property');
       if (!RISK_LEVELS.includes(p.risk_level as never)) fail('event.params.risk_level', 'must be one of LOW, MEDIUM, HIGH');
-      if (!Number.isInteger(p.score) || (p.score as number) < 0 || (p.score as number) > 100) fail('event.params.score', 'must be an integer from 0 to 100');
-      if (typeof p.reason !== 'string' || p.reason.length > 1024) fail('event.params.reason', 'must be a string of at most 1024 characters');
+      if (!Number.isInteger(p.score) || (p.score as number) < 0 || (p.score as number) > 100)
+        fail('event.params.score', 'must be an integer from 0 to 100');
+      if (typeof p.reason !== 'string' || p.reason.length > 1024)
+        fail('event.params.reason', 'must be a string of at most 1024 characters');
     }
   }
   return errors;
@@ -94,7 +96,7 @@ function validateCondition(
     for (const key of Object.keys(c)) {
       if (key !== nested[0] && key !== 'name' && key !== 'priority') fail(`${path}.${key}`, 'unknown property');
     }
-    const kind = nested[0]!;
+    const kind = nested[0];
     const inner = c[kind];
     if (kind === 'not') {
       if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) fail(`${path}.not`, 'must be a condition object');
@@ -128,7 +130,9 @@ function validateCondition(
   if (!('value' in c)) fail(`${path}.value`, 'is required');
   else {
     const v = c.value;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) fail(`${path}.value`, 'must be a JSON scalar or array (fact references are not supported)');
-    else if ((c.operator === 'in' || c.operator === 'notIn') && !Array.isArray(v)) fail(`${path}.value`, `must be an array for "${c.operator}"`);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      fail(`${path}.value`, 'must be a JSON scalar or array (fact references are not supported)');
+    else if ((c.operator === 'in' || c.operator === 'notIn') && !Array.isArray(v))
+      fail(`${path}.value`, `must be an array for "${c.operator}"`);
   }
 }

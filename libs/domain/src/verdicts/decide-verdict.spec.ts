@@ -6,7 +6,12 @@ import { CompiledRuleSet } from '../rules/rule-compiler';
 import type { RiskLevel } from './verdict';
 import { decideVerdict } from './decide-verdict';
 
-function rule(id: string, level: RiskLevel, score: number, options: { mode?: RuleMode; enabled?: boolean; threshold?: number } = {}): RuleDefinition {
+function rule(
+  id: string,
+  level: RiskLevel,
+  score: number,
+  options: { mode?: RuleMode; enabled?: boolean; threshold?: number } = {},
+): RuleDefinition {
   return {
     id,
     name: id,
@@ -30,7 +35,13 @@ const event: RiskEvent = {
 };
 
 function decide(rules: RuleDefinition[], loginCount = 3) {
-  return decideVerdict(event, { login_count_1h: loginCount }, false, new CompiledRuleSet({ version: 7, rules }), '2026-11-20T10:00:00.012Z');
+  return decideVerdict(
+    event,
+    { login_count_1h: loginCount },
+    false,
+    new CompiledRuleSet({ version: 7, rules }),
+    '2026-11-20T10:00:00.012Z',
+  );
 }
 
 describe('decideVerdict (SPEC §5)', () => {
@@ -74,7 +85,7 @@ describe('decideVerdict (SPEC §5)', () => {
 
   it('explains each fired rule with the fact values seen', () => {
     const v = decide([rule('a', 'HIGH', 80, { threshold: 2 })], 3);
-    assert.deepEqual(v.rules[0]!.explanation, [
+    assert.deepEqual(v.rules[0].explanation, [
       { path: 'conditions.all[0]', fact: 'login_count_1h', operator: 'greaterThan', value: 2, fact_value: 3, result: true },
     ]);
   });

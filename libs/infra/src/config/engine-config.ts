@@ -34,7 +34,8 @@ export interface KafkaConfig {
   readonly alertsTopic: string;
   readonly deadLetterTopic: string;
   readonly ssl: boolean;
-  readonly sasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
+  readonly sasl:
+    { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly createTopics: boolean;
   readonly maxBatchBytes: number;
   readonly maxBatchEvents: number;
@@ -82,11 +83,15 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error (JSON lines on stdout)' },
   { name: 'ALLOWED_LATENESS', default: '10m', meaning: 'events older than the partition watermark by more are flagged late' },
   { name: 'DEDUP_RETENTION', default: '24h', meaning: 'how long (event time) an event_id is remembered' },
-  { name: 'LATEST_VALUE_RETENTION', default: '30d', meaning: 'how long a user\'s latest device/city is remembered' },
+  { name: 'LATEST_VALUE_RETENTION', default: '30d', meaning: "how long a user's latest device/city is remembered" },
   { name: 'ALERT_THRESHOLD', default: 'MEDIUM', meaning: 'verdicts at or above this level raise an alert' },
   { name: 'ALERTS_RECENT_LIMIT', default: '10000', meaning: 'embedded mode: alerts kept for GET /alerts' },
   { name: 'VERDICTS_MEMORY_LIMIT', default: '1000000', meaning: 'embedded mode: verdicts kept in memory (oldest evicted)' },
-  { name: 'KAFKA_BROKERS', default: '(unset: HTTP ingest only)', meaning: 'comma-separated brokers; enables the Kafka consumer and producers' },
+  {
+    name: 'KAFKA_BROKERS',
+    default: '(unset: HTTP ingest only)',
+    meaning: 'comma-separated brokers; enables the Kafka consumer and producers',
+  },
   { name: 'KAFKA_CLIENT_ID', default: 'risk-engine', meaning: 'Kafka client id' },
   { name: 'KAFKA_GROUP_ID', default: 'risk-engine', meaning: 'consumer group' },
   { name: 'KAFKA_EVENTS_TOPIC', default: 'user-events', meaning: 'input topic' },
@@ -156,10 +161,15 @@ export function loadConfig(env: Env): EngineConfig {
     problems.push(`${name}: expected true or false, got "${text}"`);
     return fallback;
   };
-  const list = (name: string): string[] | undefined => read(name)?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const list = (name: string): string[] | undefined =>
+    read(name)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
 
   const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${logLevel}"`);
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${logLevel}"`);
   const threshold = (read('ALERT_THRESHOLD') ?? 'MEDIUM').toUpperCase() as RiskLevel;
   if (!RISK_LEVELS.includes(threshold)) problems.push(`ALERT_THRESHOLD: expected LOW, MEDIUM or HIGH, got "${threshold}"`);
 
@@ -175,7 +185,8 @@ export function loadConfig(env: Env): EngineConfig {
       }
       const username = read('KAFKA_SASL_USERNAME');
       const password = read('KAFKA_SASL_PASSWORD');
-      if (username === undefined || password === undefined) problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM');
+      if (username === undefined || password === undefined)
+        problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM');
       sasl = { mechanism: mechanism as 'plain', username: username ?? '', password: password ?? '' };
     }
     kafka = {
@@ -250,7 +261,6 @@ export function loadConfig(env: Env): EngineConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
-
 
 /** Keys are hashed as soon as they are read, so plaintext never sits in the config object. */
 function sha256Hex(text: string): string {

@@ -32,7 +32,8 @@ export class NdjsonRejectSink extends RejectSink {
     if (this.out === undefined) return;
     let chunk = '';
     for (const m of messages) {
-      chunk += JSON.stringify({ line: m.source.line, errors: m.errors, raw: typeof m.raw === 'string' ? m.raw : m.raw.toString('utf8') }) + '\n';
+      chunk +=
+        JSON.stringify({ line: m.source.line, errors: m.errors, raw: typeof m.raw === 'string' ? m.raw : m.raw.toString('utf8') }) + '\n';
     }
     await writeChunk(this.out, chunk);
   }

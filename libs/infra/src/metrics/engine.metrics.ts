@@ -36,14 +36,23 @@ export class EngineMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
     });
-    this.rulesVersion = new Gauge({ name: 'risk_engine_rules_version', help: 'Rule set version this instance decides with', registers: [this.registry] });
+    this.rulesVersion = new Gauge({
+      name: 'risk_engine_rules_version',
+      help: 'Rule set version this instance decides with',
+      registers: [this.registry],
+    });
     this.consumerLag = new Gauge({
       name: 'risk_engine_consumer_lag',
       help: 'Messages between the last processed offset and the partition high watermark',
       labelNames: ['topic', 'partition'],
       registers: [this.registry],
     });
-    this.alerts = new Counter({ name: 'risk_engine_alerts_total', help: 'Alerts raised by risk level', labelNames: ['risk_level'], registers: [this.registry] });
+    this.alerts = new Counter({
+      name: 'risk_engine_alerts_total',
+      help: 'Alerts raised by risk level',
+      labelNames: ['risk_level'],
+      registers: [this.registry],
+    });
   }
 
   recordBatch(source: string, counts: OutcomeCounts, seconds: number): void {

@@ -1,0 +1,43 @@
+/**
+ * Architectural boundaries (domain-driven-hexagon style):
+ * - the domain library imports no framework, client or other repo library;
+ * - each external client package is imported by its one wrapper only.
+ */
+const CLIENT_WRAPPERS = [
+  { pkg: 'kafkajs', wrapper: '^libs/infra/src/kafka/kafka\\.client\\.ts$' },
+  { pkg: 'ioredis', wrapper: '^libs/infra/src/redis/redis\\.client\\.ts$' },
+  { pkg: '@elastic/elasticsearch', wrapper: '^libs/infra/src/elasticsearch/elasticsearch\\.client\\.ts$' },
+  { pkg: 'prom-client', wrapper: '^libs/infra/src/metrics/engine\\.metrics\\.ts$' },
+];
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-is-pure',
+      comment: 'libs/domain must not depend on NestJS, Kafka, Redis, Elasticsearch clients or other repo libraries',
+      severity: 'error',
+      from: { path: '^libs/domain/src', pathNot: '\\.spec\\.ts$' },
+      to: { path: ['node_modules/(@nestjs|kafkajs|ioredis|@elastic|express|prom-client)', '^libs/infra', '^apps/'] },
+    },
+    ...CLIENT_WRAPPERS.map(({ pkg, wrapper }) => ({
+      name: `one-wrapper-${pkg.replace(/[@/]/g, '')}`,
+      comment: `only ${wrapper} may import ${pkg}`,
+      severity: 'error',
+      from: { pathNot: wrapper },
+      to: { path: `node_modules/${pkg.replace('/', '/')}/` },
+    })),
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^dist/|\\.d\\.ts$)' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};
