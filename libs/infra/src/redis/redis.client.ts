@@ -1,0 +1,395 @@
+import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
+import { Cluster, Redis, ReplyError } from 'ioredis';
+
+/** The only file importing `ioredis`: everything else sees this wrapper and plain types. */
+export interface RedisClientOptions {
+  /** `redis://host:port` (or `rediss://`) of a single node. */
+  readonly url?: string | undefined;
+  /** `host:port` seeds of a Redis Cluster, instead of `url`. */
+  readonly clusterNodes?: readonly string[] | undefined;
+  /** A command that got no answer within this long fails with a retriable error. Default 2000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** Longest pause between reconnection attempts. Default 1000 ms. */
+  readonly maxReconnectDelayMs?: number;
+}
+
+/** A Lua script registered on the client; `run` sends EVALSHA (EVAL once after a server restart). */
+export interface RedisScript {
+  readonly name: string;
+  run(keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+}
+
+export interface ScriptCall {
+  readonly script: RedisScript;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+}
+
+export interface RedisSubscription {
+  close(): Promise<void>;
+}
+
+/** Server replies that mean "not now" rather than "never": the same command can succeed later. */
+const RETRIABLE_REPLIES = /^(OOM|BUSY|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
+
+/**
+ * Fail-fast Redis access for the adapters. While the server is unreachable
+ * every call rejects at once with a retriable `DependencyUnavailableError`
+ * (no offline queue, one attempt, a command timeout) instead of piling up
+ * work in memory; the connection keeps reconnecting in the background, so
+ * the caller simply retries later.
+ */
+export class RedisClient {
+  private readonly client: Redis | Cluster;
+  private readonly subscribers = new Set<Redis | Cluster>();
+  private scriptCount = 0;
+  private readonly commands = new Map<RedisScript, string>();
+  private closed = false;
+
+  constructor(readonly options: RedisClientOptions) {
+    const commandTimeout = options.commandTimeoutMs ?? 2_000;
+    const maxDelay = options.maxReconnectDelayMs ?? 1_000;
+    const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay);
+    const nodes = options.clusterNodes;
+    if (nodes !== undefined && nodes.length > 0) {
+      this.client = new Cluster(nodes.map(parseNode), {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retryStrategy,
+        slotsRefreshTimeout: commandTimeout,
+        redisOptions: { commandTimeout, maxRetriesPerRequest: 0, connectTimeout: commandTimeout },
+      });
+    } else if (options.url !== undefined) {
+      this.client = new Redis(options.url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout,
+        connectTimeout: commandTimeout,
+        retryStrategy,
+      });
+    } else {
+      throw new RiskEngineError('REDIS_CONFIG', 'Redis needs a url or cluster nodes', false);
+    }
+    // Errors surface on the calls; an unhandled 'error' event would crash the process.
+    this.client.on('error', () => undefined);
+  }
+
+  get isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  get isReady(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** Resolves once connected (and, for a cluster, the slot map is known). */
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    if (this.client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        reject(new DependencyUnavailableError('redis', `Redis not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.client.once('ready', onReady);
+    });
+  }
+
+  /** Registers a Lua script. The script must declare every key it touches in KEYS (cluster routing). */
+  defineScript(name: string, lua: string): RedisScript {
+    const command = `risk_${name}_${++this.scriptCount}`;
+    this.client.defineCommand(command, { lua });
+    const target = this.client as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+    const script: RedisScript = {
+      name,
+      run: (keys, args) => this.call(`script ${name}`, () => target[command].call(this.client, keys.length, ...keys, ...args)),
+    };
+    this.commands.set(script, command);
+    return script;
+  }
+
+  /**
+   * Runs script calls in one round trip: one pipeline, or on a cluster one
+   * pipeline per master, sent together. Each call must keep its keys in one
+   * slot. Answers come back in call order; the first failure rejects.
+   */
+  async runScripts(calls: readonly ScriptCall[]): Promise<unknown[]> {
+    if (calls.length === 0) return [];
+    const groups = new Map<string, number[]>();
+    if (this.client instanceof Cluster) {
+      const slots = this.client.slots;
+      calls.forEach((call, i) => {
+        const node = slots[keySlot(call.keys[0] ?? '')]?.[0] ?? '?';
+        const list = groups.get(node);
+        if (list === undefined) groups.set(node, [i]);
+        else list.push(i);
+      });
+    } else {
+      groups.set(
+        '',
+        calls.map((_, i) => i),
+      );
+    }
+    const answers = new Array<unknown>(calls.length);
+    await this.call('script pipeline', async () => {
+      await Promise.all(
+        [...groups.values()].map(async (indexes) => {
+          const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number)[]) => unknown> & {
+            exec(): Promise<[Error | null, unknown][] | null>;
+          };
+          for (const i of indexes) {
+            const { script, keys, args } = calls[i];
+            pipeline[this.commands.get(script)!](keys.length, ...keys, ...args);
+          }
+          const results = await pipeline.exec();
+          if (results === null) throw new Error('pipeline discarded');
+          results.forEach(([error, value], j) => {
+            if (error !== null) throw error;
+            answers[indexes[j]] = value;
+          });
+        }),
+      );
+    });
+    return answers;
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.call('GET', () => this.client.get(key));
+  }
+
+  /** SET, with an expiry in milliseconds when given. */
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    await this.call('SET', () => (ttlMs === undefined ? this.client.set(key, value) : this.client.set(key, value, 'PX', ttlMs)));
+  }
+
+  del(...keys: string[]): Promise<number> {
+    return this.call('DEL', () => this.client.del(...keys));
+  }
+
+  incr(key: string): Promise<number> {
+    return this.call('INCR', () => this.client.incr(key));
+  }
+
+  pexpire(key: string, ttlMs: number): Promise<number> {
+    return this.call('PEXPIRE', () => this.client.pexpire(key, ttlMs));
+  }
+
+  hget(key: string, field: string): Promise<string | null> {
+    return this.call('HGET', () => this.client.hget(key, field));
+  }
+
+  async hset(key: string, fields: Record<string, string>): Promise<void> {
+    await this.call('HSET', () => this.client.hset(key, fields));
+  }
+
+  hgetall(key: string): Promise<Record<string, string>> {
+    return this.call('HGETALL', () => this.client.hgetall(key));
+  }
+
+  hdel(key: string, ...fields: string[]): Promise<number> {
+    return this.call('HDEL', () => this.client.hdel(key, ...fields));
+  }
+
+  publish(channel: string, message: string): Promise<number> {
+    return this.call('PUBLISH', () => this.client.publish(channel, message));
+  }
+
+  /**
+   * Subscribes on a dedicated connection (a subscribed connection can run
+   * nothing else). It resubscribes by itself after a reconnection; messages
+   * published while it was down are lost, so subscribers should re-read the
+   * state they track after a `resubscribed` call.
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void, onResubscribed?: () => void): Promise<RedisSubscription> {
+    const connection = this.client.duplicate();
+    connection.on('error', () => undefined);
+    this.subscribers.add(connection);
+    connection.on('message', (from: string, message: string) => {
+      if (from === channel) onMessage(message);
+    });
+    let first = true;
+    connection.on('ready', () => {
+      if (!first && onResubscribed !== undefined) onResubscribed();
+      first = false;
+    });
+    try {
+      await this.call('SUBSCRIBE', () => connection.subscribe(channel));
+    } catch (error) {
+      this.subscribers.delete(connection);
+      connection.disconnect();
+      throw error;
+    }
+    return {
+      close: async () => {
+        this.subscribers.delete(connection);
+        await quietly(connection);
+      },
+    };
+  }
+
+  /** `INFO <section>` parsed into key/value pairs; for a cluster, the first master's answer. */
+  async info(section: string): Promise<Record<string, string>> {
+    const text = await this.call('INFO', () => {
+      if (this.client instanceof Cluster) {
+        const master = this.client.nodes('master')[0];
+        if (master === undefined) throw new Error('no cluster master known');
+        return master.info(section);
+      }
+      return this.client.info(section);
+    });
+    return parseInfo(text);
+  }
+
+  /** `INFO <section>` of every master, for cluster-wide figures (memory, CPU). */
+  async infoAll(section: string): Promise<Record<string, string>[]> {
+    if (!(this.client instanceof Cluster)) return [await this.info(section)];
+    const masters = this.client.nodes('master');
+    return Promise.all(masters.map(async (node) => parseInfo(await this.call('INFO', () => node.info(section)))));
+  }
+
+  async ping(): Promise<void> {
+    await this.call('PING', () => this.client.ping());
+  }
+
+  /** Deletes every key matching a glob pattern (SCAN + UNLINK, on every master): for tests and benchmarks. */
+  async deleteMatching(pattern: string): Promise<number> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    let deleted = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.call('SCAN', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        // One key per UNLINK: keys of one SCAN page may lie in different slots.
+        for (const key of keys) deleted += await this.call('UNLINK', () => node.unlink(key));
+      } while (cursor !== '0');
+    }
+    return deleted;
+  }
+
+  async quit(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const connection of this.subscribers) await quietly(connection);
+    this.subscribers.clear();
+    await quietly(this.client);
+  }
+
+  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new RiskEngineError('REDIS_CLOSED', `Redis client closed (${what})`, false);
+    try {
+      return await run();
+    } catch (error) {
+      throw toRiskError(what, error);
+    }
+  }
+
+  // ---- added by the rule lifecycle (issue 4): subscribe once the dedicated connection is ready ----
+  /**
+   * Like `subscribe`, but waits for the dedicated connection to be ready
+   * before SUBSCRIBE: with the offline queue disabled, a command sent while
+   * the duplicate is still connecting fails at once. `onResubscribed` runs
+   * after each later reconnection, when messages may have been missed.
+   */
+  async subscribeWhenReady(
+    channel: string,
+    onMessage: (message: string) => void,
+    onResubscribed?: () => void,
+    timeoutMs = 10_000,
+  ): Promise<RedisSubscription> {
+    const connection = this.client.duplicate();
+    connection.on('error', () => undefined);
+    this.subscribers.add(connection);
+    connection.on('message', (from: string, message: string) => {
+      if (from === channel) onMessage(message);
+    });
+    try {
+      if (connection.status !== 'ready') {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new DependencyUnavailableError('redis', `Redis subscriber not ready within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          connection.once('ready', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      await this.call('SUBSCRIBE', () => connection.subscribe(channel));
+    } catch (error) {
+      this.subscribers.delete(connection);
+      connection.disconnect();
+      throw toRiskError('SUBSCRIBE', error);
+    }
+    if (onResubscribed !== undefined) connection.on('ready', onResubscribed);
+    return {
+      close: async () => {
+        this.subscribers.delete(connection);
+        await quietly(connection);
+      },
+    };
+  }
+  // ---- end of rule lifecycle addition ----
+}
+
+/** Maps ioredis failures onto the domain's errors: connection trouble is retriable, a command the server refuses is not. */
+export function toRiskError(what: string, error: unknown): RiskEngineError {
+  if (error instanceof RiskEngineError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ReplyError && !RETRIABLE_REPLIES.test(message)) {
+    return new RiskEngineError('REDIS_ERROR', `Redis refused ${what}: ${message}`, false, undefined, { cause: error });
+  }
+  return new DependencyUnavailableError('redis', `Redis unavailable (${what}): ${message}`, { cause: error });
+}
+
+/**
+ * Redis Cluster hash slot of a key (CRC16/XMODEM of the hash tag or the key, mod 16384).
+ * Keys with the same slot can be touched by one script.
+ */
+export function keySlot(key: string): number {
+  const bytes = Buffer.from(key, 'utf8');
+  let start = 0;
+  let end = bytes.length;
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc ^= bytes[i] << 8;
+    for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+function parseNode(node: string): { host: string; port: number } {
+  const text = node.replace(/^rediss?:\/\//, '');
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0) return { host: text, port: 6379 };
+  return { host: text.slice(0, colon), port: Number(text.slice(colon + 1)) };
+}
+
+function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && !line.startsWith('#')) out[line.slice(0, colon)] = line.slice(colon + 1);
+  }
+  return out;
+}
+
+async function quietly(connection: Redis | Cluster): Promise<void> {
+  try {
+    if (connection.status === 'ready') await connection.quit();
+    else connection.disconnect();
+  } catch {
+    connection.disconnect();
+  }
+}

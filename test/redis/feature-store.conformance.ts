@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  DEFAULT_STATE_SETTINGS,
+  MemoryFeatureStore,
+  parseFeatureDefinitions,
+  type FeatureDefinition,
+  type FeatureStore,
+  type RiskEvent,
+  type StateInput,
+  type StateOutcome,
+  type StateSettings,
+} from '@risk/domain';
+import { chunk, generateStream } from './stream';
+
+export type StoreFactory = (definitions: readonly FeatureDefinition[], settings: StateSettings) => Promise<FeatureStore>;
+
+export function defaultDefinitions(): FeatureDefinition[] {
+  return parseFeatureDefinitions(JSON.parse(readFileSync(join(process.cwd(), 'rules', 'features.json'), 'utf8')));
+}
+
+/** Feature definitions other than the defaults: the store must be generic over them. */
+export function customDefinitions(): FeatureDefinition[] {
+  return parseFeatureDefinitions({
+    features: [
+      { name: 'amount_all_2m', entity: 'user_id', aggregate: 'sum', field: 'amount', window: '2m' },
+      { name: 'ip_users_5m', entity: 'ip_address', aggregate: 'distinct', field: 'user_id', window: '5m' },
+      { name: 'ip_cities_1m', entity: 'ip_address', aggregate: 'distinct', field: 'location_city', window: '1m' },
+      {
+        name: 'device_auth_3m',
+        entity: 'device_id',
+        aggregate: 'count',
+        event_types: ['login', 'login_failed', 'password_reset'],
+        window: '3m',
+      },
+      { name: 'ip_changed', entity: 'user_id', aggregate: 'changed', field: 'ip_address' },
+      { name: 'city_users_30s', entity: 'location_city', aggregate: 'count', window: '30s' },
+      { name: 'amount_changed', entity: 'device_id', aggregate: 'changed', field: 'amount' },
+      { name: 'distinct_amounts_90s', entity: 'user_id', aggregate: 'distinct', field: 'amount', window: '90s' },
+    ],
+  });
+}
+
+const T0 = Date.UTC(2026, 10, 20, 10, 0, 0);
+const MIN = 60_000;
+const HOUR = 3_600_000;
+let sequence = 0;
+
+function ev(partial: Partial<RiskEvent> & { event_time: number }): RiskEvent {
+  return {
+    event_id: partial.event_id ?? `c-${++sequence}`,
+    user_id: partial.user_id ?? 'u-1',
+    event_type: partial.event_type ?? 'login',
+    event_time: partial.event_time,
+    ip_address: partial.ip_address,
+    device_id: partial.device_id,
+    location_city: partial.location_city,
+    amount: partial.amount,
+  };
+}
+
+function input(event: RiskEvent, messageId?: string): StateInput {
+  return { event, messageId };
+}
+
+function accepted(outcome: StateOutcome | undefined): Extract<StateOutcome, { kind: 'accepted' }> {
+  assert.ok(outcome !== undefined && outcome.kind === 'accepted', `expected an accepted outcome, got ${JSON.stringify(outcome)}`);
+  return outcome;
+}
+
+/** Applies inputs in batches of `size` to the store and to a fresh MemoryFeatureStore; both must agree on every outcome. */
+export async function assertSameAsMemory(
+  store: FeatureStore,
+  definitions: readonly FeatureDefinition[],
+  settings: StateSettings,
+  partitions: readonly { partition: string; inputs: readonly StateInput[] }[],
+  size: number,
+): Promise<{ accepted: number; late: number; duplicates: number; redelivered: number }> {
+  const reference = new MemoryFeatureStore(definitions, settings);
+  const counts = { accepted: 0, late: 0, duplicates: 0, redelivered: 0 };
+  const batches = partitions.map(({ partition, inputs }) => ({ partition, batches: chunk(inputs, size) }));
+  const longest = Math.max(...batches.map((b) => b.batches.length));
+  // Round-robin over partitions, one batch at a time: both stores see the same global order.
+  for (let i = 0; i < longest; i++) {
+    for (const { partition, batches: list } of batches) {
+      const batch = list[i];
+      if (batch === undefined) continue;
+      const expected = reference.applySync(partition, batch);
+      const actual = await store.apply(partition, batch);
+      for (let j = 0; j < batch.length; j++) {
+        if (!isDeepStrictEqual(actual[j], expected[j])) {
+          assert.deepStrictEqual(
+            { at: `${partition} batch ${i} #${j}`, input: batch[j], outcome: actual[j] },
+            { at: `${partition} batch ${i} #${j}`, input: batch[j], outcome: expected[j] },
+          );
+        }
+        const outcome = expected[j];
+        if (outcome.kind === 'duplicate') counts.duplicates++;
+        else {
+          counts.accepted++;
+          if (outcome.late) counts.late++;
+          if (outcome.redelivered) counts.redelivered++;
+        }
+      }
+    }
+  }
+  return counts;
+}
+
+function isDeepStrictEqual(a: unknown, b: unknown): boolean {
+  try {
+    assert.deepStrictEqual(a, b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The FeatureStore contract (SPEC §2–§3), run against every implementation.
+ * `factory` returns a fresh, empty store for the given definitions.
+ */
+export function featureStoreConformance(label: string, factory: StoreFactory): void {
+  const defaults = defaultDefinitions();
+  const settings = DEFAULT_STATE_SETTINGS;
+
+  describe(`FeatureStore conformance: ${label}`, () => {
+    it('window edges: an event exactly W old is out, one W − 1 ms old is in', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0, device_id: 'a' })),
+          input(ev({ event_time: T0 + 1, device_id: 'b' })),
+          input(ev({ event_time: T0 + HOUR, device_id: 'c' })),
+        ]);
+        const last = accepted(out[2]);
+        assert.equal(last.features.login_count_1h, 2);
+        assert.equal(last.features.distinct_devices_1h, 2);
+        assert.equal(last.late, false);
+        const pay = await store.apply('p', [
+          input(ev({ event_time: T0 + HOUR + 1, event_type: 'payment', amount: 0.1 })),
+          input(ev({ event_time: T0 + HOUR + 2, event_type: 'payment', amount: 0.2 })),
+          input(ev({ event_time: T0 + HOUR + 3, event_type: 'payment' })),
+        ]);
+        assert.equal(accepted(pay[1]).features.payment_amount_24h, 0.1 + 0.2);
+        assert.equal(accepted(pay[2]).features.payment_amount_24h, 0.1 + 0.2);
+        assert.equal(accepted(pay[2]).features.login_count_1h, 1, 'the login at T0 + 1 has left the window of T0 + 1 h + 3');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('out of order within the allowed lateness: exact features, not late', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0 + 5 * MIN, location_city: 'Paris' })),
+          input(ev({ event_time: T0, location_city: 'Lyon' })),
+          input(ev({ event_time: T0 - 4 * MIN, location_city: 'Lyon' })),
+          input(ev({ event_time: T0 + 6 * MIN, location_city: 'Oslo' })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => [accepted(o).late, accepted(o).features.login_count_1h, accepted(o).features.distinct_cities_1h]),
+          [
+            [false, 1, 1],
+            [false, 1, 1],
+            [false, 1, 1],
+            [false, 4, 3],
+          ],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('late: below (max − allowed lateness) is late, at it is not; watermarks are per partition', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const L = settings.allowedLatenessMs;
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0 })),
+          input(ev({ event_time: T0 - L })),
+          input(ev({ event_time: T0 - L - 1 })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => accepted(o).late),
+          [false, false, true],
+        );
+        const other = await store.apply('q', [input(ev({ user_id: 'u-2', event_time: T0 - L - 1 }))]);
+        assert.equal(accepted(other[0]).late, false);
+        const later = await store.apply('p', [input(ev({ event_time: T0 + 1 })), input(ev({ event_time: T0 - L }))]);
+        assert.deepEqual(
+          later.map((o) => accepted(o).late),
+          [false, true],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('trims at the horizon: entries at or before newest − (W + lateness) are gone for late events', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const horizon = 10 * MIN + settings.allowedLatenessMs;
+        const reg = (ip: string, t: number): StateInput =>
+          input(ev({ event_type: 'register', ip_address: ip, event_time: t, user_id: `r-${t}` }));
+        // One partition per IP, so that each has its own watermark.
+        const out = [
+          ...(await store.apply('p', [reg('1.1.1.1', T0), reg('1.1.1.1', T0 + horizon), reg('1.1.1.1', T0 + 5 * MIN)])),
+          ...(await store.apply('q', [reg('2.2.2.2', T0), reg('2.2.2.2', T0 + horizon - 1), reg('2.2.2.2', T0 + 5 * MIN)])),
+        ];
+        assert.deepEqual(
+          out.map((o) => [accepted(o).late, accepted(o).features.ip_registrations_10m]),
+          [
+            [false, 1],
+            [false, 1],
+            [true, 1],
+            [false, 1],
+            [false, 1],
+            [true, 2],
+          ],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('duplicates: the first wins even with another payload, and changes nothing', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const first = ev({ event_id: 'dup-1', event_time: T0, device_id: 'd1' });
+        const out = await store.apply('p', [
+          input(first, 'p/1'),
+          input({ ...first, event_type: 'payment', amount: 50, device_id: 'd2' }, 'p/2'),
+          input({ ...first, user_id: 'u-other' }),
+        ]);
+        assert.equal(accepted(out[0]).redelivered, false);
+        assert.deepEqual(out.slice(1), [{ kind: 'duplicate' }, { kind: 'duplicate' }]);
+        const next = await store.apply('p', [input(ev({ event_time: T0 + 1, device_id: 'd1', event_type: 'payment', amount: 5 }), 'p/3')]);
+        assert.deepEqual(
+          [next[0].kind, accepted(next[0]).features.distinct_devices_1h, accepted(next[0]).features.payment_amount_24h],
+          ['accepted', 1, 5],
+        );
+        assert.deepEqual(await store.apply('p', [input({ ...first, event_id: 'dup-1' }, 'p/9')]), [{ kind: 'duplicate' }]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('redelivery: the same messages get their first outcome back and change nothing', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const batch = [
+          input(ev({ event_time: T0, device_id: 'd1', location_city: 'Paris' }), 'p/10'),
+          input(ev({ event_time: T0 + 1, device_id: 'd2', location_city: 'Lyon' }), 'p/11'),
+          input(ev({ event_time: T0 - 20 * MIN, device_id: 'd3' }), 'p/12'),
+        ];
+        const first = await store.apply('p', batch);
+        const again = await store.apply('p', batch);
+        assert.deepEqual(
+          again,
+          first.map((o) => ({ ...accepted(o), redelivered: true })),
+        );
+        assert.equal(accepted(first[2]).late, true);
+        // Within one batch, a repeated message is a redelivery of its first copy.
+        const within = await store.apply('p', [
+          input(ev({ event_id: 'w-1', event_time: T0 + 2, device_id: 'd4' }), 'p/13'),
+          input(ev({ event_id: 'w-1', event_time: T0 + 2, device_id: 'd4' }), 'p/13'),
+        ]);
+        assert.deepEqual(within[1], { ...accepted(within[0]), redelivered: true });
+        assert.equal(accepted(within[0]).features.distinct_devices_1h, 4);
+        const after = await store.apply('p', [input(ev({ event_time: T0 + 3, device_id: 'd1' }), 'p/14')]);
+        assert.equal(accepted(after[0]).features.login_count_1h, 5, 'nothing was counted twice');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('changed: compares with the latest known value by event time, ties to the later arrival', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0 + 10, device_id: 'd1' })),
+          input(ev({ event_time: T0 + 5, device_id: 'd2' })),
+          input(ev({ event_time: T0 + 11, device_id: 'd1' })),
+          input(ev({ event_time: T0 + 11, device_id: 'd3' })),
+          input(ev({ event_time: T0 + 11, device_id: 'd1' })),
+          input(ev({ event_time: T0 + 12 })),
+          input(ev({ event_time: T0 + 13, device_id: 'd1' })),
+          input(ev({ event_time: T0 + 14, device_id: 'd1', user_id: 'u-new' })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => accepted(o).features.device_changed),
+          [false, true, false, true, true, false, false, false],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('absent entity keys give the empty value and touch no state', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0, event_type: 'register' })),
+          input(ev({ event_time: T0 + 1, event_type: 'register', ip_address: '1.2.3.4', device_id: 'dd' })),
+          input(ev({ event_time: T0 + 2, event_type: 'register', user_id: 'u-2', device_id: 'dd' })),
+        ]);
+        const f = out.map((o) => accepted(o).features);
+        assert.deepEqual(
+          [f[0].ip_registrations_10m, f[0].device_distinct_users_24h, f[0].device_changed, f[0].distinct_devices_1h],
+          [0, 0, false, 0],
+        );
+        assert.deepEqual([f[1].ip_registrations_10m, f[1].device_distinct_users_24h], [1, 1]);
+        assert.deepEqual([f[2].ip_registrations_10m, f[2].device_distinct_users_24h, f[2].device_changed], [0, 2, false]);
+        assert.deepEqual(Object.keys(f[0]).sort(), defaults.map((d) => d.name).sort());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('custom definitions on a generated stream over three partitions: the same outcomes as MemoryFeatureStore', async () => {
+      const definitions = customDefinitions();
+      const custom: StateSettings = { allowedLatenessMs: 20_000, dedupRetentionMs: 30 * MIN, latestValueRetentionMs: 24 * HOUR };
+      const store = await factory(definitions, custom);
+      try {
+        // Disjoint users per partition (Kafka keys by user), shared IPs, devices and cities.
+        const partitions = [0, 1, 2].map((p) => ({
+          partition: `events/${p}`,
+          inputs: generateStream({
+            seed: 11 + p,
+            events: 1_500,
+            spanMs: 20 * MIN,
+            users: 60,
+            ips: 20,
+            devices: 40,
+            allowedLatenessMs: custom.allowedLatenessMs,
+            partition: `events/${p}`,
+          }).map((i) => ({ ...i, event: { ...i.event, user_id: `${i.event.user_id}-p${p}` } })),
+        }));
+        const counts = await assertSameAsMemory(store, definitions, custom, partitions, 50);
+        assert.ok(counts.late > 0 && counts.duplicates > 0 && counts.redelivered > 0, JSON.stringify(counts));
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}

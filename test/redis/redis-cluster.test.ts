@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_STATE_SETTINGS } from '@risk/domain';
+import { RedisClient, keySlot } from '@risk/infra/redis/redis.client';
+import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { freePort, waitForPort } from '../support/redis-server';
+import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
+import { generateStream } from './stream';
+
+/** Three masters, no replicas, on free loopback ports. */
+class TestRedisCluster {
+  private readonly processes: ChildProcess[] = [];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'risk-redis-cluster-'));
+  readonly ports: number[] = [];
+
+  async start(): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      this.ports.push(port);
+      const child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(this.dir, `nodes-${port}.conf`),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          this.dir,
+        ],
+        { stdio: 'ignore' },
+      );
+      this.processes.push(child);
+    }
+    for (const port of this.ports) await waitForPort(port);
+    const created = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = this.ports.map((port) => spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
+      if (states.every((s) => s.includes('cluster_state:ok'))) return;
+      if (Date.now() > deadline) throw new Error(`cluster not ok: ${states.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(
+      this.processes.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let cluster: TestRedisCluster;
+let client: RedisClient;
+let stores = 0;
+
+before(async () => {
+  cluster = new TestRedisCluster();
+  await cluster.start();
+  client = new RedisClient({ clusterNodes: cluster.ports.map((p) => `127.0.0.1:${p}`), commandTimeoutMs: 3_000 });
+  await client.waitReady(20_000);
+});
+
+after(async () => {
+  await client?.quit();
+  await cluster?.dispose();
+});
+
+featureStoreConformance('RedisFeatureStore (3-master cluster)', async (definitions, settings) =>
+  Promise.resolve(new RedisFeatureStore(client, definitions, settings, { keyPrefix: `c${++stores}:` })),
+);
+
+describe('RedisFeatureStore on a cluster', () => {
+  it('spreads entity state over the three masters and still matches MemoryFeatureStore', async () => {
+    const definitions = defaultDefinitions();
+    const store = new RedisFeatureStore(client, definitions, DEFAULT_STATE_SETTINGS, { keyPrefix: 'cl:' });
+    const inputs = generateStream({
+      seed: 99,
+      events: 4_000,
+      spanMs: 4 * 3_600_000,
+      users: 300,
+      ips: 80,
+      devices: 250,
+      allowedLatenessMs: 600_000,
+    });
+    const counts = await assertSameAsMemory(store, definitions, DEFAULT_STATE_SETTINGS, [{ partition: 'events/0', inputs }], 100);
+    assert.ok(counts.accepted > 3_500, JSON.stringify(counts));
+    const perMaster = (await client.infoAll('keyspace')).map((info) => Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0));
+    assert.equal(perMaster.length, 3);
+    assert.ok(
+      perMaster.every((n) => n > 100),
+      `keys per master: ${perMaster.join(', ')}`,
+    );
+  });
+
+  it('computes the slots Redis computes (hash tags)', async () => {
+    // CLUSTER KEYSLOT is not exposed by the wrapper on purpose; check against known values instead.
+    assert.equal(keySlot('foo'), 12182);
+    assert.equal(keySlot('{user1000}.following'), keySlot('{user1000}.followers'));
+    assert.equal(keySlot('risk:{u:u-1}:w'), keySlot('u:u-1'));
+    assert.equal(keySlot('a{}b'), keySlot('a{}b'));
+    await Promise.resolve();
+  });
+});

@@ -1,0 +1,28 @@
+// Not a test: `node <out>/test/redis/run-bench.js` measures the Redis state layer once on a generated 24-hour stream.
+import { benchRedisFeatureStore } from '@risk/infra/redis/redis-feature-store.bench';
+import { TestRedisServer } from '../support/redis-server';
+import { defaultDefinitions } from './feature-store.conformance';
+import { chunk, generateStream } from './stream';
+
+async function main(): Promise<void> {
+  const events = Number(process.argv[2] ?? 300_000);
+  const users = Number(process.argv[3] ?? 20_000);
+  const server = await TestRedisServer.start();
+  try {
+    const inputs = generateStream({
+      seed: 1,
+      events,
+      spanMs: 24 * 3_600_000,
+      users,
+      ips: Math.round(users / 4),
+      devices: Math.round(users * 1.2),
+      allowedLatenessMs: 600_000,
+    });
+    const result = await benchRedisFeatureStore({ url: server.url, batches: chunk(inputs, 100), definitions: defaultDefinitions() });
+    console.log(JSON.stringify({ events, users, batchSize: 100, ...result }));
+  } finally {
+    await server.dispose();
+  }
+}
+
+void main();
