@@ -1,0 +1,139 @@
+import { DependencyUnavailableError, InvalidInputError, RISK_LEVELS, type FieldError, type RiskLevel, type Verdict } from '@risk/domain';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  VerdictQuery,
+  decodeCursor,
+  encodeCursor,
+  type RiskProfile,
+  type VerdictFilter,
+  type VerdictPage,
+} from '../verdict-query/verdict.query';
+import { ElasticsearchClient, EsResponseError } from './elasticsearch.client';
+import { verdictIndexNames } from './elasticsearch-verdict.indices';
+import type { StoredRiskProfile } from './risk-profile.script';
+
+/** A validated {@link VerdictFilter}; `after` is the decoded cursor [event_time ms, event_id]. */
+export interface CheckedVerdictFilter {
+  readonly user_id?: string;
+  readonly risk_level?: RiskLevel;
+  readonly rule_id?: string;
+  readonly from?: number;
+  readonly to?: number;
+  readonly size: number;
+  readonly after?: readonly [number, string];
+}
+
+/** Refuses what Elasticsearch would answer with a 400 (InvalidInputError naming each field). */
+export function checkVerdictFilter(filter: VerdictFilter): CheckedVerdictFilter {
+  const errors: FieldError[] = [];
+  const size = filter.size ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE)
+    errors.push({ path: 'size', message: `must be an integer 1–${MAX_PAGE_SIZE}` });
+  if (filter.risk_level !== undefined && !RISK_LEVELS.includes(filter.risk_level)) {
+    errors.push({ path: 'risk_level', message: `must be one of ${RISK_LEVELS.join(', ')}` });
+  }
+  for (const name of ['from', 'to'] as const) {
+    const value = filter[name];
+    if (value !== undefined && !Number.isSafeInteger(value)) errors.push({ path: name, message: 'must be a time (epoch milliseconds)' });
+  }
+  const after = filter.search_after === undefined ? undefined : decodeCursor(filter.search_after);
+  if (filter.search_after !== undefined && (after === undefined || !Number.isSafeInteger(after[0]))) {
+    errors.push({ path: 'search_after', message: 'is not a cursor returned by this API' });
+  }
+  if (errors.length > 0) throw new InvalidInputError('INVALID_QUERY', 'invalid verdict query', errors);
+  return {
+    ...(filter.user_id === undefined || filter.user_id === '' ? {} : { user_id: filter.user_id }),
+    ...(filter.risk_level === undefined ? {} : { risk_level: filter.risk_level }),
+    ...(filter.rule_id === undefined || filter.rule_id === '' ? {} : { rule_id: filter.rule_id }),
+    ...(filter.from === undefined ? {} : { from: filter.from }),
+    ...(filter.to === undefined ? {} : { to: filter.to }),
+    size,
+    ...(after === undefined ? {} : { after }),
+  };
+}
+
+/** The search body of findVerdicts; exported for unit tests. */
+export function buildVerdictSearch(filter: CheckedVerdictFilter): Record<string, unknown> {
+  const must: Record<string, unknown>[] = [];
+  if (filter.user_id !== undefined) must.push({ term: { user_id: filter.user_id } });
+  if (filter.risk_level !== undefined) must.push({ term: { risk_level: filter.risk_level } });
+  // Active rules only, as the port says; shadow hits are in `shadow_rules.id` for ad-hoc queries.
+  if (filter.rule_id !== undefined) must.push({ term: { 'rules.id': filter.rule_id } });
+  if (filter.from !== undefined || filter.to !== undefined) {
+    must.push({
+      range: {
+        event_time: {
+          ...(filter.from === undefined ? {} : { gte: filter.from }),
+          ...(filter.to === undefined ? {} : { lt: filter.to }),
+          format: 'epoch_millis',
+        },
+      },
+    });
+  }
+  return {
+    size: filter.size,
+    query: must.length === 0 ? { match_all: {} } : { bool: { filter: must } },
+    sort: [{ event_time: { order: 'desc' } }, { event_id: { order: 'desc' } }],
+    ...(filter.after === undefined ? {} : { search_after: filter.after }),
+    track_total_hits: false,
+  };
+}
+
+/** Reads verdicts through the `<prefix>-verdicts` alias and profiles from `<prefix>-profiles`. */
+export class ElasticsearchVerdictQuery extends VerdictQuery {
+  private readonly alias: string;
+  private readonly profileIndex: string;
+
+  constructor(private readonly client: ElasticsearchClient) {
+    super();
+    const names = verdictIndexNames(client.indexPrefix);
+    this.alias = names.verdictAlias;
+    this.profileIndex = names.profileIndex;
+  }
+
+  override async findVerdicts(filter: VerdictFilter): Promise<VerdictPage> {
+    const checked = checkVerdictFilter(filter);
+    const hits = await this.searchVerdicts(buildVerdictSearch(checked));
+    const items = hits.map((h) => h._source);
+    const last = hits[hits.length - 1];
+    if (hits.length < checked.size || last === undefined) return { items };
+    // Elasticsearch returns a date sort value as epoch ms; fall back to the document if a proxy rewrote it.
+    const time = typeof last.sort?.[0] === 'number' ? last.sort[0] : Date.parse(last._source.event_time);
+    return { items, next_search_after: encodeCursor(time, last._source.event_id) };
+  }
+
+  override async getVerdict(eventId: string): Promise<Verdict | undefined> {
+    // The alias spans monthly indices, so a GET by id cannot be used: search by the keyword instead.
+    const hits = await this.searchVerdicts({ size: 1, query: { term: { event_id: eventId } } });
+    return hits[0]?._source;
+  }
+
+  override async getProfile(userId: string): Promise<RiskProfile | undefined> {
+    let stored: StoredRiskProfile | undefined;
+    try {
+      stored = await this.client.get<StoredRiskProfile>(this.profileIndex, userId);
+    } catch (error) {
+      throw new DependencyUnavailableError('elasticsearch', 'reading a risk profile failed', { cause: error });
+    }
+    if (stored === undefined) return undefined;
+    return {
+      user_id: stored.user_id,
+      latest: stored.latest,
+      highest_risk_24h: stored.highest_risk_24h,
+      counts: { LOW: stored.counts.LOW, MEDIUM: stored.counts.MEDIUM, HIGH: stored.counts.HIGH },
+      updated_at: stored.updated_at,
+    };
+  }
+
+  private async searchVerdicts(body: Record<string, unknown>): Promise<{ _source: Verdict; sort?: readonly unknown[] }[]> {
+    try {
+      const response = await this.client.search<Verdict>(this.alias, body);
+      return [...response.hits.hits];
+    } catch (error) {
+      // No verdict written yet: the alias appears with the first monthly index.
+      if (error instanceof EsResponseError && error.statusCode === 404 && error.type === 'index_not_found_exception') return [];
+      throw new DependencyUnavailableError('elasticsearch', 'searching verdicts failed', { cause: error });
+    }
+  }
+}

@@ -1,0 +1,254 @@
+import { Client, errors } from '@elastic/elasticsearch';
+
+/** The only file importing `@elastic/elasticsearch`: everything else sees these plain types. */
+export interface ElasticsearchClientOptions {
+  /** e.g. `http://127.0.0.1:9200` */
+  readonly node: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Base64 `id:api_key`, as Elasticsearch returns it in `encoded`. Wins over username/password. */
+  readonly apiKey?: string;
+  readonly requestTimeoutMs: number;
+  /** Prefix of every index, alias and template name; default `risk`. */
+  readonly indexPrefix?: string;
+  /** Transport-level retries for reads (connection errors, 502/503/504). Bulk never uses them: the sink owns its retry policy. */
+  readonly maxRetries?: number;
+}
+
+/** Elasticsearch answered with an error status. */
+export class EsResponseError extends Error {
+  constructor(
+    readonly statusCode: number,
+    /** Elasticsearch's `error.type`, e.g. `index_not_found_exception`. */
+    readonly type: string | undefined,
+    readonly reason: string | undefined,
+  ) {
+    super(`Elasticsearch answered ${statusCode}${type === undefined ? '' : ` ${type}`}${reason === undefined ? '' : `: ${reason}`}`);
+    this.name = 'EsResponseError';
+  }
+
+  /** 429 (too many requests) and 5xx can succeed later; other statuses will not. */
+  get retriable(): boolean {
+    return this.statusCode === 429 || this.statusCode >= 500;
+  }
+}
+
+/** No answer at all: connection refused, reset, or the request timed out. */
+export class EsUnreachableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EsUnreachableError';
+  }
+}
+
+export interface EsBulkItemResult {
+  readonly _index?: string;
+  readonly _id?: string;
+  readonly status: number;
+  readonly result?: string;
+  readonly error?: { readonly type?: string; readonly reason?: string; readonly caused_by?: unknown };
+}
+
+export interface EsBulkResponse {
+  readonly took?: number;
+  readonly errors: boolean;
+  /** One entry per action, in request order, keyed by the action name (`index`, `create`, `update`, `delete`). */
+  readonly items: readonly Readonly<Record<string, EsBulkItemResult>>[];
+}
+
+export interface EsSearchHit<T> {
+  readonly _index: string;
+  readonly _id: string;
+  readonly _source: T;
+  readonly sort?: readonly unknown[];
+}
+
+export interface EsSearchResponse<T> {
+  readonly hits: { readonly total?: { readonly value: number; readonly relation: string }; readonly hits: readonly EsSearchHit<T>[] };
+}
+
+export interface EsClusterHealth {
+  readonly cluster_name: string;
+  readonly status: 'green' | 'yellow' | 'red';
+  readonly number_of_nodes?: number;
+  readonly timed_out?: boolean;
+}
+
+export interface EsAliasAction {
+  readonly add?: { readonly index: string; readonly alias: string; readonly is_write_index?: boolean };
+  readonly remove?: { readonly index: string; readonly alias: string };
+}
+
+type Method = 'GET' | 'PUT' | 'POST' | 'HEAD' | 'DELETE';
+
+/**
+ * A thin wrapper around the v8 client: JSON in, JSON out, and errors turned
+ * into {@link EsResponseError} / {@link EsUnreachableError} so that adapters
+ * never depend on the client's types.
+ */
+export class ElasticsearchClient {
+  readonly indexPrefix: string;
+  private readonly client: Client;
+
+  constructor(readonly options: ElasticsearchClientOptions) {
+    this.indexPrefix = options.indexPrefix ?? 'risk';
+    const auth =
+      options.apiKey !== undefined && options.apiKey !== ''
+        ? { apiKey: options.apiKey }
+        : options.username !== undefined && options.username !== ''
+          ? { username: options.username, password: options.password ?? '' }
+          : undefined;
+    this.client = new Client({
+      node: options.node,
+      ...(auth === undefined ? {} : { auth }),
+      requestTimeout: options.requestTimeoutMs,
+      maxRetries: options.maxRetries ?? 2,
+      compression: false,
+    });
+  }
+
+  /**
+   * Sends an NDJSON bulk body as it is (the sink builds it itself to count
+   * bytes). No transport retries: a timed-out bulk may still have been applied,
+   * which is harmless because every action is idempotent, but the caller must
+   * decide when to send it again.
+   */
+  async bulk(ndjson: string): Promise<EsBulkResponse> {
+    return this.call<EsBulkResponse>(
+      'POST',
+      '/_bulk',
+      {
+        bulkBody: ndjson,
+        querystring: { filter_path: 'took,errors,items.*._index,items.*._id,items.*.status,items.*.result,items.*.error' },
+      },
+      0,
+    );
+  }
+
+  /** The document's `_source`, or `undefined` when the index or document does not exist. */
+  async get<T>(index: string, id: string): Promise<T | undefined> {
+    try {
+      const body = await this.call<{ found: boolean; _source?: T }>('GET', `/${enc(index)}/_doc/${enc(id)}`);
+      return body.found ? body._source : undefined;
+    } catch (error) {
+      if (error instanceof EsResponseError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async search<T>(index: string, body: Record<string, unknown>): Promise<EsSearchResponse<T>> {
+    return this.call<EsSearchResponse<T>>('POST', `/${enc(index)}/_search`, { body });
+  }
+
+  async count(index: string, query?: Record<string, unknown>): Promise<number> {
+    const body = await this.call<{ count: number }>('POST', `/${enc(index)}/_count`, query === undefined ? {} : { body: { query } });
+    return body.count;
+  }
+
+  async indexTemplateExists(name: string): Promise<boolean> {
+    return (await this.call<boolean>('HEAD', `/_index_template/${enc(name)}`)) === true;
+  }
+
+  /** The template's `version`, `undefined` when it has none, `null` when the template does not exist. */
+  async indexTemplateVersion(name: string): Promise<number | undefined | null> {
+    try {
+      const body = await this.call<{ index_templates: { name: string; index_template: { version?: number } }[] }>(
+        'GET',
+        `/_index_template/${enc(name)}`,
+      );
+      const found = body.index_templates.find((t) => t.name === name);
+      return found === undefined ? null : found.index_template.version;
+    } catch (error) {
+      if (error instanceof EsResponseError && error.statusCode === 404) return null;
+      throw error;
+    }
+  }
+
+  async putIndexTemplate(name: string, template: Record<string, unknown>): Promise<void> {
+    await this.call('PUT', `/_index_template/${enc(name)}`, { body: template });
+  }
+
+  async putStoredScript(id: string, source: string): Promise<void> {
+    await this.call('PUT', `/_scripts/${enc(id)}`, { body: { script: { lang: 'painless', source } } });
+  }
+
+  /** Index name → alias names, for the indices behind `alias`; empty when the alias does not exist. */
+  async getAlias(alias: string): Promise<Record<string, string[]>> {
+    try {
+      const body = await this.call<Record<string, { aliases: Record<string, unknown> }>>('GET', `/_alias/${enc(alias)}`);
+      return Object.fromEntries(Object.entries(body).map(([index, v]) => [index, Object.keys(v.aliases)]));
+    } catch (error) {
+      if (error instanceof EsResponseError && error.statusCode === 404) return {};
+      throw error;
+    }
+  }
+
+  async updateAliases(actions: readonly EsAliasAction[]): Promise<void> {
+    await this.call('POST', '/_aliases', { body: { actions } });
+  }
+
+  /** Makes recent writes searchable now; for tests and tools, never on the write path. */
+  async refresh(index = '_all'): Promise<void> {
+    await this.call('POST', `/${enc(index)}/_refresh`);
+  }
+
+  async clusterHealth(timeoutMs: number): Promise<EsClusterHealth> {
+    // A red cluster answers 200 with status red; only `wait_for_*` timeouts answer 408, which we do not ask for.
+    return this.call<EsClusterHealth>('GET', '/_cluster/health', { querystring: { timeout: `${timeoutMs}ms` } }, 0, timeoutMs);
+  }
+
+  async info(): Promise<{ cluster_name: string; version: { number: string } }> {
+    return this.call('GET', '/');
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async call<T = unknown>(
+    method: Method,
+    path: string,
+    params: { body?: Record<string, unknown>; bulkBody?: string; querystring?: Record<string, string> } = {},
+    maxRetries?: number,
+    requestTimeoutMs?: number,
+  ): Promise<T> {
+    try {
+      const result = await this.client.transport.request(
+        { method, path, ...params },
+        {
+          ...(maxRetries === undefined ? {} : { maxRetries }),
+          ...(requestTimeoutMs === undefined ? {} : { requestTimeout: requestTimeoutMs }),
+        },
+      );
+      return result as T;
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+}
+
+function enc(segment: string): string {
+  // Index expressions keep their commas and wildcards; everything else is escaped.
+  return encodeURIComponent(segment).replace(/%2C/g, ',').replace(/%2A/g, '*');
+}
+
+function translate(error: unknown): Error {
+  if (error instanceof errors.ResponseError) {
+    const body = error.body as { error?: { type?: string; reason?: string } | string } | undefined;
+    const detail = typeof body?.error === 'object' ? body.error : undefined;
+    const reason = detail?.reason ?? (typeof body?.error === 'string' ? body.error : undefined);
+    return new EsResponseError(error.statusCode ?? 0, detail?.type, reason);
+  }
+  if (
+    error instanceof errors.ConnectionError ||
+    error instanceof errors.TimeoutError ||
+    error instanceof errors.NoLivingConnectionsError ||
+    error instanceof errors.RequestAbortedError
+  ) {
+    return new EsUnreachableError(error.message, { cause: error });
+  }
+  if (error instanceof errors.ProductNotSupportedError) {
+    return new EsUnreachableError('the server at the configured node is not Elasticsearch', { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
