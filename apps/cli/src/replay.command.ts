@@ -33,7 +33,7 @@ export interface ReplaySummary extends OutcomeCounts {
 export const REPLAY_USAGE =
   'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file>] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>]';
 
-/** Hook for a Redis-backed state (issue 3): given a URL, returns a store and a way to close it. */
+/** Opens the `--state` backend for a URL; the store's `close` releases it. */
 export type StateFactory = (url: string, features: ReturnType<typeof loadFeatureFile>, lateness: number) => Promise<FeatureStore>;
 
 /**
@@ -41,7 +41,7 @@ export type StateFactory = (url: string, features: ReturnType<typeof loadFeature
  * Exit code 0 once the input was readable (whatever the events held), 2 for
  * unusable arguments or unreadable input.
  */
-export async function runReplay(argv: readonly string[], io: ReplayIo, stateFactory?: StateFactory): Promise<number> {
+export async function runReplay(argv: readonly string[], io: ReplayIo, stateFactory: StateFactory): Promise<number> {
   let args: Map<string, string>;
   let lateness: number;
   let batchSize: number;
@@ -89,10 +89,6 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   const settings = { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness };
   let store: FeatureStore;
   if (args.has('state')) {
-    if (stateFactory === undefined) {
-      io.stderr.write('--state is not available in this build\n');
-      return 2;
-    }
     try {
       store = await stateFactory(args.get('state')!, features, lateness);
     } catch (error) {

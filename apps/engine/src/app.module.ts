@@ -3,7 +3,6 @@ import type { EngineConfig } from '@risk/infra/config/engine-config';
 import type { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineModule } from './engine/engine.module';
 import { HealthController } from './health/health.controller';
-import { ReadinessRegistry } from './health/readiness';
 import { EventsController } from './ingest/events.controller';
 import { IngestService } from './ingest/ingest.service';
 import { VerdictsController } from './verdicts/verdicts.controller';
@@ -15,7 +14,7 @@ export class AppModule {
       module: AppModule,
       imports: [EngineModule.forRoot(config, logger)],
       controllers: [EventsController, VerdictsController, HealthController],
-      providers: [IngestService, { provide: ReadinessRegistry, useValue: new ReadinessRegistry() }],
+      providers: [IngestService],
     };
   }
 }

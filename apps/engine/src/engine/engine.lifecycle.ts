@@ -2,6 +2,7 @@ import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown 
 import { FeatureStore, RiskPipeline } from '@risk/domain';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import type { ShutdownParticipant } from './engine.tokens';
+import { ClientRegistry } from './client-registry';
 
 /**
  * Graceful shutdown in phases (SIGTERM/SIGINT via enableShutdownHooks):
@@ -17,6 +18,7 @@ export class EngineLifecycle implements BeforeApplicationShutdown, OnApplication
   constructor(
     private readonly pipeline: RiskPipeline,
     private readonly featureStore: FeatureStore,
+    private readonly clients: ClientRegistry,
     logger: JsonLogger,
   ) {
     this.log = logger.child('lifecycle');
@@ -49,6 +51,9 @@ export class EngineLifecycle implements BeforeApplicationShutdown, OnApplication
       }
     }
     await this.featureStore.close();
+    await this.clients.closeAll((name, error) =>
+      this.log.warn('error while closing a client', { client: name, error: (error as Error).message }),
+    );
     this.log.info('stopped');
   }
 }

@@ -2,7 +2,6 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import {
   AlertPublisher,
   FeatureStore,
-  MemoryFeatureStore,
   RejectSink,
   RiskPipeline,
   RuleSetHolder,
@@ -18,6 +17,13 @@ import { MemoryVerdictStore } from '@risk/infra/memory/memory-verdict.store';
 import { TeeAlertPublisher, TeeRejectSink } from '@risk/infra/memory/tee';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { VerdictQuery } from '@risk/infra/verdict-query/verdict.query';
+import { openFeatureStore } from '@risk/infra/state/create-feature-store';
+import { ReadinessRegistry } from '../health/readiness';
+import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
+import { ElasticsearchVerdictSink } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
+import { ElasticsearchVerdictQuery } from '@risk/infra/elasticsearch/elasticsearch-verdict.query';
+import { ClientRegistry } from './client-registry';
+import { retryAtStartup } from './startup-retry';
 import { EngineSettings } from './engine.tokens';
 import { FeatureDefinitions } from './feature-definitions';
 import { EngineLifecycle } from './engine.lifecycle';
@@ -32,14 +38,23 @@ import { RulesModule } from '../rules/rules.module';
 export class EngineModule {
   static forRoot(config: EngineConfig, logger: JsonLogger): DynamicModule {
     const features = loadFeatureFile(config.rulesDir);
+    const readiness = new ReadinessRegistry();
+    const clients = new ClientRegistry();
+    let esQuery: VerdictQuery | undefined;
     const providers: Provider[] = [
       { provide: EngineSettings, useValue: { config } },
       { provide: JsonLogger, useValue: logger },
       { provide: EngineMetrics, useValue: new EngineMetrics() },
       { provide: FeatureDefinitions, useValue: { definitions: features } },
+      { provide: ReadinessRegistry, useValue: readiness },
       {
         provide: FeatureStore,
-        useFactory: (): FeatureStore => new MemoryFeatureStore(features, config.state),
+        useFactory: async (): Promise<FeatureStore> => {
+          const opened = await openFeatureStore(features, config.state, config.redis);
+          readiness.add({ name: 'state', check: () => opened.check() });
+          logger.info('feature state ready', { backend: opened.backend });
+          return opened.store;
+        },
       },
       { provide: MemoryVerdictStore, useValue: new MemoryVerdictStore(config.verdicts.memoryLimit) },
       { provide: MemoryAlertPublisher, useValue: new MemoryAlertPublisher(config.alerts.recentLimit) },
@@ -49,8 +64,44 @@ export class EngineModule {
           logger.warn('event rejected', { source: message.source, errors: message.errors, stage: message.stage }),
         ),
       },
-      { provide: VerdictSink, useExisting: MemoryVerdictStore },
-      { provide: VerdictQuery, useFactory: (store: MemoryVerdictStore): VerdictQuery => store.query, inject: [MemoryVerdictStore] },
+      { provide: ClientRegistry, useValue: clients },
+      {
+        provide: VerdictSink,
+        useFactory: async (memory: MemoryVerdictStore, rejects: RejectSink): Promise<VerdictSink> => {
+          if (config.elasticsearch === undefined) return memory;
+          const es = config.elasticsearch;
+          const client = new ElasticsearchClient({
+            node: es.node,
+            username: es.username,
+            password: es.password,
+            apiKey: es.apiKey,
+            requestTimeoutMs: es.requestTimeoutMs,
+          });
+          clients.add('elasticsearch', () => client.close());
+          const sink = new ElasticsearchVerdictSink(client, rejects, {
+            flushMaxDocs: es.flushMaxDocs,
+            flushMaxBytes: es.flushMaxBytes,
+            flushIntervalMs: es.flushIntervalMs,
+          });
+          await retryAtStartup('elasticsearch', () => sink.ensureSetup(), logger);
+          readiness.add({
+            name: 'elasticsearch',
+            check: async () => {
+              const health = await sink.health();
+              return { ok: health.status === 'green' || health.status === 'yellow', detail: health };
+            },
+          });
+          esQuery = new ElasticsearchVerdictQuery(client);
+          return sink;
+        },
+        inject: [MemoryVerdictStore, RejectSink],
+      },
+      {
+        provide: VerdictQuery,
+        // Depends on VerdictSink so that the Elasticsearch client exists by then.
+        useFactory: (memory: MemoryVerdictStore): VerdictQuery => esQuery ?? memory.query,
+        inject: [MemoryVerdictStore, VerdictSink],
+      },
       {
         provide: AlertPublisher,
         useFactory: (recent: MemoryAlertPublisher): AlertPublisher => new TeeAlertPublisher([recent]),
