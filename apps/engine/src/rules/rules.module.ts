@@ -1,18 +1,75 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { RuleSetHolder, knownFacts, loadRuleFiles, type FeatureDefinition } from '@risk/domain';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { RuleSetHolder, knownFacts, loadRuleFiles, validateRule, type FeatureDefinition } from '@risk/domain';
+import { RuleAdministration, RuleSetStore } from '@risk/domain/rules/lifecycle';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
+import { JsonLogger } from '@risk/infra/logging/json-logger';
+import { RulesController } from '../admin/rules.controller';
+import { RuleSetsController } from '../admin/rulesets.controller';
+import { ApiKeyGuard } from '../auth/api-key.guard';
+import { ApiKeyVerifier } from '../auth/api-key.verifier';
+import { RuleActivations } from './rule-activations';
+import { createRuleSetStore } from './rule-set-store.factory';
+import { RULES_RECONCILE_INTERVAL_MS, RulesWatcher, RulesWatcherOptions } from './rules.watcher';
+
+export interface RulesModuleOptions {
+  /** Default RULES_RECONCILE_INTERVAL_MS (5 s). */
+  readonly reconcileIntervalMs?: number;
+}
 
 /**
- * Provides the RuleSetHolder the pipeline decides with. Seeds version 1 from
- * the shipped `rules/` directory.
+ * Rule lifecycle: the versioned rule set store (Redis or files), the
+ * RuleSetHolder the pipeline decides with (loaded from the store's active
+ * version; the shipped `rules/` directory seeds version 1 of an empty store),
+ * the hot-reload watcher, the admin API and the API-key guard.
  */
 @Module({})
 export class RulesModule {
-  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[]): DynamicModule {
-    const holder = {
-      provide: RuleSetHolder,
-      useFactory: (): RuleSetHolder => new RuleSetHolder({ version: 1, rules: loadRuleFiles(config.rulesDir, knownFacts(features)) }),
+  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[], options: RulesModuleOptions = {}): DynamicModule {
+    const activations = new RuleActivations();
+    const providers: Provider[] = [
+      { provide: RuleActivations, useValue: activations },
+      { provide: RulesWatcherOptions, useValue: { reconcileIntervalMs: options.reconcileIntervalMs ?? RULES_RECONCILE_INTERVAL_MS } },
+      { provide: ApiKeyVerifier, useValue: new ApiKeyVerifier(config.apiKeys) },
+      { provide: APP_GUARD, useClass: ApiKeyGuard },
+      { provide: RuleSetStore, useFactory: (): Promise<RuleSetStore> => createRuleSetStore(config) },
+      {
+        provide: RuleAdministration,
+        useFactory: (store: RuleSetStore): RuleAdministration =>
+          new RuleAdministration(store, features, { onActivated: (set) => activations.emit(set) }),
+        inject: [RuleSetStore],
+      },
+      {
+        provide: RuleSetHolder,
+        useFactory: async (admin: RuleAdministration, store: RuleSetStore, logger: JsonLogger): Promise<RuleSetHolder> => {
+          const log = logger.child('rules');
+          if ((await store.activeVersion()) === undefined) {
+            const seeded = await admin.seed(loadRuleFiles(config.rulesDir, knownFacts(features)));
+            log.info('rule set store was empty: seeded from the rules directory', {
+              rules_dir: config.rulesDir,
+              rules_version: seeded.version,
+            });
+          }
+          const active = await admin.active();
+          // Stored versions were valid when written; the feature definitions may have changed since.
+          for (const rule of active.rules) {
+            const problems = validateRule(rule, admin.facts);
+            if (problems.length > 0)
+              log.warn('an active rule no longer validates against the feature definitions', { rule_id: rule.id, problems });
+          }
+          log.info('deciding with rule set version', { rules_version: active.version, rules: active.rules.length });
+          return new RuleSetHolder(active);
+        },
+        inject: [RuleAdministration, RuleSetStore, JsonLogger],
+      },
+      RulesWatcher,
+    ];
+    return {
+      module: RulesModule,
+      global: true,
+      controllers: [RulesController, RuleSetsController],
+      providers,
+      exports: [RuleSetHolder, RuleSetStore, RuleAdministration, RulesWatcher],
     };
-    return { module: RulesModule, global: true, providers: [holder], exports: [RuleSetHolder] };
   }
 }

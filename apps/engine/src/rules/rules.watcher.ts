@@ -1,0 +1,86 @@
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { RuleSetHolder } from '@risk/domain';
+import { RuleSetStore, RuleSetSync } from '@risk/domain/rules/lifecycle';
+import { JsonLogger } from '@risk/infra/logging/json-logger';
+import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
+import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { RuleActivations } from './rule-activations';
+
+/**
+ * How often each instance re-reads the active pointer, in case a pub/sub
+ * message was lost. A constant until the configuration grows a
+ * RULES_RECONCILE_INTERVAL variable.
+ */
+export const RULES_RECONCILE_INTERVAL_MS = 5_000;
+
+export abstract class RulesWatcherOptions {
+  abstract readonly reconcileIntervalMs: number;
+}
+
+/**
+ * Hot reload: follows the store's active version. Triggered by the store's
+ * notifications (Redis pub/sub), by reconnections and by a periodic
+ * reconciliation; each trigger compiles the new version in the background
+ * and swaps it into the RuleSetHolder, which the pipeline reads once per batch.
+ */
+@Injectable()
+export class RulesWatcher implements OnApplicationBootstrap {
+  private readonly log: JsonLogger;
+  private readonly sync: RuleSetSync;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly store: RuleSetStore,
+    private readonly holder: RuleSetHolder,
+    private readonly activations: RuleActivations,
+    private readonly metrics: EngineMetrics,
+    private readonly lifecycle: EngineLifecycle,
+    private readonly options: RulesWatcherOptions,
+    logger: JsonLogger,
+  ) {
+    this.log = logger.child('rules');
+    this.sync = new RuleSetSync(store, holder, {
+      onChange: (version, previous) => this.log.info('rule set version activated', { rules_version: version, previous_version: previous }),
+      onError: (error) => this.log.warn('cannot read the active rule set version; will retry', { error: (error as Error).message }),
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.metrics.setRulesVersion(this.holder.current.version);
+    this.holder.onChange((next) => this.metrics.setRulesVersion(next.version));
+    this.activations.listen((set) => this.sync.adopt(set));
+    this.lifecycle.register({ close: () => this.close() });
+    await this.subscribe();
+    this.timer = setInterval(() => {
+      if (this.unsubscribe === undefined) void this.subscribe();
+      void this.sync.sync();
+    }, this.options.reconcileIntervalMs);
+    this.timer.unref();
+    // A version may have been activated between loading the holder and subscribing.
+    await this.sync.sync();
+  }
+
+  /** Re-reads the active pointer now (the periodic reconciliation, on demand). */
+  reconcile(): Promise<void> {
+    return this.sync.sync();
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      this.unsubscribe = await this.store.subscribe(() => void this.sync.sync());
+    } catch (error) {
+      // Polling still converges; the next tick tries to subscribe again.
+      this.log.warn('cannot subscribe to rule set activations; polling only for now', { error: (error as Error).message });
+    }
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.unsubscribe?.();
+    await this.store.close();
+  }
+}
