@@ -17,3 +17,4 @@ export * from './pipeline/ports';
 export * from './pipeline/risk-pipeline';
 export * from './generator/random';
 export * from './generator/stream-generator';
+export * from './rules/lifecycle';

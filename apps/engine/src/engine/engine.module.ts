@@ -123,7 +123,7 @@ export class EngineModule {
     return {
       module: EngineModule,
       global: true,
-      imports: [RulesModule.forRoot(config, features)],
+      imports: [RulesModule.forRoot(config, features, { reconcileIntervalMs: config.rulesReconcileIntervalMs })],
       providers,
       exports: providers.map((p) => ('provide' in p ? p.provide : p)),
     };

@@ -9,6 +9,8 @@ export interface EngineConfig {
   readonly http: { readonly host: string; readonly port: number; readonly maxBodyBytes: number };
   readonly rulesDir: string;
   readonly dataDir: string;
+  /** How often each instance re-reads the active rule set version, in case a pub/sub message was lost. */
+  readonly rulesReconcileIntervalMs: number;
   readonly logLevel: LogLevel;
   readonly state: {
     readonly allowedLatenessMs: number;
@@ -80,6 +82,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'HTTP_MAX_BODY', default: '64mb', meaning: 'largest HTTP body (NDJSON batches up to 10,000 events)' },
   { name: 'RULES_DIR', default: 'rules', meaning: 'feature definitions (features.json) and seed rules (*.json)' },
   { name: 'DATA_DIR', default: 'data', meaning: 'embedded mode: rule versions and audit trail' },
+  {
+    name: 'RULES_RECONCILE_INTERVAL',
+    default: '5s',
+    meaning: 'how often an instance re-checks the active rule set (pub/sub can drop messages)',
+  },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error (JSON lines on stdout)' },
   { name: 'ALLOWED_LATENESS', default: '10m', meaning: 'events older than the partition watermark by more are flagged late' },
   { name: 'DEDUP_RETENTION', default: '24h', meaning: 'how long (event time) an event_id is remembered' },
@@ -244,6 +251,7 @@ export function loadConfig(env: Env): EngineConfig {
     http: { host: read('HOST') ?? '127.0.0.1', port: integer('PORT', 8080, 0, 65535), maxBodyBytes: bytes('HTTP_MAX_BODY', '64mb') },
     rulesDir: read('RULES_DIR') ?? 'rules',
     dataDir: read('DATA_DIR') ?? 'data',
+    rulesReconcileIntervalMs: duration('RULES_RECONCILE_INTERVAL', '5s'),
     logLevel,
     state: {
       allowedLatenessMs: duration('ALLOWED_LATENESS', '10m'),

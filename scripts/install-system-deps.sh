@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what the integration tests need when it is
+# missing: redis-server (state layer and rule store tests), librdkafka-dev + gcc
+# (the Kafka mock-cluster harness), kcat (an independent Kafka client) and
+# docker-compose (validates docker-compose.yml). Idempotent; a no-op when all
+# are present.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+[ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing test dependencies from Debian: ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "not root and no sudo: install them yourself: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
