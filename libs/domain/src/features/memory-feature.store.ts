@@ -11,6 +11,19 @@ interface Series {
   times: number[];
   /** The aggregated field's value (distinct / sum); unused for count. */
   values: (string | number)[];
+  /**
+   * Distinct features only: multiset of the values in the window ending at
+   * the newest entry, (newest − W, newest], from index `start` on. Most
+   * events are their entity's newest, and shared keys (a device farm's
+   * device) can hold thousands of entries, so this keeps them O(1) amortised
+   * instead of a scan per event.
+   */
+  sliding: SlidingDistinct | undefined;
+}
+
+interface SlidingDistinct {
+  readonly counts: Map<string | number, number>;
+  start: number;
 }
 
 interface LatestValue {
@@ -214,22 +227,33 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   const takesPart =
     (slot.types === undefined || slot.types.has(event.event_type)) && (definition.aggregate !== 'distinct' || value !== undefined);
   if (takesPart) {
-    if (series === undefined) series = state.series[index] = { times: [], values: [] };
-    insertSorted(series, t, definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number));
+    if (series === undefined) {
+      series = state.series[index] = {
+        times: [],
+        values: [],
+        sliding: definition.aggregate === 'distinct' ? { counts: new Map(), start: 0 } : undefined,
+      };
+    }
+    const stored = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
+    insertSorted(series, t, stored, definition.windowMs);
   }
   if (series === undefined) return 0;
 
   const times = series.times;
-  const end = upperBound(times, t);
-  const start = upperBound(times, t - definition.windowMs);
   let result: number;
-  if (definition.aggregate === 'count') result = end - start;
-  else if (definition.aggregate === 'sum') {
-    let sum = 0;
-    for (let i = start; i < end; i++) sum += series.values[i] as number;
-    result = sum;
-  } else result = countDistinct(series.values, start, end);
-  if (times.length > 0 && times[0] <= times[times.length - 1] - slot.horizonMs) trim(series, slot.horizonMs);
+  if (series.sliding !== undefined && t === times[times.length - 1]) {
+    result = series.sliding.counts.size;
+  } else {
+    const end = upperBound(times, t);
+    const start = upperBound(times, t - definition.windowMs);
+    if (definition.aggregate === 'count') result = end - start;
+    else if (definition.aggregate === 'sum') {
+      let sum = 0;
+      for (let i = start; i < end; i++) sum += series.values[i] as number;
+      result = sum;
+    } else result = countDistinct(series.values, start, end);
+  }
+  if (times[0]! <= times[times.length - 1]! - slot.horizonMs) trim(series, slot.horizonMs);
   return result;
 }
 
@@ -265,21 +289,44 @@ function upperBound(times: readonly number[], x: number): number {
   return lo;
 }
 
-function insertSorted(series: Series, t: number, value: string | number): void {
-  const at = upperBound(series.times, t);
-  if (at === series.times.length) {
-    series.times.push(t);
-    series.values.push(value);
+function insertSorted(series: Series, t: number, value: string | number, windowMs: number): void {
+  const { times, values, sliding } = series;
+  const at = upperBound(times, t);
+  if (at === times.length) {
+    times.push(t);
+    values.push(value);
+    if (sliding !== undefined) {
+      // The newest entry moved: add it, then drop what left (t − W, t].
+      const counts = sliding.counts;
+      counts.set(value, (counts.get(value) ?? 0) + 1);
+      const cutoff = t - windowMs;
+      let start = sliding.start;
+      while (times[start]! <= cutoff) {
+        const old = values[start]!;
+        const n = counts.get(old)! - 1;
+        if (n === 0) counts.delete(old);
+        else counts.set(old, n);
+        start++;
+      }
+      sliding.start = start;
+    }
   } else {
-    series.times.splice(at, 0, t);
-    series.values.splice(at, 0, value);
+    times.splice(at, 0, t);
+    values.splice(at, 0, value);
+    if (sliding !== undefined) {
+      // An out-of-order entry lands inside the newest window or before its start.
+      if (t > times[times.length - 1]! - windowMs) sliding.counts.set(value, (sliding.counts.get(value) ?? 0) + 1);
+      else sliding.start++;
+    }
   }
 }
 
 function trim(series: Series, horizonMs: number): void {
-  const drop = upperBound(series.times, series.times[series.times.length - 1] - horizonMs);
+  const drop = upperBound(series.times, series.times[series.times.length - 1]! - horizonMs);
   series.times.splice(0, drop);
   series.values.splice(0, drop);
+  // Trimmed entries are older than the newest window (horizon ≥ W): all before `start`.
+  if (series.sliding !== undefined) series.sliding.start -= drop;
 }
 
 /** Reused across calls: the hot path counts distinct values without allocating. */
