@@ -11,7 +11,13 @@ import type { StateFactory } from './replay.command';
  */
 export const redisStateFactory: StateFactory = async (url, features, lateness) => {
   const client = new RedisClient({ url, commandTimeoutMs: 10_000 });
-  await client.waitReady(10_000);
+  try {
+    await client.waitReady(10_000);
+  } catch (error) {
+    // Stop reconnecting, or the process would never exit.
+    await client.quit();
+    throw error;
+  }
   const prefix = `replay-${randomBytes(4).toString('hex')}:`;
   const store = new RedisFeatureStore(client, features, { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness }, { keyPrefix: prefix });
   return new (class extends FeatureStore {

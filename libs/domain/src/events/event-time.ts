@@ -35,6 +35,30 @@ export function parseEventTime(value: unknown): number {
   return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
 }
 
+const DAY_MS = 86_400_000;
+let cachedDay = NaN;
+let cachedDayPrefix = '';
+
+/**
+ * UTC ISO-8601 with milliseconds, as `Date#toISOString`. Runs for every
+ * verdict: the date part is cached per day and the time part built from
+ * integers, avoiding a Date per event.
+ */
 export function formatEventTime(epochMs: number): string {
-  return new Date(epochMs).toISOString();
+  const day = Math.floor(epochMs / DAY_MS);
+  if (day !== cachedDay) {
+    const iso = new Date(day * DAY_MS).toISOString();
+    // Years outside 0000–9999 use the expanded format; leave those to Date.
+    if (iso.length !== 24) return new Date(epochMs).toISOString();
+    cachedDay = day;
+    cachedDayPrefix = iso.slice(0, 11);
+  }
+  let rest = epochMs - day * DAY_MS;
+  const ms = rest % 1000;
+  rest = (rest - ms) / 1000;
+  const sec = rest % 60;
+  rest = (rest - sec) / 60;
+  const min = rest % 60;
+  const hour = (rest - min) / 60;
+  return `${cachedDayPrefix}${hour < 10 ? '0' : ''}${hour}:${min < 10 ? '0' : ''}${min}:${sec < 10 ? '0' : ''}${sec}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }

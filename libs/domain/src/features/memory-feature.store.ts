@@ -58,12 +58,19 @@ interface EntityGroup {
   readonly retentionMs: number;
 }
 
+/** First outcome of a message that may be redelivered (it had a message id). */
 interface AcceptedRecord {
-  readonly time: number;
-  readonly messageId: string | undefined;
+  readonly messageId: string;
   readonly late: boolean;
   readonly features: FeatureValues;
 }
+
+/**
+ * Stored for accepted events without a message id (HTTP, replay): they can
+ * be duplicated but never redelivered, so their outcome need not be kept
+ * alive for the whole dedup retention.
+ */
+const NO_REDELIVERY = null;
 
 const SWEEP_EVERY = 8192;
 
@@ -81,9 +88,10 @@ const SWEEP_EVERY = 8192;
 export class MemoryFeatureStore extends FeatureStore {
   private readonly groups: EntityGroup[] = [];
   private readonly partitionMax = new Map<string, number>();
-  private readonly accepted = new Map<string, AcceptedRecord>();
-  /** event_ids in acceptance order, for pruning the dedup memory. */
+  private readonly accepted = new Map<string, AcceptedRecord | typeof NO_REDELIVERY>();
+  /** event_ids and their event times in acceptance order, for pruning the dedup memory. */
   private acceptedOrder: string[] = [];
+  private acceptedTimes: number[] = [];
   private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
@@ -145,7 +153,7 @@ export class MemoryFeatureStore extends FeatureStore {
   private applyOne(partition: string, { event, messageId }: StateInput): StateOutcome {
     const previous = this.accepted.get(event.event_id);
     if (previous !== undefined) {
-      if (messageId !== undefined && previous.messageId === messageId) {
+      if (previous !== NO_REDELIVERY && previous.messageId === messageId) {
         return { kind: 'accepted', late: previous.late, features: previous.features, redelivered: true };
       }
       return { kind: 'duplicate' };
@@ -161,8 +169,9 @@ export class MemoryFeatureStore extends FeatureStore {
     for (let g = 0; g < this.groups.length; g++) this.applyToEntity(this.groups[g], event, values);
     const features = this.makeFeatures(values);
 
-    this.accepted.set(event.event_id, { time: t, messageId, late, features });
+    this.accepted.set(event.event_id, messageId === undefined ? NO_REDELIVERY : { messageId, late, features });
     this.acceptedOrder.push(event.event_id);
+    this.acceptedTimes.push(t);
     if (++this.sinceSweep >= SWEEP_EVERY) this.sweep();
     return { kind: 'accepted', late, features, redelivered: false };
   }
@@ -201,17 +210,16 @@ export class MemoryFeatureStore extends FeatureStore {
     }
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
     const order = this.acceptedOrder;
+    const times = this.acceptedTimes;
     let head = this.acceptedOrderHead;
     // Acceptance order roughly follows event time; stop at the first id still retained.
-    while (head < order.length) {
-      const id = order[head];
-      const record = this.accepted.get(id);
-      if (record !== undefined && record.time > dedupCutoff) break;
-      this.accepted.delete(id);
+    while (head < order.length && times[head]! <= dedupCutoff) {
+      this.accepted.delete(order[head]!);
       head++;
     }
     if (head > 65536 && head * 2 > order.length) {
       this.acceptedOrder = order.slice(head);
+      this.acceptedTimes = times.slice(head);
       head = 0;
     }
     this.acceptedOrderHead = head;
