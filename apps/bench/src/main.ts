@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { generateStream, knownFacts, loadFeatureFile, loadRuleFiles } from '@risk/domain';
+import { benchHotReload } from '@risk/engine/rules/hot-reload.bench';
+import { benchRules } from './bench-rules';
+import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
+import { benchRedisPipeline } from './redis.bench';
+import { benchSink } from './sink.bench';
+import { fmt, line } from './stats';
+
+function has(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function section(name: string, needs: string[], run: () => Promise<void>): Promise<void> {
+  const missing = needs.filter((n) => !has(n));
+  if (missing.length > 0) {
+    process.stdout.write(`\n${name}: skipped, ${missing.join(', ')} not installed (see scripts/install-system-deps.sh)\n`);
+    return;
+  }
+  try {
+    await run();
+  } catch (error) {
+    process.exitCode = 1;
+    process.stdout.write(`\n${name}: FAILED: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
+/**
+ * `npm run bench`: prints throughput and latency percentiles. Speed is
+ * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,reload
+ * runs a subset; BENCH_EVENTS sets the stream size (default 200,000).
+ */
+async function main(): Promise<void> {
+  const events = Number(process.env.BENCH_EVENTS ?? 200_000);
+  const only = process.env.BENCH_ONLY?.split(',');
+  const wanted = (name: string): boolean => only === undefined || only.includes(name);
+  const rulesDir = join(process.cwd(), 'rules');
+  const features = loadFeatureFile(rulesDir);
+  const rules = benchRules(loadRuleFiles(rulesDir, knownFacts(features)), 50);
+  process.stdout.write(
+    `risk-engine benchmark: node ${process.version}, ${fmt(events)} generated events (seed 42), ${rules.length} rules\n`,
+  );
+  const lines = generateStream({ events, seed: 42, durationMs: 24 * 3_600_000 });
+
+  const memory = await benchMemoryPipeline(lines, features, rules);
+  if (wanted('memory')) {
+    const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
+    printMemory(memory, reference, events, rules.length);
+  }
+  if (wanted('redis')) await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules));
+  if (wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
+  if (wanted('reload')) {
+    await section('hot reload', ['redis-server'], async () => {
+      const result = await benchHotReload({ instances: 3, activations: 30, log: () => undefined });
+      process.stdout.write(
+        `\nhot reload: ${result.instances} engine processes on one Redis, ${result.activations} activations (every 4th a rollback)\n`,
+      );
+      line(
+        'activation → every instance deciding',
+        `p50 ${fmt(result.p50Ms, 1)} ms   p99 ${fmt(result.p99Ms, 1)} ms   max ${fmt(result.maxMs, 1)} ms   (target p99 < 1 s)`,
+      );
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,139 @@
+import { Engine, Operator } from 'json-rules-engine';
+import {
+  BUILT_IN_OPERATORS,
+  MemoryFeatureStore,
+  RiskPipeline,
+  RuleSetHolder,
+  factsOf,
+  type FeatureDefinition,
+  type InboundMessage,
+  type RuleDefinition,
+  type RiskEvent,
+  type FeatureValues,
+} from '@risk/domain';
+import { CountingAlertPublisher, NdjsonRejectSink } from '@risk/infra/files/ndjson-file.sinks';
+import { VerdictSink, type Verdict } from '@risk/domain';
+import { fmt, line, summarize } from './stats';
+
+/** Serialises every verdict as the replay would, then drops it: measures the engine, not the disk. */
+class SerializingSink extends VerdictSink {
+  bytes = 0;
+  write(verdicts: readonly Verdict[]): Promise<void> {
+    for (const v of verdicts) this.bytes += JSON.stringify(v).length + 1;
+    return Promise.resolve();
+  }
+}
+
+export interface MemoryBenchResult {
+  eventsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  decided: { event: RiskEvent; features: FeatureValues }[];
+  /** Verdicts of the first 100,000 events, for the sink benchmark. */
+  verdicts: Verdict[];
+}
+
+/** Whole pipeline (decode, state, 50 compiled rules, verdict JSON) over the stream, batches of 1,000. */
+export async function benchMemoryPipeline(
+  lines: readonly string[],
+  features: readonly FeatureDefinition[],
+  rules: RuleDefinition[],
+): Promise<MemoryBenchResult> {
+  const run = async (batchSize: number, timeEach: boolean): Promise<{ seconds: number; samples: number[]; pipeline: RiskPipeline }> => {
+    const store = new MemoryFeatureStore(features);
+    const pipeline = new RiskPipeline(
+      store,
+      new RuleSetHolder({ version: 1, rules }),
+      { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
+      { alertThreshold: 'MEDIUM' },
+    );
+    const samples: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < lines.length; i += batchSize) {
+      const messages: InboundMessage[] = [];
+      for (let j = i; j < Math.min(i + batchSize, lines.length); j++) messages.push({ value: lines[j]!, source: { line: j + 1 } });
+      const t0 = timeEach ? performance.now() : 0;
+      await pipeline.process('bench', messages);
+      if (timeEach) samples.push((performance.now() - t0) / messages.length);
+    }
+    return { seconds: (performance.now() - started) / 1000, samples, pipeline };
+  };
+  await run(1000, false); // warm-up: JIT and allocation sites
+  const throughput = await run(1000, false);
+  const latency = await run(1, true);
+  const { p50, p99 } = summarize(latency.samples);
+
+  // Facts for the reference comparison, from one more decided pass.
+  const store = new MemoryFeatureStore(features);
+  const decided: MemoryBenchResult['decided'] = [];
+  const verdicts: Verdict[] = [];
+  const pipeline = new RiskPipeline(
+    store,
+    new RuleSetHolder({ version: 1, rules }),
+    { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
+    { alertThreshold: 'MEDIUM' },
+  );
+  for (let i = 0; i < Math.min(lines.length, 100_000); i += 1000) {
+    const batch = await pipeline.decide(
+      'bench',
+      lines.slice(i, i + 1000).map((value) => ({ value, source: {} })),
+    );
+    verdicts.push(...batch.verdicts);
+    if (i >= 20_000) continue;
+    for (const v of batch.verdicts)
+      decided.push({
+        event: {
+          event_id: v.event_id,
+          user_id: v.user_id,
+          event_type: v.event_type,
+          event_time: Date.parse(v.event_time),
+          ip_address: undefined,
+          device_id: undefined,
+          location_city: undefined,
+          amount: undefined,
+        },
+        features: v.features,
+      });
+  }
+  return { eventsPerSec: lines.length / throughput.seconds, p50Us: p50 * 1000, p99Us: p99 * 1000, decided, verdicts };
+}
+
+/** json-rules-engine evaluating the same rules on the same facts (SPEC semantics: absent fact → false). */
+export async function benchJsonRulesEngine(
+  rules: readonly RuleDefinition[],
+  decided: MemoryBenchResult['decided'],
+  limit: number,
+): Promise<{ evaluationsPerSec: number }> {
+  const engine = new Engine([], { allowUndefinedFacts: true });
+  type BuiltIn = { cb(a: unknown, b: unknown): boolean; factValueValidator(value: unknown): boolean };
+  const operators = (engine as unknown as { operators: { get(name: string): BuiltIn } }).operators;
+  for (const name of BUILT_IN_OPERATORS) {
+    const original = operators.get(name);
+    engine.removeOperator(name);
+    engine.addOperator(
+      new Operator(
+        name,
+        (a: unknown, b: unknown) => original.cb(a, b),
+        (v: unknown) => v !== undefined && original.factValueValidator(v),
+      ),
+    );
+  }
+  for (const rule of rules) {
+    if (rule.enabled)
+      engine.addRule({ name: rule.id, priority: rule.priority, conditions: rule.conditions as never, event: rule.event as never });
+  }
+  const sample = decided.slice(0, limit);
+  const started = performance.now();
+  for (const d of sample) await engine.run(factsOf(d.event, d.features) as Record<string, unknown>);
+  return { evaluationsPerSec: sample.length / ((performance.now() - started) / 1000) };
+}
+
+export function printMemory(result: MemoryBenchResult, reference: { evaluationsPerSec: number }, events: number, ruleCount: number): void {
+  process.stdout.write(
+    `\nin-memory pipeline: ${fmt(events)} events, ${ruleCount} rules (decode → state → compiled rules → verdict JSON)\n`,
+  );
+  line('throughput', `${fmt(result.eventsPerSec)} events/s   (target ≥ 100,000)`);
+  line('per-event latency (batch of 1)', `p50 ${fmt(result.p50Us, 1)} µs   p99 ${fmt(result.p99Us, 1)} µs`);
+  line('json-rules-engine, same rules and facts', `${fmt(reference.evaluationsPerSec)} evaluations/s (rules only)`);
+  line('ratio (whole pipeline / jre rules only)', `${fmt(result.eventsPerSec / reference.evaluationsPerSec, 1)}×`);
+}
