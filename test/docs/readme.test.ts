@@ -17,7 +17,7 @@ describe('README stays true to the code', () => {
     const block = /```sh\n([^`]+)```/.exec(readme);
     assert.ok(block, 'a shell block near the top');
     assert.ok(readme.indexOf(block[0]) < 1000, 'the commands are in the first lines');
-    const commands = block[1]!
+    const commands = block[1]
       .split('\n')
       .filter((l) => l.trim().length > 0)
       .map((l) => l.replace(/\s+#.*$/, '').trim());

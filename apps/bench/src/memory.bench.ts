@@ -51,7 +51,7 @@ export async function benchMemoryPipeline(
     const started = performance.now();
     for (let i = 0; i < lines.length; i += batchSize) {
       const messages: InboundMessage[] = [];
-      for (let j = i; j < Math.min(i + batchSize, lines.length); j++) messages.push({ value: lines[j]!, source: { line: j + 1 } });
+      for (let j = i; j < Math.min(i + batchSize, lines.length); j++) messages.push({ value: lines[j], source: { line: j + 1 } });
       const t0 = timeEach ? performance.now() : 0;
       await pipeline.process('bench', messages);
       if (timeEach) samples.push((performance.now() - t0) / messages.length);
@@ -119,8 +119,7 @@ export async function benchJsonRulesEngine(
     );
   }
   for (const rule of rules) {
-    if (rule.enabled)
-      engine.addRule({ name: rule.id, priority: rule.priority, conditions: rule.conditions as never, event: rule.event as never });
+    if (rule.enabled) engine.addRule({ name: rule.id, priority: rule.priority, conditions: rule.conditions as never, event: rule.event });
   }
   const sample = decided.slice(0, limit);
   const started = performance.now();

@@ -213,8 +213,8 @@ export class MemoryFeatureStore extends FeatureStore {
     const times = this.acceptedTimes;
     let head = this.acceptedOrderHead;
     // Acceptance order roughly follows event time; stop at the first id still retained.
-    while (head < order.length && times[head]! <= dedupCutoff) {
-      this.accepted.delete(order[head]!);
+    while (head < order.length && times[head] <= dedupCutoff) {
+      this.accepted.delete(order[head]);
       head++;
     }
     if (head > 65536 && head * 2 > order.length) {
@@ -261,7 +261,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
       result = sum;
     } else result = countDistinct(series.values, start, end);
   }
-  if (times[0]! <= times[times.length - 1]! - slot.horizonMs) trim(series, slot.horizonMs);
+  if (times[0] <= times[times.length - 1] - slot.horizonMs) trim(series, slot.horizonMs);
   return result;
 }
 
@@ -309,8 +309,8 @@ function insertSorted(series: Series, t: number, value: string | number, windowM
       counts.set(value, (counts.get(value) ?? 0) + 1);
       const cutoff = t - windowMs;
       let start = sliding.start;
-      while (times[start]! <= cutoff) {
-        const old = values[start]!;
+      while (times[start] <= cutoff) {
+        const old = values[start];
         const n = counts.get(old)! - 1;
         if (n === 0) counts.delete(old);
         else counts.set(old, n);
@@ -323,14 +323,14 @@ function insertSorted(series: Series, t: number, value: string | number, windowM
     values.splice(at, 0, value);
     if (sliding !== undefined) {
       // An out-of-order entry lands inside the newest window or before its start.
-      if (t > times[times.length - 1]! - windowMs) sliding.counts.set(value, (sliding.counts.get(value) ?? 0) + 1);
+      if (t > times[times.length - 1] - windowMs) sliding.counts.set(value, (sliding.counts.get(value) ?? 0) + 1);
       else sliding.start++;
     }
   }
 }
 
 function trim(series: Series, horizonMs: number): void {
-  const drop = upperBound(series.times, series.times[series.times.length - 1]! - horizonMs);
+  const drop = upperBound(series.times, series.times[series.times.length - 1] - horizonMs);
   series.times.splice(0, drop);
   series.values.splice(0, drop);
   // Trimmed entries are older than the newest window (horizon ≥ W): all before `start`.
