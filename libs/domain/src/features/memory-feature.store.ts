@@ -235,34 +235,58 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   const takesPart =
     (slot.types === undefined || slot.types.has(event.event_type)) && (definition.aggregate !== 'distinct' || value !== undefined);
   if (takesPart) {
-    if (series === undefined) {
-      series = state.series[index] = {
-        times: [],
-        values: [],
-        sliding: definition.aggregate === 'distinct' ? { counts: new Map(), start: 0 } : undefined,
-      };
-    }
+    if (series === undefined) series = state.series[index] = { times: [], values: [], sliding: undefined };
     const stored = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
     insertSorted(series, t, stored, definition.windowMs);
   }
   if (series === undefined) return 0;
 
-  const times = series.times;
+  const { times, values } = series;
+  const newest = times[times.length - 1]!;
+  // Entries at or before (newest − horizon) count as trimmed even while they
+  // are still physically present: trimming is amortised, results are not.
+  const horizon = newest - slot.horizonMs;
   let result: number;
-  if (series.sliding !== undefined && t === times[times.length - 1]) {
+  if (series.sliding !== undefined && t === newest) {
     result = series.sliding.counts.size;
+  } else if (t <= horizon) {
+    // A late event older than everything still kept: it sees only itself,
+    // exactly as if it had been inserted into already-trimmed state.
+    result = !takesPart ? 0 : definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : 1;
   } else {
     const end = upperBound(times, t);
-    const start = upperBound(times, t - definition.windowMs);
+    const start = upperBound(times, Math.max(t - definition.windowMs, horizon));
     if (definition.aggregate === 'count') result = end - start;
     else if (definition.aggregate === 'sum') {
       let sum = 0;
-      for (let i = start; i < end; i++) sum += series.values[i] as number;
+      for (let i = start; i < end; i++) sum += values[i] as number;
       result = sum;
-    } else result = countDistinct(series.values, start, end);
+    } else {
+      result = countDistinct(values, start, end);
+      // A large window of the newest event (a shared device, a busy IP): from
+      // now on keep its multiset up to date instead of rescanning it.
+      if (t === newest && end - start > SLIDING_THRESHOLD) series.sliding = slidingOf(values, start, end);
+    }
   }
-  if (times[0] <= times[times.length - 1] - slot.horizonMs) trim(series, slot.horizonMs);
+  const expired = upperBoundFrom(times, horizon);
+  if (expired >= TRIM_BATCH || (expired > 0 && expired * 2 >= times.length)) trim(series, expired);
   return result;
+}
+
+/** Windows larger than this keep a sliding multiset (see Series.sliding). */
+const SLIDING_THRESHOLD = 32;
+/** Expired entries are removed in batches: one splice per batch, not per event. */
+const TRIM_BATCH = 16;
+
+function slidingOf(values: readonly (string | number)[], start: number, end: number): SlidingDistinct {
+  const counts = new Map<string | number, number>();
+  for (let i = start; i < end; i++) counts.set(values[i]!, (counts.get(values[i]!) ?? 0) + 1);
+  return { counts, start };
+}
+
+/** Number of leading entries ≤ x, checking the first entry before searching (usually none expire). */
+function upperBoundFrom(times: readonly number[], x: number): number {
+  return times[0]! > x ? 0 : upperBound(times, x);
 }
 
 function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {
@@ -329,11 +353,10 @@ function insertSorted(series: Series, t: number, value: string | number, windowM
   }
 }
 
-function trim(series: Series, horizonMs: number): void {
-  const drop = upperBound(series.times, series.times[series.times.length - 1] - horizonMs);
+function trim(series: Series, drop: number): void {
   series.times.splice(0, drop);
   series.values.splice(0, drop);
-  // Trimmed entries are older than the newest window (horizon ≥ W): all before `start`.
+  // Expired entries are older than the newest window (horizon ≥ W): all before `start`.
   if (series.sliding !== undefined) series.sliding.start -= drop;
 }
 
