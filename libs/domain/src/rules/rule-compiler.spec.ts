@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Engine, Operator } from 'json-rules-engine';
 import { SeededRandom } from '../generator/random';
 import { BUILT_IN_OPERATORS, type RuleCondition, type TopLevelCondition } from './rule';
-import { compileCondition, type Facts } from './rule-compiler';
+import { compileCondition, generateCondition, type Facts } from './rule-compiler';
 
 /**
  * json-rules-engine is the reference. SPEC §4 says a condition on an absent
@@ -31,6 +31,7 @@ function referenceEngine(): Engine {
   return engine;
 }
 
+const EVENT_SIDE: ReadonlySet<string> = new Set(['s1', 's2', 'absent2']);
 const FACTS = ['n1', 'n2', 'n3', 's1', 's2', 'b1', 'tags', 'absent1', 'absent2', 'mixed'];
 const STRINGS = ['login', 'payment', 'Paris', 'Lyon', '', '12abc', '3'];
 
@@ -97,6 +98,8 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
       const engine = referenceEngine();
       rules.forEach((rule) => engine.addRule({ name: rule.name, conditions: rule.conditions as never, event: { type: rule.name } }));
       const compiled = rules.map((rule) => ({ name: rule.name, matches: compileCondition(rule.conditions) }));
+      // The hot path reads event fields from the event and the rest from the features.
+      const generated = rules.map((rule) => ({ name: rule.name, matches: generateCondition(rule.conditions, EVENT_SIDE) }));
       for (let f = 0; f < 10; f++) {
         const facts = randomFacts(random);
         const reference = await engine.run(facts);
@@ -120,6 +123,12 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
       const value = operator === 'in' || operator === 'notIn' ? [1] : 1;
       assert.equal(compileCondition({ fact: 'missing', operator, value }).call(null, facts), false, operator);
       assert.equal(compileCondition({ not: { fact: 'missing', operator, value } }).call(null, facts), true, `not ${operator}`);
+      assert.equal(generateCondition({ fact: 'missing', operator, value }, new Set(['missing'])).call(null, facts, {}), false, operator);
+      assert.equal(
+        generateCondition({ not: { fact: 'missing', operator, value } }, new Set()).call(null, facts, {}),
+        true,
+        `not ${operator}`,
+      );
     }
   });
 });

@@ -1,5 +1,8 @@
 import type { ConditionExplanation, FiredRule, RiskLevel } from '../verdicts/verdict';
+import { EVENT_FACTS } from '../events/risk-event';
 import type { RuleCondition, RuleDefinition, RuleSet } from './rule';
+
+const DEFAULT_EVENT_FACTS: ReadonlySet<string> = new Set(EVENT_FACTS);
 
 /** Fact values by name; `undefined` means the fact is absent. */
 export type Facts = Readonly<Record<string, unknown>>;
@@ -109,9 +112,62 @@ export function compileCondition(condition: RuleCondition): Predicate {
   return compileLeaf(condition.fact, condition.operator, condition.value);
 }
 
+/**
+ * The hot-path form of a condition: generated once per rule version into one
+ * plain function, so each fact is a constant-name property read
+ * (monomorphic, no per-event facts object) and each operator is inlined.
+ * Semantics are those of `compileCondition` (checked by the property test
+ * against json-rules-engine). Facts in `eventFacts` are read from the event,
+ * all others from the feature values. Condition values are never spliced into
+ * the source: they are passed in as constants.
+ */
+export function generateCondition(condition: RuleCondition, eventFacts: ReadonlySet<string>): (features: Facts, event: Facts) => boolean {
+  const constants: unknown[] = [];
+  const generate = (c: RuleCondition): string => {
+    if ('all' in c) return c.all.length === 0 ? 'true' : `(${c.all.map(generate).join(' && ')})`;
+    if ('any' in c) return c.any.length === 0 ? 'false' : `(${c.any.map(generate).join(' || ')})`;
+    if ('not' in c) return `!${generate(c.not)}`;
+    const read = `${eventFacts.has(c.fact) ? 'e' : 'f'}[${JSON.stringify(c.fact)}]`;
+    const v = `c[${constants.push(c.value) - 1}]`;
+    const numeric = (op: string): string =>
+      `((a = ${read}) !== undefined && (typeof a === 'number' ? a === a : isNumeric(a)) && a ${op} ${v})`;
+    switch (c.operator) {
+      case 'equal':
+        return `((a = ${read}) !== undefined && a === ${v})`;
+      case 'notEqual':
+        return `((a = ${read}) !== undefined && a !== ${v})`;
+      case 'lessThan':
+        return numeric('<');
+      case 'lessThanInclusive':
+        return numeric('<=');
+      case 'greaterThan':
+        return numeric('>');
+      case 'greaterThanInclusive':
+        return numeric('>=');
+      case 'in':
+        return `((a = ${read}) !== undefined && ${v}.indexOf(a) > -1)`;
+      case 'notIn':
+        return `((a = ${read}) !== undefined && ${v}.indexOf(a) === -1)`;
+      case 'contains':
+        return `(Array.isArray(a = ${read}) && a.indexOf(${v}) > -1)`;
+      case 'doesNotContain':
+        return `(Array.isArray(a = ${read}) && a.indexOf(${v}) === -1)`;
+      default:
+        throw new Error(`unknown operator "${c.operator}"`);
+    }
+  };
+  const body = generate(condition);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from validated rules; values passed as constants
+  const factory = new Function('c', 'isNumeric', `'use strict'; return function matches(f, e) { let a; return ${body}; };`) as (
+    c: unknown[],
+    numeric: (value: unknown) => boolean,
+  ) => (features: Facts, event: Facts) => boolean;
+  return factory(constants, isNumeric);
+}
+
 interface CompiledRule {
   readonly definition: RuleDefinition;
-  readonly matches: Predicate;
+  readonly matches: (features: Facts, event: Facts) => boolean;
   readonly riskLevel: RiskLevel;
   readonly score: number;
   readonly reason: string;
@@ -131,13 +187,16 @@ export class CompiledRuleSet {
   private readonly active: readonly CompiledRule[];
   private readonly shadow: readonly CompiledRule[];
 
-  constructor(readonly ruleSet: RuleSet) {
+  constructor(
+    readonly ruleSet: RuleSet,
+    private readonly eventFacts: ReadonlySet<string> = DEFAULT_EVENT_FACTS,
+  ) {
     const compiled = ruleSet.rules
       .filter((rule) => rule.enabled)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((definition) => ({
         definition,
-        matches: compileCondition(definition.conditions),
+        matches: generateCondition(definition.conditions, eventFacts),
         riskLevel: definition.event.params.risk_level,
         score: definition.event.params.score,
         reason: definition.event.params.reason,
@@ -150,44 +209,51 @@ export class CompiledRuleSet {
     return this.ruleSet.version;
   }
 
-  evaluate(facts: Facts): RuleResults {
-    return { active: fire(this.active, facts), shadow: fire(this.shadow, facts) };
+  /** Event fields are read from `event`, every other fact from `features`. */
+  evaluate(features: Facts, event: Facts): RuleResults {
+    return { active: this.fire(this.active, features, event), shadow: this.fire(this.shadow, features, event) };
+  }
+
+  private fire(rules: readonly CompiledRule[], features: Facts, event: Facts): FiredRule[] {
+    let fired: FiredRule[] | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (rule.matches(features, event)) {
+        const facts = (fact: string): unknown => (this.eventFacts.has(fact) ? event[fact] : features[fact]);
+        (fired ??= []).push({
+          id: rule.definition.id,
+          risk_level: rule.riskLevel,
+          score: rule.score,
+          reason: rule.reason,
+          explanation: explain(rule.definition.conditions, 'conditions', facts, []),
+        });
+      }
+    }
+    return fired ?? NONE;
   }
 }
 
 const NONE: FiredRule[] = [];
 
-function fire(rules: readonly CompiledRule[], facts: Facts): FiredRule[] {
-  let fired: FiredRule[] | undefined;
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i];
-    if (rule.matches(facts)) {
-      (fired ??= []).push({
-        id: rule.definition.id,
-        risk_level: rule.riskLevel,
-        score: rule.score,
-        reason: rule.reason,
-        explanation: explain(rule.definition.conditions, 'conditions', facts, []),
-      });
-    }
-  }
-  return fired ?? NONE;
-}
-
 /** Only run for rules that fired, so it may allocate freely. */
-function explain(condition: RuleCondition, path: string, facts: Facts, into: ConditionExplanation[]): ConditionExplanation[] {
+function explain(
+  condition: RuleCondition,
+  path: string,
+  facts: (fact: string) => unknown,
+  into: ConditionExplanation[],
+): ConditionExplanation[] {
   if ('all' in condition) condition.all.forEach((c, i) => explain(c, `${path}.all[${i}]`, facts, into));
   else if ('any' in condition) condition.any.forEach((c, i) => explain(c, `${path}.any[${i}]`, facts, into));
   else if ('not' in condition) explain(condition.not, `${path}.not`, facts, into);
   else {
-    const factValue = facts[condition.fact];
+    const factValue = facts(condition.fact);
     into.push({
       path,
       fact: condition.fact,
       operator: condition.operator,
       value: condition.value,
       fact_value: factValue === undefined ? null : factValue,
-      result: compileLeaf(condition.fact, condition.operator, condition.value)(facts),
+      result: compileLeaf(condition.fact, condition.operator, condition.value)({ [condition.fact]: factValue }),
     });
   }
   return into;

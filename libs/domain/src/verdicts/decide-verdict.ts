@@ -36,7 +36,7 @@ export function decideVerdict(
   ruleSet: CompiledRuleSet,
   decidedAt: string,
 ): Verdict {
-  const results = ruleSet.evaluate(factsOf(event, features));
+  const results = ruleSet.evaluate(features, event as unknown as Facts);
   const { risk_level, score } = aggregateRisk(results.active);
   return {
     event_id: event.event_id,
