@@ -217,7 +217,7 @@ export class CompiledRuleSet {
   private fire(rules: readonly CompiledRule[], features: Facts, event: Facts): FiredRule[] {
     let fired: FiredRule[] | undefined;
     for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i]!;
+      const rule = rules[i];
       if (rule.matches(features, event)) {
         const facts = (fact: string): unknown => (this.eventFacts.has(fact) ? event[fact] : features[fact]);
         (fired ??= []).push({
