@@ -96,7 +96,19 @@ describe('decodeEvent (SPEC §1)', () => {
 describe('formatEventTime', () => {
   it('matches Date#toISOString across days, years and edge values', async () => {
     const { formatEventTime } = await import('./event-time');
-    const samples = [0, 1, 999, 1000, 86_399_999, 86_400_000, Date.UTC(2026, 10, 20, 23, 59, 59, 999), Date.UTC(2028, 1, 29, 12), -1, -86_400_001, Date.UTC(1969, 11, 31, 23, 59, 59, 1)];
+    const samples = [
+      0,
+      1,
+      999,
+      1000,
+      86_399_999,
+      86_400_000,
+      Date.UTC(2026, 10, 20, 23, 59, 59, 999),
+      Date.UTC(2028, 1, 29, 12),
+      -1,
+      -86_400_001,
+      Date.UTC(1969, 11, 31, 23, 59, 59, 1),
+    ];
     for (let i = 0; i < 2000; i++) samples.push(Math.floor(Date.UTC(1990, 0, 1) + i * 7_919_113.7));
     for (const ms of samples) assert.equal(formatEventTime(ms), new Date(ms).toISOString(), String(ms));
   });

@@ -242,7 +242,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   if (series === undefined) return 0;
 
   const { times, values } = series;
-  const newest = times[times.length - 1]!;
+  const newest = times[times.length - 1];
   // Entries at or before (newest − horizon) count as trimmed even while they
   // are still physically present: trimming is amortised, results are not.
   const horizon = newest - slot.horizonMs;
@@ -280,13 +280,13 @@ const TRIM_BATCH = 16;
 
 function slidingOf(values: readonly (string | number)[], start: number, end: number): SlidingDistinct {
   const counts = new Map<string | number, number>();
-  for (let i = start; i < end; i++) counts.set(values[i]!, (counts.get(values[i]!) ?? 0) + 1);
+  for (let i = start; i < end; i++) counts.set(values[i], (counts.get(values[i]) ?? 0) + 1);
   return { counts, start };
 }
 
 /** Number of leading entries ≤ x, checking the first entry before searching (usually none expire). */
 function upperBoundFrom(times: readonly number[], x: number): number {
-  return times[0]! > x ? 0 : upperBound(times, x);
+  return times[0] > x ? 0 : upperBound(times, x);
 }
 
 function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {

@@ -109,6 +109,14 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
           .map((r) => r.name)
           .sort();
         assert.deepEqual(actual, expected, `facts ${JSON.stringify(facts)}\nrules ${JSON.stringify(rules)}`);
+        const event: Record<string, unknown> = {};
+        const features: Record<string, unknown> = {};
+        for (const [name, value] of Object.entries(facts)) (EVENT_SIDE.has(name) ? event : features)[name] = value;
+        const hot = generated
+          .filter((r) => r.matches(features, event))
+          .map((r) => r.name)
+          .sort();
+        assert.deepEqual(hot, expected, `generated code, facts ${JSON.stringify(facts)}\nrules ${JSON.stringify(rules)}`);
         fired += actual.length;
         checked += rules.length;
       }
