@@ -1,0 +1,288 @@
+import type { ConnectionOptions } from 'node:tls';
+import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import { JsonLogger } from '../logging/json-logger';
+
+// The only file importing kafkajs: the rest of the code base sees these aliases.
+export type { Batch as KafkaBatch, Consumer as KafkaConsumer, EachBatchPayload as KafkaEachBatchPayload, KafkaMessage } from 'kafkajs';
+
+/** Structured logger the Kafka adapters write to (JsonLogger fits). */
+export interface KafkaLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface KafkaClientOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Default consumer group for consumers created from this client. */
+  readonly groupId?: string;
+  /** `true` for TLS with the system CAs, or explicit TLS options. */
+  readonly ssl?: boolean | ConnectionOptions;
+  readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+  /** Default 3000. */
+  readonly connectionTimeoutMs?: number;
+  /** Default 30000. */
+  readonly requestTimeoutMs?: number;
+  /** kafkajs's own request retries (per call), before an error reaches our code. */
+  readonly retry?: { readonly retries?: number; readonly initialRetryTimeMs?: number; readonly maxRetryTimeMs?: number };
+  /** Where kafkajs's log lines go; default JSON lines on stdout. */
+  readonly logger?: KafkaLogger;
+  /** Default `warn`: kafkajs is chatty at info (every join, every connection). */
+  readonly logLevel?: KafkaClientLogLevel;
+}
+
+export interface KafkaConsumerSettings {
+  readonly groupId: string;
+  readonly sessionTimeoutMs?: number;
+  readonly rebalanceTimeoutMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly maxBytesPerPartition?: number;
+  /**
+   * Fetch long-poll. A real broker answers as soon as data arrives, so this
+   * only bounds idle polling; librdkafka's mock cluster always waits it out
+   * when a partition is empty, so tests and benches keep it small.
+   */
+  readonly maxWaitTimeMs?: number;
+}
+
+export interface OutboundRecord {
+  readonly key: Buffer | string | null;
+  readonly value: Buffer | string;
+  readonly headers?: Readonly<Record<string, string | Buffer>>;
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly numPartitions?: number;
+  readonly replicationFactor?: number;
+}
+
+/** kafkajs error types that retrying the same records can never fix. */
+const PERMANENT_PRODUCE_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_REQUIRED_ACKS',
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT',
+]);
+
+/**
+ * Maps a kafkajs failure to the engine's error model: almost everything
+ * (connection loss, leader moves, timeouts, retries exhausted) is a broker
+ * being unavailable and so retriable; records the broker refuses as such are not.
+ */
+export function toEngineError(error: unknown, what: string): RiskEngineError {
+  if (error instanceof RiskEngineError) return error;
+  const type = kafkaErrorType(error);
+  const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+  if (type !== undefined && PERMANENT_PRODUCE_ERRORS.has(type)) {
+    return new RiskEngineError(`KAFKA_${type}`, message, false, { dependency: 'kafka', type }, { cause: error });
+  }
+  return new DependencyUnavailableError('kafka', message, { cause: error });
+}
+
+function kafkaErrorType(error: unknown): string | undefined {
+  let current: unknown = error;
+  // kafkajs wraps the broker's error in KafkaJSNumberOfRetriesExceeded / KafkaJSAggregateError.
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const typed = current as Error & { type?: unknown; errors?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof typed.type === 'string') return typed.type;
+    if (Array.isArray(typed.errors) && typed.errors.length > 0) current = typed.errors[0];
+    else current = typed.originalError ?? typed.cause;
+  }
+  return undefined;
+}
+
+const LEVELS: Record<KafkaClientLogLevel, KafkaLogLevel> = {
+  error: KafkaLogLevel.ERROR,
+  warn: KafkaLogLevel.WARN,
+  info: KafkaLogLevel.INFO,
+  debug: KafkaLogLevel.DEBUG,
+};
+
+/** Error responses that are part of a normal rebalance; kafkajs logs them at ERROR. */
+const ROUTINE_ERRORS = ['The group is rebalancing, so a rejoin is needed', 'Specified group generation id is not valid'];
+
+/** Producer acknowledged by all in-sync replicas, connected lazily, shared by the client's publishers. */
+export class KafkaProducer {
+  private connecting: Promise<void> | undefined;
+
+  constructor(private readonly producer: Producer) {}
+
+  async connect(): Promise<void> {
+    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw toEngineError(error, 'kafka producer connect');
+    });
+    await this.connecting;
+  }
+
+  /** Resolves once every record is acknowledged by all in-sync replicas (acks = -1). */
+  async send(topic: string, records: readonly OutboundRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.connect();
+    try {
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+      });
+    } catch (error) {
+      throw toEngineError(error, `kafka produce to ${topic}`);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.connecting === undefined) return;
+    this.connecting = undefined;
+    await this.producer.disconnect();
+  }
+}
+
+/**
+ * kafkajs behind typed options. Consumers are handed out raw (the event
+ * consumer drives kafkajs's batch API itself); producing goes through
+ * `KafkaProducer`.
+ *
+ * Works against librdkafka's mock cluster (tests) with two deliberate
+ * choices: the producer is not idempotent, because kafkajs's idempotent
+ * producer asks the cluster controller for a producer id and the mock
+ * reports no usable controller; and topic creation (`ensureTopics`, admin
+ * CreateTopics, also controller-bound and not implemented by the mock) is
+ * optional and off unless configured.
+ */
+export class KafkaClient {
+  readonly logger: KafkaLogger;
+  private readonly kafka: Kafka;
+  private sharedProducer: KafkaProducer | undefined;
+
+  constructor(readonly options: KafkaClientOptions) {
+    if (options.brokers.length === 0) throw new Error('KafkaClient: at least one broker is required');
+    this.logger = options.logger ?? new JsonLogger(options.logLevel ?? 'warn', 'kafka');
+    const logger = this.logger;
+    this.kafka = new Kafka({
+      brokers: [...options.brokers],
+      clientId: options.clientId,
+      ssl: options.ssl,
+      sasl: options.sasl as SASLOptions | undefined,
+      connectionTimeout: options.connectionTimeoutMs ?? 3000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      retry: {
+        retries: options.retry?.retries ?? 5,
+        initialRetryTime: options.retry?.initialRetryTimeMs ?? 100,
+        maxRetryTime: options.retry?.maxRetryTimeMs ?? 5000,
+      },
+      logLevel: LEVELS[options.logLevel ?? 'warn'],
+      logCreator:
+        () =>
+        ({ namespace, level, log }: LogEntry) => {
+          const fields: Record<string, unknown> = { ...log };
+          const message = log.message;
+          // Our logger stamps its own time and context.
+          delete fields.message;
+          delete fields.timestamp;
+          delete fields.logger;
+          const entry = { kafkajs: namespace, ...fields };
+          if (level === KafkaLogLevel.ERROR && ROUTINE_ERRORS.includes(String(fields.error))) logger.info(message, entry);
+          else if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.NOTHING) logger.error(message, entry);
+          else if (level === KafkaLogLevel.WARN) logger.warn(message, entry);
+          else if (level === KafkaLogLevel.INFO) logger.info(message, entry);
+          else logger.debug(message, entry);
+        },
+    });
+  }
+
+  createConsumer(settings: KafkaConsumerSettings): Consumer {
+    return this.kafka.consumer({
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
+      rebalanceTimeout: settings.rebalanceTimeoutMs ?? 60_000,
+      heartbeatInterval: settings.heartbeatIntervalMs ?? 3000,
+      maxBytesPerPartition: settings.maxBytesPerPartition ?? 1024 * 1024,
+      maxWaitTimeInMs: settings.maxWaitTimeMs ?? 500,
+      allowAutoTopicCreation: false,
+      // Only committed input may be decided: a transactional upstream's aborted records are skipped.
+      readUncommitted: false,
+    });
+  }
+
+  /** One producer per client, shared by the alert publisher and the dead-letter sink. */
+  producer(): KafkaProducer {
+    this.sharedProducer ??= new KafkaProducer(
+      this.kafka.producer({
+        // See the class comment: the mock cluster cannot serve InitProducerId.
+        idempotent: false,
+        allowAutoTopicCreation: false,
+        // Java-compatible murmur2 on the key, so a user's records land where any other client would put them.
+        createPartitioner: Partitioners.DefaultPartitioner,
+      }),
+    );
+    return this.sharedProducer;
+  }
+
+  /**
+   * Creates missing topics (CreateTopics via the controller). Off by default:
+   * production clusters usually forbid it, and the mock cluster lacks it.
+   */
+  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? 3, replicationFactor: t.replicationFactor ?? -1 })),
+      });
+    } catch (error) {
+      throw toEngineError(error, 'kafka create topics');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Offsets committed by `groupId` on `topic`, by partition ("-1" when none). */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return new Map((entry?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    } catch (error) {
+      throw toEngineError(error, 'kafka fetch committed offsets');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** High watermark (next offset to be written) by partition. */
+  async highWatermarks(topic: string): Promise<Map<number, string>> {
+    const offsets = await this.topicOffsets(topic);
+    return new Map([...offsets].map(([partition, o]) => [partition, o.high]));
+  }
+
+  /** Log start (`low`) and high watermark by partition. */
+  async topicOffsets(topic: string): Promise<Map<number, { low: string; high: string }>> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((p) => [p.partition, { low: p.low, high: p.high }]));
+    } catch (error) {
+      throw toEngineError(error, 'kafka fetch topic offsets');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Disconnects the shared producer; consumers are stopped by their owners. */
+  async close(): Promise<void> {
+    const producer = this.sharedProducer;
+    this.sharedProducer = undefined;
+    if (producer !== undefined) await producer.disconnect();
+  }
+}
