@@ -5,6 +5,7 @@ import { EngineModule } from './engine/engine.module';
 import { HealthController } from './health/health.controller';
 import { EventsController } from './ingest/events.controller';
 import { IngestService } from './ingest/ingest.service';
+import { KafkaIngestService } from './ingest/kafka-ingest.service';
 import { VerdictsController } from './verdicts/verdicts.controller';
 
 @Module({})
@@ -14,7 +15,7 @@ export class AppModule {
       module: AppModule,
       imports: [EngineModule.forRoot(config, logger)],
       controllers: [EventsController, VerdictsController, HealthController],
-      providers: [IngestService],
+      providers: [IngestService, KafkaIngestService],
     };
   }
 }

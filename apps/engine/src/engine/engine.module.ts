@@ -23,6 +23,11 @@ import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.cli
 import { ElasticsearchVerdictSink } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
 import { ElasticsearchVerdictQuery } from '@risk/infra/elasticsearch/elasticsearch-verdict.query';
 import { ClientRegistry } from './client-registry';
+import { KafkaClient } from '@risk/infra/kafka/kafka.client';
+import { KafkaAlertPublisher } from '@risk/infra/kafka/kafka-alert.publisher';
+import { KafkaDeadLetterSink } from '@risk/infra/kafka/kafka-dead-letter.sink';
+import type { KafkaConfig } from '@risk/infra/config/engine-config';
+import { KafkaConnection } from '../ingest/kafka-connection';
 import { retryAtStartup } from './startup-retry';
 import { EngineSettings } from './engine.tokens';
 import { FeatureDefinitions } from './feature-definitions';
@@ -40,6 +45,8 @@ export class EngineModule {
     const features = loadFeatureFile(config.rulesDir);
     const readiness = new ReadinessRegistry();
     const clients = new ClientRegistry();
+    const kafka = config.kafka === undefined ? undefined : openKafka(config.kafka, logger);
+    if (kafka !== undefined) clients.add('kafka', () => kafka.close());
     let esQuery: VerdictQuery | undefined;
     const providers: Provider[] = [
       { provide: EngineSettings, useValue: { config } },
@@ -102,14 +109,22 @@ export class EngineModule {
         useFactory: (memory: MemoryVerdictStore): VerdictQuery => esQuery ?? memory.query,
         inject: [MemoryVerdictStore, VerdictSink],
       },
+      { provide: KafkaConnection, useValue: { client: kafka } },
       {
+        // Kafka first (durable, acknowledged), then this instance's recent list for GET /alerts.
         provide: AlertPublisher,
-        useFactory: (recent: MemoryAlertPublisher): AlertPublisher => new TeeAlertPublisher([recent]),
+        useFactory: (recent: MemoryAlertPublisher): AlertPublisher =>
+          new TeeAlertPublisher(
+            kafka === undefined ? [recent] : [new KafkaAlertPublisher({ client: kafka, topic: config.kafka!.alertsTopic }), recent],
+          ),
         inject: [MemoryAlertPublisher],
       },
       {
         provide: RejectSink,
-        useFactory: (recent: MemoryRejectSink): RejectSink => new TeeRejectSink([recent]),
+        useFactory: (recent: MemoryRejectSink): RejectSink =>
+          new TeeRejectSink(
+            kafka === undefined ? [recent] : [new KafkaDeadLetterSink({ client: kafka, topic: config.kafka!.deadLetterTopic }), recent],
+          ),
         inject: [MemoryRejectSink],
       },
       {
@@ -131,3 +146,14 @@ export class EngineModule {
 }
 
 export type { FeatureDefinition };
+
+function openKafka(kafka: KafkaConfig, logger: JsonLogger): KafkaClient {
+  return new KafkaClient({
+    brokers: kafka.brokers,
+    clientId: kafka.clientId,
+    groupId: kafka.groupId,
+    ssl: kafka.ssl,
+    sasl: kafka.sasl,
+    logger: logger.child('kafkajs'),
+  });
+}

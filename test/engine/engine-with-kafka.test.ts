@@ -1,0 +1,57 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { startEngine, type RunningEngine } from '@risk/engine/bootstrap';
+import type { KafkaClient } from '@risk/infra/kafka/kafka.client';
+import { quietLogger, testConfig } from '@test/support/engine-process';
+import { KafkaMockCluster } from '@test/support/kafka-mock';
+import { loginStorm, produceEvents, readTopic, testClient, waitFor } from '@test/kafka/kafka-test-kit';
+
+/**
+ * The service itself with KAFKA_BROKERS set, against librdkafka's mock
+ * cluster over TCP: events in on user-events, verdicts queryable over HTTP,
+ * alerts out on risk-alerts, malformed messages on the dead-letter topic.
+ */
+describe('engine consuming from Kafka', () => {
+  let cluster: KafkaMockCluster;
+  let engine: RunningEngine;
+  let client: KafkaClient;
+
+  before(async () => {
+    cluster = await KafkaMockCluster.start({ topics: ['user-events', 'risk-alerts', 'user-events-dlq'] });
+    engine = await startEngine(testConfig({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'engine-e2e' }), quietLogger());
+    client = testClient(cluster.brokers, 'engine-e2e-test');
+  });
+  after(async () => {
+    await client?.close();
+    await engine?.close();
+    await cluster?.stop();
+  });
+
+  it('decides events from the topic, publishes alerts and dead-letters malformed messages', async () => {
+    const events = loginStorm('k', 3, 7);
+    await produceEvents(client, 'user-events', events);
+    await client.producer().send('user-events', [{ key: 'bad', value: '{"event_id": "broken"' }]);
+
+    await waitFor('all verdicts', async () => {
+      const page = (await (await fetch(`${engine.url}/verdicts?size=1000`)).json()) as { items: unknown[] };
+      return page.items.length === events.length;
+    });
+    const alertsOverHttp = (await (await fetch(`${engine.url}/alerts?limit=1000`)).json()) as { items: { alert_id: string }[] };
+    assert.ok(alertsOverHttp.items.length > 0);
+    const alerts = await readTopic(client, 'risk-alerts', alertsOverHttp.items.length);
+    assert.deepEqual(
+      new Set(alerts.map((a) => JSON.parse(a.value.toString()).alert_id)),
+      new Set(alertsOverHttp.items.map((a) => a.alert_id)),
+    );
+    for (const alert of alerts) assert.equal(alert.key, JSON.parse(alert.value.toString()).user_id, 'alerts are keyed by user_id');
+
+    const [dead] = await readTopic(client, 'user-events-dlq', 1);
+    assert.equal(dead!.value.toString(), '{"event_id": "broken"', 'the original bytes are kept');
+    assert.match(dead!.headers['dlq-reason'] ?? '', /not valid JSON/);
+
+    const ready = (await (await fetch(`${engine.url}/ready`)).json()) as { checks: Record<string, { ok: boolean }> };
+    assert.equal(ready.checks.kafka?.ok, true);
+    const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+    assert.match(metrics, /risk_engine_events_total\{outcome="rejected",source="kafka"\} 1/);
+  });
+});
