@@ -10,6 +10,8 @@ export interface RedisFeatureStoreBench {
   readonly batchP99Ms: number;
   /** Redis server CPU (user + sys, all masters) spent during the run. */
   readonly redisCpuSec: number;
+  /** `redisCpuSec` per event, in microseconds: the figure to compare on a shared machine, where wall-clock rates are noisy. */
+  readonly redisCpuUsPerEvent: number;
   /** Growth of used_memory over the run divided by the distinct users of the stream: all state included (dedup, IPs, devices). */
   readonly usedMemoryPerUserBytes: number;
 }
@@ -53,6 +55,7 @@ export async function benchRedisFeatureStore(opts: {
       batchP50Ms: round(percentile(latencies, 0.5)),
       batchP99Ms: round(percentile(latencies, 0.99)),
       redisCpuSec: round(cpuAfter - cpuBefore),
+      redisCpuUsPerEvent: round(((cpuAfter - cpuBefore) * 1e6) / Math.max(events, 1)),
       usedMemoryPerUserBytes: Math.round((memoryAfter - memoryBefore) / Math.max(users.size, 1)),
     };
   } finally {

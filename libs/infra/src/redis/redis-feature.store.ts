@@ -5,7 +5,6 @@ import {
   emptyFeatureValue,
   type FeatureDefinition,
   type FeatureValues,
-  type RiskEvent,
   type StateInput,
   type StateOutcome,
   type StateSettings,
@@ -30,7 +29,7 @@ export interface RedisFeatureStoreOptions {
 
 interface Unit {
   readonly group: EntityGroup;
-  readonly keys: string[];
+  readonly key: string;
   readonly slot: number;
   /** Batch positions of the unit's events, in arrival order. */
   readonly positions: number[];
@@ -76,11 +75,11 @@ export class RedisFeatureStore extends FeatureStore {
     super();
     const pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.prefix = options.keyPrefix ?? 'risk:';
-    this.groups = buildGroups(definitions, settings, pendingTimeoutMs);
+    this.groups = buildGroups(definitions, settings);
     // Idle partitions keep their dedup records a little longer than the event-time retention.
     const dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, pendingTimeoutMs) + 3_600_000;
     this.accept = client.defineScript('accept', acceptScript(settings, pendingTimeoutMs, dedupKeyTtlMs));
-    this.applyEntities = client.defineScript('apply', applyScript(this.groups, settings));
+    this.applyEntities = client.defineScript('apply', applyScript(this.groups, settings, pendingTimeoutMs));
     this.finalize = client.defineScript('finalize', FINALIZE_SCRIPT);
   }
 
@@ -107,9 +106,9 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** Keys of a partition's acceptance state (the hash tag keeps them in one slot). */
-  partitionKeys(partition: string): { state: string; dedup: string; order: string; pending: string } {
+  partitionKeys(partition: string): { state: string; dedup: string; order: string } {
     const base = `${this.prefix}{p:${partition}}:`;
-    return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord`, pending: `${base}pend` };
+    return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord` };
   }
 
   private async applyNow(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
@@ -118,7 +117,7 @@ export class RedisFeatureStore extends FeatureStore {
 
     const acceptArgs: string[] = [];
     for (const { event, messageId } of inputs) acceptArgs.push(event.event_id, messageId ?? '', String(event.event_time));
-    const accepted = (await this.accept.run([keys.state, keys.dedup, keys.order, keys.pending], acceptArgs)) as string[];
+    const accepted = (await this.accept.run([keys.state, keys.dedup, keys.order], acceptArgs)) as string[];
     this.options.afterStep?.('accept');
     const token = accepted[0];
     const decisions = this.decide(inputs, accepted);
@@ -131,7 +130,9 @@ export class RedisFeatureStore extends FeatureStore {
     this.options.afterStep?.('apply');
 
     const outcomes = new Array<StateOutcome>(inputs.length);
-    const finalizeArgs: string[] = [];
+    // First the number of events leaving pending (those the accept step counted: with a non-empty messageId).
+    const finalizeArgs: string[] = ['0'];
+    let leaving = 0;
     decisions.forEach((d, i) => {
       switch (d.code) {
         case 'D':
@@ -149,11 +150,17 @@ export class RedisFeatureStore extends FeatureStore {
           const values = features.get(i)!;
           outcomes[i] = { kind: 'accepted', late: d.late, features: values, redelivered: d.code === 'P' };
           // Without a messageId nothing can ever be redelivered: no need to keep the outcome.
-          if (inputs[i].messageId !== undefined) finalizeArgs.push(inputs[i].event.event_id, this.encodeValues(values));
+          const { event, messageId } = inputs[i];
+          if (messageId !== undefined) {
+            if (messageId !== '') leaving++;
+            // The accept script's record with 'F' for 'P' and the outcome appended (see FINALIZE_SCRIPT).
+            finalizeArgs.push(event.event_id, `F${d.late ? '1' : '0'}${event.event_time},${messageId}\u001f${this.encodeValues(values)}`);
+          }
         }
       }
     });
-    if (finalizeArgs.length > 0) await this.finalize.run([keys.dedup, keys.pending], finalizeArgs);
+    finalizeArgs[0] = String(leaving);
+    if (finalizeArgs.length > 1) await this.finalize.run([keys.dedup, keys.state], finalizeArgs);
     return outcomes;
   }
 
@@ -184,23 +191,25 @@ export class RedisFeatureStore extends FeatureStore {
     inputs: readonly StateInput[],
     positions: readonly number[],
   ): Promise<Map<number, FeatureValues>> {
+    const results = new Map<number, FeatureValues>();
+    for (const position of positions) results.set(position, this.emptyValues());
     const units = new Map<string, Unit>();
+    const cluster = this.client.isCluster;
     for (const group of this.groups) {
+      const codeOf = FIELD_CODES[group.entity];
       for (const position of positions) {
         const value = inputs[position].event[group.entity];
         if (value === undefined) continue;
-        const tag = `${FIELD_CODES[group.entity]}:${String(value)}`;
-        const mapKey = `${group.index}\u0000${tag}`;
-        let unit = units.get(mapKey);
+        const key = `${this.prefix}{${codeOf}:${String(value)}}:e${group.layout}`;
+        let unit = units.get(key);
         if (unit === undefined) {
-          const base = `${this.prefix}{${tag}}:`;
-          const keys = group.hasChanged ? [`${base}w`, `${base}c`] : [`${base}w`];
-          unit = { group, keys, slot: this.client.isCluster ? keySlot(keys[0]) : 0, positions: [] };
-          units.set(mapKey, unit);
+          unit = { group, key, slot: cluster ? keySlot(key) : 0, positions: [] };
+          units.set(key, unit);
         }
         unit.positions.push(position);
       }
     }
+    if (units.size === 0) return results;
 
     const bySlot = new Map<number, Unit[]>();
     for (const unit of units.values()) {
@@ -208,35 +217,48 @@ export class RedisFeatureStore extends FeatureStore {
       if (list === undefined) bySlot.set(unit.slot, [unit]);
       else list.push(unit);
     }
-    const groups = [...bySlot.values()];
-    const calls = groups.map((slotUnits) => {
-      const keys: string[] = [];
-      const args: string[] = [partition, token];
+    const groups = [...bySlot.entries()];
+    const calls = groups.map(([slot, slotUnits]) => {
+      // The applied record lives in the call's own slot, so that a retried batch finds it whatever the grouping.
+      const keys: string[] = [cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`];
+      const args: string[] = [token, ''];
+      let eventKeys = '';
       for (const unit of slotUnits) {
-        keys.push(...unit.keys);
-        args.push(String(unit.group.index), String(unit.positions.length));
+        keys.push(unit.key);
+        const group = unit.group;
+        args.push(String(group.index), String(unit.positions.length));
+        const fields = group.fields;
         for (const position of unit.positions) {
           const event = inputs[position].event;
-          args.push(event.event_id, String(event.event_time), event.event_type);
-          for (const field of unit.group.fields) args.push(fieldText(event, field));
+          const eventKey = `${group.index}:${event.event_id}`;
+          eventKeys += `${Buffer.byteLength(eventKey)}\t${eventKey}`;
+          args.push(String(event.event_time));
+          if (group.typed) args.push(event.event_type);
+          for (let f = 0; f < fields.length; f++) {
+            const value = event[fields[f]];
+            args.push(value === undefined ? '' : String(value));
+          }
         }
       }
+      args[1] = eventKeys;
       return { script: this.applyEntities, keys, args };
     });
     const answers = await this.client.runScripts(calls);
-    const replies = groups.map((slotUnits, i) => ({ slotUnits, values: answers[i] as string[] }));
 
-    const results = new Map<number, FeatureValues>();
-    for (const position of positions) results.set(position, this.emptyValues());
-    for (const { slotUnits, values } of replies) {
+    for (let c = 0; c < groups.length; c++) {
+      const lines = String(answers[c]).split('\n');
       let at = 0;
-      for (const unit of slotUnits) {
+      for (const unit of groups[c][1]) {
+        const features = unit.group.features;
         for (const position of unit.positions) {
-          const parts = values[at++].split(',');
+          const line = lines[at++];
+          if (line === undefined) throw new RiskEngineError('REDIS_PROTOCOL', 'apply script answered too few values', false);
+          const parts = line.split(',');
           const target = results.get(position)! as Record<string, number | boolean>;
-          unit.group.features.forEach(({ definition }, j) => {
+          for (let j = 0; j < features.length; j++) {
+            const definition = features[j].definition;
             target[definition.name] = definition.aggregate === 'changed' ? parts[j] === '1' : Number(parts[j]);
-          });
+          }
         }
       }
     }
@@ -268,7 +290,22 @@ export class RedisFeatureStore extends FeatureStore {
   }
 }
 
-function fieldText(event: RiskEvent, field: keyof RiskEvent): string {
-  const value = event[field];
-  return value === undefined ? '' : String(value);
+let slotTags: string[] | undefined;
+
+/** A hash tag for each cluster slot (`{<tag>}` keys land on that slot), found once by search. */
+function slotTag(slot: number): string {
+  if (slotTags === undefined) {
+    const tags = new Array<string>(16384);
+    let missing = 16384;
+    for (let i = 0; missing > 0; i++) {
+      const tag = `s${i.toString(36)}`;
+      const found = keySlot(tag);
+      if (tags[found] === undefined) {
+        tags[found] = tag;
+        missing--;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot];
 }
