@@ -17,7 +17,7 @@ function startProcess(env: Record<string, string>): { child: ChildProcessWithout
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
       const match = /risk-engine ready: (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
+      if (match) resolve(match[1]);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestRedisServer } from '@test/support/redis-server';
 
-const cli = join(process.cwd(), 'bin', 'risk-engine.js');
+// The CLI compiled alongside this test (bin/risk-engine.js loads the same file from dist/).
+const cli = join(__dirname, '..', '..', 'apps', 'cli', 'src', 'main.js');
 
 function run(args: string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,8 @@ import { before, describe, it } from 'node:test';
  * of the engine's code: no trimming, no indexes, every window recomputed by
  * scanning all earlier accepted events.
  */
-const cli = join(process.cwd(), 'bin', 'risk-engine.js');
+// The CLI compiled alongside this test (bin/risk-engine.js loads the same file from dist/).
+const cli = join(__dirname, '..', '..', 'apps', 'cli', 'src', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'risk-replay-'));
 const LATENESS = 10 * 60_000;
 const MIN = 60_000;

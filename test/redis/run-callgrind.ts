@@ -1,0 +1,110 @@
+// Not a test: `node <out>/test/redis/run-callgrind.js [warm] [measured]` counts the instructions redis-server
+// executes per event (valgrind callgrind), the reproducible figure for comparing versions of the scripts.
+// The state is built first on a plain redis-server (the first `warm` events of the bench stream), saved, and
+// loaded by a redis-server running under callgrind, which then applies `measured` events with collection on.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_STATE_SETTINGS, type StateInput } from '@risk/domain';
+import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { RedisClient } from '@risk/infra/redis/redis.client';
+import { freePort, waitForPort } from '../support/redis-server';
+import { defaultDefinitions } from './feature-store.conformance';
+import { chunk, generateStream } from './stream';
+
+const PREFIX = 'cg:';
+const PARTITION = 'bench/0';
+
+async function applyAll(url: string, batches: readonly StateInput[][]): Promise<void> {
+  const client = new RedisClient({ url, commandTimeoutMs: 600_000 });
+  try {
+    await client.waitReady(120_000);
+    const store = new RedisFeatureStore(client, defaultDefinitions(), DEFAULT_STATE_SETTINGS, { keyPrefix: PREFIX });
+    for (const batch of batches) await store.apply(PARTITION, batch);
+    await store.close();
+  } finally {
+    await client.quit();
+  }
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function main(): Promise<void> {
+  const warm = Number(process.argv[2] ?? 100_000);
+  const measured = Number(process.argv[3] ?? 5_000);
+  const split = process.env.CALLGRIND_SPLIT !== undefined;
+  const inputs = generateStream({
+    seed: 1,
+    events: 300_000,
+    spanMs: 24 * 3_600_000,
+    users: 20_000,
+    ips: 5_000,
+    devices: 24_000,
+    allowedLatenessMs: 600_000,
+  });
+  const batches = chunk(inputs.slice(0, warm + 1_000 + measured), 100);
+  const warmBatches = batches.slice(0, warm / 100);
+  const scriptBatches = batches.slice(warm / 100, (warm + 1_000) / 100);
+  const measuredBatches = batches.slice((warm + 1_000) / 100);
+  const dir = mkdtempSync(join(tmpdir(), 'risk-callgrind-'));
+  try {
+    const port = await freePort();
+    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'warm.rdb'];
+    const plain = spawn('redis-server', ['--port', String(port), ...base], { stdio: 'ignore' });
+    try {
+      await waitForPort(port);
+      await applyAll(`redis://127.0.0.1:${port}`, warmBatches);
+      execFileSync('redis-cli', ['-p', String(port), 'SAVE']);
+    } finally {
+      await stop(plain);
+    }
+
+    const cgPort = await freePort();
+    const out = join(dir, 'callgrind.out');
+    const cg = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'redis-server', '--port', String(cgPort), ...base], {
+      stdio: 'ignore',
+    });
+    try {
+      await waitForPort(cgPort, 120_000);
+      const url = `redis://127.0.0.1:${cgPort}`;
+      // Scripts loaded and compiled, connections warm: not counted.
+      await applyAll(url, scriptBatches);
+      execFileSync('callgrind_control', ['-z', String(cg.pid)], { stdio: 'ignore' });
+      await applyAll(url, measuredBatches);
+      execFileSync('callgrind_control', ['-d', String(cg.pid)], { stdio: 'ignore' });
+    } finally {
+      await stop(cg);
+    }
+    // Dumps in order: callgrind.out.<n>; the last one (no suffix) is the exit's.
+    const dumps = readdirSync(dir)
+      .filter((name) => /^callgrind\.out\.\d+$/.test(name))
+      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()))
+      .map((name) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, name), 'utf8'))?.[1] ?? 0));
+    const events = measuredBatches.reduce((n, b) => n + b.length, 0);
+    if (!split) {
+      const total = dumps[dumps.length - 1];
+      console.log(JSON.stringify({ warm, events, instructions: total, perEvent: Math.round(total / events) }));
+    } else {
+      // The measured calls are the last 3 per batch (accept, apply, finalize); each dump holds the call before it.
+      const calls = dumps.slice(dumps.length - measuredBatches.length * 3);
+      const per = [0, 0, 0];
+      calls.forEach((n, i) => (per[i % 3] += n));
+      const [accept, apply, finalize] = per.map((n) => Math.round(n / events));
+      console.log(JSON.stringify({ warm, events, perEvent: accept + apply + finalize, accept, apply, finalize }));
+    }
+    if (process.env.CALLGRIND_KEEP !== undefined) {
+      execFileSync('sh', ['-c', `cp ${dir}/callgrind.out* ${process.env.CALLGRIND_KEEP}/`]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();
