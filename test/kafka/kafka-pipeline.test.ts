@@ -199,13 +199,13 @@ describe('Kafka in and out (librdkafka mock cluster over TCP)', () => {
 
     const a = new KafkaEventConsumer(settings, buildPipeline(featureStore, sinks('A')), quietLogger);
     const b = new KafkaEventConsumer(settings, buildPipeline(featureStore, sinks('B')), quietLogger);
-    const aJoined = a.waitForAssignment();
+    const aJoined = a.waitForAssignment(90_000);
     await a.start();
     try {
       assert.deepEqual(await aJoined, [0, 1, 2]);
       await waitFor('A under way', () => store.writes.length > 0);
-      const bJoined = b.waitForAssignment();
-      const aRejoined = a.waitForAssignment();
+      const bJoined = b.waitForAssignment(90_000);
+      const aRejoined = a.waitForAssignment(90_000);
       await b.start();
       const [bParts, aParts] = await Promise.all([bJoined, aRejoined]);
       assert.ok(bParts.length > 0 && aParts.length > 0, `A=${aParts.join()} B=${bParts.join()}`);
