@@ -6,6 +6,8 @@ import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';
 import { benchSink } from './sink.bench';
+import { benchKafkaSection } from './kafka.bench';
+import { existsSync } from 'node:fs';
 import { fmt, line } from './stats';
 
 function has(command: string): boolean {
@@ -33,7 +35,7 @@ async function section(name: string, needs: string[], run: () => Promise<void>):
 
 /**
  * `npm run bench`: prints throughput and latency percentiles. Speed is
- * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,reload
+ * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,kafka,reload
  * runs a subset; BENCH_EVENTS sets the stream size (default 200,000).
  */
 async function main(): Promise<void> {
@@ -55,6 +57,11 @@ async function main(): Promise<void> {
   }
   if (wanted('redis')) await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules));
   if (wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
+  if (wanted('kafka')) {
+    if (!existsSync('/usr/include/librdkafka/rdkafka_mock.h'))
+      process.stdout.write('\nKafka: skipped, librdkafka-dev not installed (see scripts/install-system-deps.sh)\n');
+    else await section('Kafka', ['gcc'], () => benchKafkaSection(lines));
+  }
   if (wanted('reload')) {
     await section('hot reload', ['redis-server'], async () => {
       const result = await benchHotReload({ instances: 3, activations: 30, log: () => undefined });
