@@ -68,9 +68,15 @@ async function main(): Promise<void> {
 
     const cgPort = await freePort();
     const out = join(dir, 'callgrind.out');
-    const cg = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'redis-server', '--port', String(cgPort), ...base], {
-      stdio: 'ignore',
-    });
+    // CALLGRIND_SPLIT: one profile per script call (each dump holds the call before it).
+    const splitArgs = split ? ['--dump-before=evalShaCommand*'] : [];
+    const cg = spawn(
+      'valgrind',
+      ['--tool=callgrind', `--callgrind-out-file=${out}`, ...splitArgs, 'redis-server', '--port', String(cgPort), ...base],
+      {
+        stdio: 'ignore',
+      },
+    );
     try {
       await waitForPort(cgPort, 120_000);
       const url = `redis://127.0.0.1:${cgPort}`;
