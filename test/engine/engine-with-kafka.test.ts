@@ -18,7 +18,11 @@ describe('engine consuming from Kafka', () => {
 
   before(async () => {
     cluster = await KafkaMockCluster.start({ topics: ['user-events', 'risk-alerts', 'user-events-dlq'] });
-    engine = await startEngine(testConfig({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'engine-e2e' }), quietLogger());
+    // The mock cluster never cuts a fetch long-poll short, so poll briefly.
+    engine = await startEngine(
+      testConfig({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'engine-e2e', KAFKA_MAX_WAIT: '20ms' }),
+      quietLogger(),
+    );
     client = testClient(cluster.brokers, 'engine-e2e-test');
   });
   after(async () => {

@@ -47,6 +47,7 @@ export class KafkaIngestService implements OnApplicationBootstrap {
         groupId: kafka.groupId,
         maxBatchEvents: kafka.maxBatchEvents,
         maxBytesPerPartition: kafka.maxBatchBytes,
+        maxWaitTimeMs: kafka.maxWaitMs,
         metrics: this.metrics,
       },
       this.pipeline,

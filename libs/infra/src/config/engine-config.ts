@@ -41,6 +41,8 @@ export interface KafkaConfig {
   readonly createTopics: boolean;
   readonly maxBatchBytes: number;
   readonly maxBatchEvents: number;
+  /** Fetch long-poll: a real broker answers as soon as data arrives, so this bounds idle polling only. */
+  readonly maxWaitMs: number;
 }
 
 export interface RedisConfig {
@@ -110,6 +112,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'KAFKA_CREATE_TOPICS', default: 'false', meaning: 'create missing topics at start-up' },
   { name: 'KAFKA_MAX_BATCH_BYTES', default: '1048576', meaning: 'max bytes fetched per partition per batch' },
   { name: 'KAFKA_MAX_BATCH_EVENTS', default: '500', meaning: 'events decided per pipeline call' },
+  { name: 'KAFKA_MAX_WAIT', default: '500ms', meaning: 'fetch long-poll; a real broker answers as soon as data arrives' },
   { name: 'REDIS_URL', default: '(unset: in-memory state)', meaning: 'redis://host:port; enables shared state and rule sets in Redis' },
   { name: 'REDIS_CLUSTER_NODES', default: '(unset)', meaning: 'comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)' },
   { name: 'REDIS_KEY_PREFIX', default: 'risk:', meaning: 'prefix of every Redis key' },
@@ -208,6 +211,7 @@ export function loadConfig(env: Env): EngineConfig {
       createTopics: flag('KAFKA_CREATE_TOPICS', false),
       maxBatchBytes: integer('KAFKA_MAX_BATCH_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
       maxBatchEvents: integer('KAFKA_MAX_BATCH_EVENTS', 500, 1, 100_000),
+      maxWaitMs: duration('KAFKA_MAX_WAIT', '500ms'),
     };
   }
 
