@@ -1,6 +1,6 @@
-import { Engine, Operator } from 'json-rules-engine';
+import { referenceRulesEngine } from '@test/support/reference-rules-engine';
 import {
-  BUILT_IN_OPERATORS,
+  decodeEvent,
   MemoryFeatureStore,
   RiskPipeline,
   RuleSetHolder,
@@ -80,20 +80,13 @@ export async function benchMemoryPipeline(
     );
     verdicts.push(...batch.verdicts);
     if (i >= 20_000) continue;
-    for (const v of batch.verdicts)
-      decided.push({
-        event: {
-          event_id: v.event_id,
-          user_id: v.user_id,
-          event_type: v.event_type,
-          event_time: Date.parse(v.event_time),
-          ip_address: undefined,
-          device_id: undefined,
-          location_city: undefined,
-          amount: undefined,
-        },
-        features: v.features,
-      });
+    // The reference sees the same facts as the compiled rules: the decoded event and its features.
+    const events = new Map<string, RiskEvent>();
+    for (const line of lines.slice(i, i + 1000)) {
+      const decoded = decodeEvent(line);
+      if (decoded.ok && !events.has(decoded.event.event_id)) events.set(decoded.event.event_id, decoded.event);
+    }
+    for (const v of batch.verdicts) decided.push({ event: events.get(v.event_id)!, features: v.features });
   }
   return { eventsPerSec: lines.length / throughput.seconds, p50Us: p50 * 1000, p99Us: p99 * 1000, decided, verdicts };
 }
@@ -104,20 +97,7 @@ export async function benchJsonRulesEngine(
   decided: MemoryBenchResult['decided'],
   limit: number,
 ): Promise<{ evaluationsPerSec: number }> {
-  const engine = new Engine([], { allowUndefinedFacts: true });
-  type BuiltIn = { cb(a: unknown, b: unknown): boolean; factValueValidator(value: unknown): boolean };
-  const operators = (engine as unknown as { operators: { get(name: string): BuiltIn } }).operators;
-  for (const name of BUILT_IN_OPERATORS) {
-    const original = operators.get(name);
-    engine.removeOperator(name);
-    engine.addOperator(
-      new Operator(
-        name,
-        (a: unknown, b: unknown) => original.cb(a, b),
-        (v: unknown) => v !== undefined && original.factValueValidator(v),
-      ),
-    );
-  }
+  const engine = referenceRulesEngine();
   for (const rule of rules) {
     if (rule.enabled) engine.addRule({ name: rule.id, priority: rule.priority, conditions: rule.conditions as never, event: rule.event });
   }

@@ -1,35 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { Engine, Operator } from 'json-rules-engine';
+import { referenceRulesEngine } from '@test/support/reference-rules-engine';
 import { SeededRandom } from '../generator/random';
 import { BUILT_IN_OPERATORS, type RuleCondition, type TopLevelCondition } from './rule';
 import { compileCondition, generateCondition, type Facts } from './rule-compiler';
-
-/**
- * json-rules-engine is the reference. SPEC §4 says a condition on an absent
- * fact is false, where json-rules-engine (allowUndefinedFacts) would apply
- * the operator to `undefined`; the reference engine gets each built-in
- * operator re-registered with that single change, keeping its callback and
- * its fact-value validator.
- */
-function referenceEngine(): Engine {
-  const engine = new Engine([], { allowUndefinedFacts: true });
-  // The built-in Operator objects keep their callback and validator as plain properties.
-  type BuiltIn = { cb(a: unknown, b: unknown): boolean; factValueValidator(value: unknown): boolean };
-  const operators = (engine as unknown as { operators: { get(name: string): BuiltIn } }).operators;
-  for (const name of BUILT_IN_OPERATORS) {
-    const original = operators.get(name);
-    engine.removeOperator(name);
-    engine.addOperator(
-      new Operator(
-        name,
-        (a: unknown, b: unknown) => original.cb(a, b),
-        (value: unknown) => value !== undefined && original.factValueValidator(value),
-      ),
-    );
-  }
-  return engine;
-}
 
 const EVENT_SIDE: ReadonlySet<string> = new Set(['s1', 's2', 'absent2']);
 const FACTS = ['n1', 'n2', 'n3', 's1', 's2', 'b1', 'tags', 'absent1', 'absent2', 'mixed'];
@@ -95,7 +69,7 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
     let checked = 0;
     for (let round = 0; round < 60; round++) {
       const rules = Array.from({ length: 25 }, (_, i) => ({ name: `r${i}`, conditions: randomTop(random) }));
-      const engine = referenceEngine();
+      const engine = referenceRulesEngine();
       rules.forEach((rule) => engine.addRule({ name: rule.name, conditions: rule.conditions as never, event: { type: rule.name } }));
       const compiled = rules.map((rule) => ({ name: rule.name, matches: compileCondition(rule.conditions) }));
       // The hot path reads event fields from the event and the rest from the features.
