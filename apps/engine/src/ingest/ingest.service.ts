@@ -79,9 +79,11 @@ export class IngestService implements OnModuleInit {
       ]);
     }
     const errors: FieldError[] = [];
+    const messages: InboundMessage[] = [];
     for (const { line, text } of lines) {
       const decoded = decodeEvent(text);
-      if (!decoded.ok) {
+      if (decoded.ok) messages.push({ value: text, source: { line }, event: decoded.event });
+      else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;
         for (const e of decoded.errors) errors.push({ path: `${prefix}${e.path}`, message: e.message });
       }
@@ -89,7 +91,6 @@ export class IngestService implements OnModuleInit {
     if (errors.length > 0) {
       throw new InvalidInputError('INVALID_EVENTS', `${errors.length} problem(s) in the request; nothing was applied`, errors);
     }
-    const messages: InboundMessage[] = lines.map(({ line, text }) => ({ value: text, source: { line } }));
     return this.queue.run(async () => {
       const started = performance.now();
       const decided = await this.pipeline.process(HTTP_PARTITION, messages);

@@ -1,4 +1,4 @@
-import { decodeEvent } from '../events/event-decoder';
+import { decodeEvent, type DecodeResult } from '../events/event-decoder';
 import type { RiskEvent } from '../events/risk-event';
 import { formatEventTime } from '../events/event-time';
 import type { FeatureStore, StateInput } from '../features/feature-store';
@@ -15,6 +15,8 @@ export interface InboundMessage {
   readonly source: SourcePosition;
   /** Identity for redelivery detection (`topic/partition/offset`). */
   readonly messageId?: string;
+  /** Set when the edge already validated `value` (HTTP checks a whole body first): skips a second decode. */
+  readonly event?: RiskEvent;
 }
 
 /** Explicit outcome per message (no exceptions for control flow). */
@@ -95,7 +97,7 @@ export class RiskPipeline {
 
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
-      const decoded = decodeEvent(message.value);
+      const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value);
       if (decoded.ok) {
         inputs.push({ event: decoded.event, messageId: message.messageId });
         inputIndex.push(i);
