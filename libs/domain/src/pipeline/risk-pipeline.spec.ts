@@ -98,7 +98,7 @@ describe('RiskPipeline', () => {
       ['accepted', 'rejected'],
     );
     assert.equal(sinks.rejects.kept.length, 1);
-    const kept = sinks.rejects.kept[0]!;
+    const kept = sinks.rejects.kept[0];
     assert.equal(kept.raw, raw, 'the very bytes received');
     assert.equal(kept.key, 'u');
     assert.deepEqual(kept.source, { topic: 'user-events', partition: 0, offset: '9' });
@@ -131,8 +131,8 @@ describe('RiskPipeline', () => {
       [3, 3],
     );
     const next = await pipeline.decide('p', [login('c', 2)]);
-    assert.equal(next.verdicts[0]!.rules_version, 4);
-    assert.deepEqual(next.verdicts[0]!.rules, []);
+    assert.equal(next.verdicts[0].rules_version, 4);
+    assert.deepEqual(next.verdicts[0].rules, []);
   });
 
   it('uses an event the edge already validated instead of decoding it again', async () => {
@@ -148,7 +148,7 @@ describe('RiskPipeline', () => {
       amount: undefined,
     };
     await pipeline.process('p', [{ value: 'not parsed again', source: {}, event }]);
-    assert.equal(sinks.verdicts.written[0]!.event_id, 'pre');
+    assert.equal(sinks.verdicts.written[0].event_id, 'pre');
     assert.equal(sinks.rejects.kept.length, 0);
   });
 });
