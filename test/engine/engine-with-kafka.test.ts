@@ -60,5 +60,8 @@ describe('engine consuming from Kafka', () => {
     assert.equal(ready.checks.kafka?.ok, true);
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();
     assert.match(metrics, /risk_engine_events_total\{outcome="rejected",source="kafka"\} 1/);
+    assert.match(metrics, new RegExp(`risk_engine_messages_consumed_total\\{source="kafka"\\} ${events.length + 1}`));
+    assert.match(metrics, /risk_engine_processing_latency_seconds_count\{source="kafka"\} [1-9]/);
+    assert.match(metrics, /risk_engine_consumer_lag\{topic="user-events",partition="\d"\} 0/);
   });
 });

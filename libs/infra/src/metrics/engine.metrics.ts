@@ -8,6 +8,7 @@ import type { OutcomeCounts } from '@risk/domain';
 export class EngineMetrics {
   readonly registry = new Registry();
   private readonly events: Counter<'outcome' | 'source'>;
+  private readonly consumed: Counter<'source'>;
   private readonly decisionSeconds: Histogram<'source'>;
   private readonly verdictLatency: Histogram<'source'>;
   private readonly rulesVersion: Gauge;
@@ -20,6 +21,12 @@ export class EngineMetrics {
       name: 'risk_engine_events_total',
       help: 'Events by outcome (accepted, late, duplicate, rejected) and source (http, kafka, replay)',
       labelNames: ['outcome', 'source'],
+      registers: [this.registry],
+    });
+    this.consumed = new Counter({
+      name: 'risk_engine_messages_consumed_total',
+      help: 'Messages taken in (Kafka records, HTTP events, replay lines), whatever their outcome',
+      labelNames: ['source'],
       registers: [this.registry],
     });
     this.decisionSeconds = new Histogram({
@@ -56,6 +63,7 @@ export class EngineMetrics {
   }
 
   recordBatch(source: string, counts: OutcomeCounts, seconds: number): void {
+    this.consumed.inc({ source }, counts.accepted + counts.late + counts.duplicate + counts.rejected);
     if (counts.accepted > 0) this.events.inc({ outcome: 'accepted', source }, counts.accepted);
     if (counts.late > 0) this.events.inc({ outcome: 'late', source }, counts.late);
     if (counts.duplicate > 0) this.events.inc({ outcome: 'duplicate', source }, counts.duplicate);
