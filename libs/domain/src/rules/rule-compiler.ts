@@ -165,9 +165,20 @@ export function generateCondition(condition: RuleCondition, eventFacts: Readonly
   return factory(constants, isNumeric);
 }
 
+/** A leaf condition prepared once, so explaining a fired rule allocates only its result. */
+interface ExplainedLeaf {
+  readonly path: string;
+  readonly fact: string;
+  readonly operator: string;
+  readonly value: unknown;
+  readonly fromEvent: boolean;
+  readonly test: Predicate;
+}
+
 interface CompiledRule {
   readonly definition: RuleDefinition;
   readonly matches: (features: Facts, event: Facts) => boolean;
+  readonly leaves: readonly ExplainedLeaf[];
   readonly riskLevel: RiskLevel;
   readonly score: number;
   readonly reason: string;
@@ -189,7 +200,7 @@ export class CompiledRuleSet {
 
   constructor(
     readonly ruleSet: RuleSet,
-    private readonly eventFacts: ReadonlySet<string> = DEFAULT_EVENT_FACTS,
+    eventFacts: ReadonlySet<string> = DEFAULT_EVENT_FACTS,
   ) {
     const compiled = ruleSet.rules
       .filter((rule) => rule.enabled)
@@ -197,6 +208,7 @@ export class CompiledRuleSet {
       .map((definition) => ({
         definition,
         matches: generateCondition(definition.conditions, eventFacts),
+        leaves: leavesOf(definition.conditions, 'conditions', eventFacts, []),
         riskLevel: definition.event.params.risk_level,
         score: definition.event.params.score,
         reason: definition.event.params.reason,
@@ -219,13 +231,12 @@ export class CompiledRuleSet {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
       if (rule.matches(features, event)) {
-        const facts = (fact: string): unknown => (this.eventFacts.has(fact) ? event[fact] : features[fact]);
         (fired ??= []).push({
           id: rule.definition.id,
           risk_level: rule.riskLevel,
           score: rule.score,
           reason: rule.reason,
-          explanation: explain(rule.definition.conditions, 'conditions', facts, []),
+          explanation: rule.leaves.map((leaf) => explainLeaf(leaf, features, event)),
         });
       }
     }
@@ -236,25 +247,27 @@ export class CompiledRuleSet {
 const NONE: FiredRule[] = [];
 
 /** Only run for rules that fired, so it may allocate freely. */
-function explain(
-  condition: RuleCondition,
-  path: string,
-  facts: (fact: string) => unknown,
-  into: ConditionExplanation[],
-): ConditionExplanation[] {
-  if ('all' in condition) condition.all.forEach((c, i) => explain(c, `${path}.all[${i}]`, facts, into));
-  else if ('any' in condition) condition.any.forEach((c, i) => explain(c, `${path}.any[${i}]`, facts, into));
-  else if ('not' in condition) explain(condition.not, `${path}.not`, facts, into);
+function leavesOf(condition: RuleCondition, path: string, eventFacts: ReadonlySet<string>, into: ExplainedLeaf[]): ExplainedLeaf[] {
+  if ('all' in condition) condition.all.forEach((c, i) => leavesOf(c, `${path}.all[${i}]`, eventFacts, into));
+  else if ('any' in condition) condition.any.forEach((c, i) => leavesOf(c, `${path}.any[${i}]`, eventFacts, into));
+  else if ('not' in condition) leavesOf(condition.not, `${path}.not`, eventFacts, into);
   else {
-    const factValue = facts(condition.fact);
-    into.push({
-      path,
-      fact: condition.fact,
-      operator: condition.operator,
-      value: condition.value,
-      fact_value: factValue === undefined ? null : factValue,
-      result: compileLeaf(condition.fact, condition.operator, condition.value)({ [condition.fact]: factValue }),
-    });
+    const { fact, operator, value } = condition;
+    into.push({ path, fact, operator, value, fromEvent: eventFacts.has(fact), test: compileLeaf(fact, operator, value) });
   }
   return into;
+}
+
+/** Only run for rules that fired: every leaf, the fact value seen and whether it held. */
+function explainLeaf(leaf: ExplainedLeaf, features: Facts, event: Facts): ConditionExplanation {
+  const facts = leaf.fromEvent ? event : features;
+  const factValue = facts[leaf.fact];
+  return {
+    path: leaf.path,
+    fact: leaf.fact,
+    operator: leaf.operator,
+    value: leaf.value,
+    fact_value: factValue === undefined ? null : factValue,
+    result: leaf.test(facts),
+  };
 }
