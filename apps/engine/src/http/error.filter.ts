@@ -37,12 +37,7 @@ export class ErrorFilter implements ExceptionFilter {
       return [409, { error: exception.code, message: exception.message, retriable: false, ...(exception.details as object | undefined) }];
     }
     if (exception instanceof RiskEngineError) {
-      const status = exception.retriable
-        ? 503
-        : typeof (exception as { status?: unknown }).status === 'number'
-          ? (exception as unknown as { status: number }).status
-          : 500;
-      return [status, { error: exception.code, message: exception.message, retriable: exception.retriable }];
+      return [exception.retriable ? 503 : 500, { error: exception.code, message: exception.message, retriable: exception.retriable }];
     }
     const parserError = exception as { type?: string; status?: number; message?: string };
     if (parserError.type === 'entity.parse.failed') {

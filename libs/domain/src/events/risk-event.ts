@@ -15,8 +15,6 @@ export interface RiskEvent {
   readonly amount: number | undefined;
 }
 
-export const KNOWN_EVENT_TYPES = ['login', 'login_failed', 'register', 'payment', 'logout', 'password_reset'] as const;
-
 /** Event fields a rule may name as facts (SPEC §4). */
 export const EVENT_FACTS = ['event_type', 'user_id', 'ip_address', 'device_id', 'location_city', 'amount'] as const;
 export type EventFact = (typeof EVENT_FACTS)[number];

@@ -109,8 +109,3 @@ function isEventField(value: unknown): value is EventField {
 export function emptyFeatureValue(definition: FeatureDefinition): FeatureValue {
   return definition.aggregate === 'changed' ? false : 0;
 }
-
-/** Longest window among the definitions: with the allowed lateness, how far back state must reach. */
-export function longestWindowMs(definitions: readonly FeatureDefinition[]): number {
-  return definitions.reduce((max, d) => Math.max(max, d.windowMs), 0);
-}

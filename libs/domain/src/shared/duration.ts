@@ -10,11 +10,3 @@ export function parseDuration(text: string | number): number {
   if (!match) throw new Error(`invalid duration "${text}": expected e.g. 500ms, 30s, 10m, 1h, 7d`);
   return Number(match[1]) * UNIT_MS[match[2] ?? 'ms'];
 }
-
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    const size = UNIT_MS[unit];
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
