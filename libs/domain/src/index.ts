@@ -6,6 +6,7 @@ export * from './events/event-decoder';
 export * from './features/feature-definition';
 export * from './features/feature-store';
 export * from './features/memory-feature.store';
+export * from './features/feature-values-factory';
 export * from './rules/rule';
 export * from './rules/rule-validator';
 export * from './rules/rule-compiler';

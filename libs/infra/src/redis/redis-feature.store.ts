@@ -3,13 +3,16 @@ import {
   FeatureStore,
   RiskEngineError,
   emptyFeatureValue,
+  featureValuesFactory,
   type FeatureDefinition,
+  type FeatureValue,
   type FeatureValues,
   type StateInput,
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
 import { FIELD_CODES, FINALIZE_SCRIPT, acceptScript, applyScript, buildGroups, type EntityGroup } from './redis-feature.lua';
+import { Packer } from './redis-packer';
 import { keySlot, type RedisClient, type RedisScript } from './redis.client';
 
 export interface RedisFeatureStoreOptions {
@@ -63,6 +66,12 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly applyEntities: RedisScript;
   private readonly finalize: RedisScript;
   private readonly prefix: string;
+  /** Per group (by index - 1): the entity key around the entity value. */
+  private readonly keyParts: { readonly before: string; readonly after: string }[];
+  private readonly empty: FeatureValue[];
+  private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
+  /** Scratch for the packed arguments; each is packed and taken without an await in between. */
+  private readonly packer = new Packer();
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
 
@@ -76,6 +85,9 @@ export class RedisFeatureStore extends FeatureStore {
     const pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.prefix = options.keyPrefix ?? 'risk:';
     this.groups = buildGroups(definitions, settings);
+    this.keyParts = this.groups.map((group) => ({ before: `${this.prefix}{${FIELD_CODES[group.entity]}:`, after: `}:e${group.layout}` }));
+    this.empty = definitions.map((definition) => emptyFeatureValue(definition));
+    this.makeFeatures = featureValuesFactory(definitions);
     // Idle partitions keep their dedup records a little longer than the event-time retention.
     const dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, pendingTimeoutMs) + 3_600_000;
     this.accept = client.defineScript('accept', acceptScript(settings, pendingTimeoutMs, dedupKeyTtlMs));
@@ -114,10 +126,19 @@ export class RedisFeatureStore extends FeatureStore {
   private async applyNow(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
     if (inputs.length === 0) return [];
     const keys = this.partitionKeys(partition);
+    const pack = this.packer;
 
-    const acceptArgs: string[] = [];
-    for (const { event, messageId } of inputs) acceptArgs.push(event.event_id, messageId ?? '', String(event.event_time));
-    const accepted = (await this.accept.run([keys.state, keys.dedup, keys.order], acceptArgs)) as string[];
+    // event_time as text once: the accept script keeps it in the dedup record, finalize rewrites that record.
+    const times = new Array<string>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const { event, messageId } = inputs[i];
+      const time = String(event.event_time);
+      times[i] = time;
+      pack.str16(event.event_id);
+      pack.str16(messageId ?? '');
+      pack.str16(time);
+    }
+    const accepted = String(await this.accept.run([keys.state, keys.dedup, keys.order], [pack.take()])).split('\n');
     this.options.afterStep?.('accept');
     const token = accepted[0];
     const decisions = this.decide(inputs, accepted);
@@ -130,9 +151,9 @@ export class RedisFeatureStore extends FeatureStore {
     this.options.afterStep?.('apply');
 
     const outcomes = new Array<StateOutcome>(inputs.length);
-    // First the number of events leaving pending (those the accept step counted: with a non-empty messageId).
-    const finalizeArgs: string[] = ['0'];
+    // Events leaving pending: those the accept step counted (with a non-empty messageId).
     let leaving = 0;
+    let records = 0;
     decisions.forEach((d, i) => {
       switch (d.code) {
         case 'D':
@@ -147,20 +168,22 @@ export class RedisFeatureStore extends FeatureStore {
           break;
         }
         default: {
-          const values = features.get(i)!;
-          outcomes[i] = { kind: 'accepted', late: d.late, features: values, redelivered: d.code === 'P' };
+          const values = features[i];
+          outcomes[i] = { kind: 'accepted', late: d.late, features: this.makeFeatures(values), redelivered: d.code === 'P' };
           // Without a messageId nothing can ever be redelivered: no need to keep the outcome.
           const { event, messageId } = inputs[i];
           if (messageId !== undefined) {
             if (messageId !== '') leaving++;
+            records++;
             // The accept script's record with 'F' for 'P' and the outcome appended (see FINALIZE_SCRIPT).
-            finalizeArgs.push(event.event_id, `F${d.late ? '1' : '0'}${event.event_time},${messageId}\u001f${this.encodeValues(values)}`);
+            pack.str16(event.event_id);
+            pack.str32(`F${d.late ? '1' : '0'}${times[i]},${messageId}\u001f${encodeValues(values)}`);
           }
         }
       }
     });
-    finalizeArgs[0] = String(leaving);
-    if (finalizeArgs.length > 1) await this.finalize.run([keys.dedup, keys.state], finalizeArgs);
+    const finalRecords = pack.take();
+    if (records > 0) await this.finalize.run([keys.dedup, keys.state], [String(leaving), finalRecords]);
     return outcomes;
   }
 
@@ -184,23 +207,26 @@ export class RedisFeatureStore extends FeatureStore {
     });
   }
 
-  /** RT2: every entity's accepted events of the batch, grouped by slot so that each script call stays in one slot. */
+  /**
+   * RT2: every entity's accepted events of the batch, grouped by slot so that each script call stays in one slot.
+   * Returns, by batch position, the feature values in definition order (only for `positions`).
+   */
   private async applyToEntities(
     partition: string,
     token: string,
     inputs: readonly StateInput[],
     positions: readonly number[],
-  ): Promise<Map<number, FeatureValues>> {
-    const results = new Map<number, FeatureValues>();
-    for (const position of positions) results.set(position, this.emptyValues());
+  ): Promise<FeatureValue[][]> {
+    const results = new Array<FeatureValue[]>(inputs.length);
+    for (const position of positions) results[position] = this.empty.slice();
     const units = new Map<string, Unit>();
     const cluster = this.client.isCluster;
     for (const group of this.groups) {
-      const codeOf = FIELD_CODES[group.entity];
+      const { before, after } = this.keyParts[group.index - 1];
       for (const position of positions) {
         const value = inputs[position].event[group.entity];
         if (value === undefined) continue;
-        const key = `${this.prefix}{${codeOf}:${String(value)}}:e${group.layout}`;
+        const key = before + String(value) + after;
         let unit = units.get(key);
         if (unit === undefined) {
           unit = { group, key, slot: cluster ? keySlot(key) : 0, positions: [] };
@@ -218,30 +244,31 @@ export class RedisFeatureStore extends FeatureStore {
       else list.push(unit);
     }
     const groups = [...bySlot.entries()];
+    const pack = this.packer;
     const calls = groups.map(([slot, slotUnits]) => {
       // The applied record lives in the call's own slot, so that a retried batch finds it whatever the grouping.
       const keys: string[] = [cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`];
-      const args: string[] = [token, ''];
       let eventKeys = '';
       for (const unit of slotUnits) {
         keys.push(unit.key);
         const group = unit.group;
-        args.push(String(group.index), String(unit.positions.length));
+        pack.u8(group.index);
+        pack.u16(unit.positions.length);
         const fields = group.fields;
+        const tag = `${group.index}:`;
         for (const position of unit.positions) {
           const event = inputs[position].event;
-          const eventKey = `${group.index}:${event.event_id}`;
+          const eventKey = tag + event.event_id;
           eventKeys += `${Buffer.byteLength(eventKey)}\t${eventKey}`;
-          args.push(String(event.event_time));
-          if (group.typed) args.push(event.event_type);
+          pack.f64(event.event_time);
+          if (group.typed) pack.str16(event.event_type);
           for (let f = 0; f < fields.length; f++) {
             const value = event[fields[f]];
-            args.push(value === undefined ? '' : String(value));
+            pack.str16(value === undefined ? '' : String(value));
           }
         }
       }
-      args[1] = eventKeys;
-      return { script: this.applyEntities, keys, args };
+      return { script: this.applyEntities, keys, args: [token, eventKeys, pack.take()] };
     });
     const answers = await this.client.runScripts(calls);
 
@@ -254,27 +281,15 @@ export class RedisFeatureStore extends FeatureStore {
           const line = lines[at++];
           if (line === undefined) throw new RiskEngineError('REDIS_PROTOCOL', 'apply script answered too few values', false);
           const parts = line.split(',');
-          const target = results.get(position)! as Record<string, number | boolean>;
+          const target = results[position];
           for (let j = 0; j < features.length; j++) {
-            const definition = features[j].definition;
-            target[definition.name] = definition.aggregate === 'changed' ? parts[j] === '1' : Number(parts[j]);
+            const { definition, position: output } = features[j];
+            target[output] = definition.aggregate === 'changed' ? parts[j] === '1' : Number(parts[j]);
           }
         }
       }
     }
     return results;
-  }
-
-  private emptyValues(): FeatureValues {
-    const values: Record<string, number | boolean> = {};
-    for (const definition of this.definitions) values[definition.name] = emptyFeatureValue(definition);
-    return values;
-  }
-
-  private encodeValues(values: FeatureValues): string {
-    return this.definitions
-      .map((d) => (typeof values[d.name] === 'boolean' ? (values[d.name] ? '1' : '0') : String(values[d.name])))
-      .join(',');
   }
 
   private decodeValues(text: string): FeatureValues {
@@ -288,6 +303,17 @@ export class RedisFeatureStore extends FeatureStore {
     });
     return values;
   }
+}
+
+/** The stored first outcome: values in definition order, comma-separated, booleans as 0/1. */
+function encodeValues(values: readonly FeatureValue[]): string {
+  let text = '';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    const part = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+    text = i === 0 ? part : `${text},${part}`;
+  }
+  return text;
 }
 
 let slotTags: string[] | undefined;

@@ -16,13 +16,13 @@ export interface RedisClientOptions {
 /** A Lua script registered on the client; `run` sends EVALSHA (EVAL once after a server restart). */
 export interface RedisScript {
   readonly name: string;
-  run(keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  run(keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown>;
 }
 
 export interface ScriptCall {
   readonly script: RedisScript;
   readonly keys: readonly string[];
-  readonly args: readonly (string | number)[];
+  readonly args: readonly (string | number | Buffer)[];
 }
 
 export interface RedisSubscription {
@@ -101,7 +101,7 @@ export class RedisClient {
   defineScript(name: string, lua: string): RedisScript {
     const command = `risk_${name}_${++this.scriptCount}`;
     this.client.defineCommand(command, { lua });
-    const target = this.client as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+    const target = this.client as unknown as Record<string, (...args: (string | number | Buffer)[]) => Promise<unknown>>;
     const script: RedisScript = {
       name,
       run: (keys, args) => this.call(`script ${name}`, () => target[command].call(this.client, keys.length, ...keys, ...args)),
@@ -136,7 +136,7 @@ export class RedisClient {
     await this.call('script pipeline', async () => {
       await Promise.all(
         [...groups.values()].map(async (indexes) => {
-          const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number)[]) => unknown> & {
+          const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number | Buffer)[]) => unknown> & {
             exec(): Promise<[Error | null, unknown][] | null>;
           };
           for (const i of indexes) {
