@@ -360,11 +360,12 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
           found[1] = v
           last = t
         end
-        local ins
+        local ins, first
         local pos, size = 1, s and #s or 0
         while pos <= size do
           -- One call per entry: time, value (c0 takes the length before it), next position.
           local et, x, nextpos = sunpack('<dHc0', s, pos)
+          if not first then first = et end
           if et > t then
             if not ins then ins = pos end
           elseif et > from then
@@ -393,15 +394,18 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
           local entry = spack('<dHc0', t, #v, v)
           if not s then
             s = entry
+            first = t
           elseif ins then
             s = ssub(s, 1, ins - 1) .. entry .. ssub(s, ins)
+            if ins == 1 then first = t end
           else
             s = s .. entry
           end
           dirty = true
         end
+        -- The oldest entry, known from the scan: no struct.unpack to decide whether to trim.
         local cutoff = last - ${H}
-        if sunpack('<d', s, 1) <= cutoff then
+        if first <= cutoff then
           local q = 1
           while true do
             local et, el = sunpack('<dH', s, q)
@@ -464,7 +468,9 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
         local b = ${after}(s, t - ${W}, 1, e - 1)
         ${answer}
         local cutoff = last - ${H}
-        if sunpack('<d', s, 1) <= cutoff then
+        -- b == 1: the oldest entry is after t - W, so nothing is at or before the cutoff
+        -- unless t - W is before it (a late event); only then is the oldest time read.
+        if (b > 1 or t - ${W} < cutoff) and sunpack('<d', s, 1) <= cutoff then
           s = ssub(s, (${after}(s, cutoff, 1, n) - 1) * ${width} + 1)
           dirty = true
         end
