@@ -3,10 +3,10 @@ import type { EventField, FeatureDefinition, StateSettings } from '@risk/domain'
 
 /**
  * The Lua behind RedisFeatureStore, generated from the feature definitions:
- * the scripts are generic over count / distinct / sum / changed, entity key,
- * event-type filter and window; only a constant table describing the
- * definitions (and the settings) is spliced in, so a definition change gives
- * new scripts, never new code.
+ * accept and finalize only take the settings; the apply script is
+ * specialised, one branch per entity group and one block per feature with
+ * its aggregate, window, type filter and field written in (see applyScript).
+ * A definition change gives new scripts.
  *
  * Semantics mirror MemoryFeatureStore line by line (see docs/redis.md).
  */
