@@ -321,6 +321,58 @@ export function featureStoreConformance(label: string, factory: StoreFactory): v
       }
     });
 
+    it('non-ASCII ids and values (UTF-8 on the wire) are counted and compared as the same strings', async () => {
+      const store = await factory(defaults, settings);
+      try {
+        const user = 'usér-東京-😀';
+        const out = await store.apply('p', [
+          input(
+            ev({
+              event_id: 'é-1',
+              user_id: user,
+              event_time: T0,
+              device_id: 'appareil-é',
+              location_city: 'São Paulo',
+              ip_address: '10.0.0.1',
+            }),
+          ),
+          input(
+            ev({
+              event_id: 'é-2',
+              user_id: user,
+              event_time: T0 + 1,
+              device_id: 'appareil-e',
+              location_city: 'q' /* '東' truncated to one byte would read as 'q' */,
+            }),
+          ),
+          input(ev({ event_id: 'é-3', user_id: user, event_time: T0 + 2, device_id: 'appareil-é', location_city: '東' })),
+          input(ev({ event_id: 'é-4', user_id: 'ü-2', event_time: T0 + 3, device_id: 'appareil-é', location_city: '東' })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => {
+            const { features } = accepted(o);
+            return [
+              features.distinct_devices_1h,
+              features.distinct_cities_1h,
+              features.device_changed,
+              features.city_changed,
+              features.device_distinct_users_24h,
+            ];
+          }),
+          [
+            [1, 1, false, false, 1],
+            [2, 2, true, true, 1],
+            [2, 3, true, true, 1],
+            [1, 1, false, false, 2],
+          ],
+        );
+        const again = await store.apply('p', [input(ev({ event_id: 'é-1', user_id: user, event_time: T0 + 4 }))]);
+        assert.equal(again[0].kind, 'duplicate', 'a non-ASCII event_id is remembered');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('custom definitions on a generated stream over three partitions: the same outcomes as MemoryFeatureStore', async () => {
       const definitions = customDefinitions();
       const custom: StateSettings = { allowedLatenessMs: 20_000, dedupRetentionMs: 30 * MIN, latestValueRetentionMs: 24 * HOUR };

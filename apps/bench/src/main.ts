@@ -36,7 +36,8 @@ async function section(name: string, needs: string[], run: () => Promise<void>):
 /**
  * `npm run bench`: prints throughput and latency percentiles. Speed is
  * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,kafka,reload
- * runs a subset; BENCH_EVENTS sets the stream size (default 200,000).
+ * runs a subset; BENCH_EVENTS sets the stream size (default 200,000);
+ * BENCH_REDIS_PARTITIONS the concurrent partitions of each Redis run (default 1,3).
  */
 async function main(): Promise<void> {
   const events = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -62,7 +63,12 @@ async function main(): Promise<void> {
     const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
     printMemory(memory, reference, events, rules.length);
   }
-  if (wanted('redis')) await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules));
+  if (wanted('redis')) {
+    // BENCH_REDIS_PARTITIONS=1,3,6: how many partitions are decided concurrently in each Redis run.
+    const counts = (process.env.BENCH_REDIS_PARTITIONS ?? '1,3').split(',').map(Number);
+    if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_REDIS_PARTITIONS must list positive integers, e.g. 1,3');
+    await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules, counts));
+  }
   if (wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
   if (wanted('reload')) {
     await section('hot reload', ['redis-server'], async () => {

@@ -55,12 +55,12 @@ export async function benchRedisPipeline(
   lines: readonly string[],
   features: readonly FeatureDefinition[],
   rules: RuleDefinition[],
+  partitionCounts: readonly number[] = [1, 3],
 ): Promise<void> {
   process.stdout.write(
     `\nRedis state: ${fmt(lines.length)} events (~24 h of event time), ${rules.length} rules, batches of ${BATCH}, redis-server on loopback\n`,
   );
-  await runPartitions(lines, features, rules, 1);
-  await runPartitions(lines, features, rules, 3);
+  for (const count of partitionCounts) await runPartitions(lines, features, rules, count);
 }
 
 async function runPartitions(
