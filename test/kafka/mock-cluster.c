@@ -16,18 +16,50 @@
  * created here instead) and reports no controller in Metadata, which clients
  * that look for the controller (kafkajs's idempotent producer, admin) need.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 static volatile sig_atomic_t stopping = 0;
+
+/*
+ * Real Kafka brokers set TCP_NODELAY on every connection; librdkafka's mock
+ * does not. With Nagle on the mock's side, a response written while the
+ * previous one is unacknowledged waits for the client's delayed ACK (40 ms
+ * on Linux): a client in its own process (sparse traffic, nothing to
+ * piggyback ACKs on) then sees 40 ms commits and produces, which measures
+ * the mock, not the client. The mock's listening sockets are found among
+ * this process's descriptors; Linux copies TCP_NODELAY from a listening
+ * socket to the connections it accepts.
+ */
+static int set_nodelay_on_listeners(void) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL) return 0;
+  int count = 0;
+  struct dirent *entry;
+  while ((entry = readdir(dir)) != NULL) {
+    int fd = atoi(entry->d_name);
+    if (fd <= STDERR_FILENO) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    int on = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) count++;
+  }
+  closedir(dir);
+  return count;
+}
 
 static void on_signal(int sig) {
   (void)sig;
@@ -70,6 +102,7 @@ int main(int argc, char **argv) {
     rd_kafka_destroy(rk);
     return 1;
   }
+  if (set_nodelay_on_listeners() < brokers) fprintf(stderr, "warning: TCP_NODELAY not set on every mock broker listener\n");
   int replication = brokers < 3 ? brokers : 3;
   for (int i = optind; i < argc; i++) {
     /* "name" or "name:partitions" */

@@ -22,6 +22,8 @@ export const BENCH_TOPICS = {
   throughputAlerts: 'bench-throughput-alerts',
   latencyEvents: 'bench-latency-events',
   latencyAlerts: 'bench-latency-alerts',
+  serviceLatencyEvents: 'bench-service-latency-events',
+  serviceLatencyAlerts: 'bench-service-latency-alerts',
   deadLetters: 'bench-dlq',
 } as const;
 
@@ -37,6 +39,8 @@ export const BENCH_TOPIC_SPECS: readonly string[] = [
   `${BENCH_TOPICS.throughputAlerts}:3`,
   `${BENCH_TOPICS.latencyEvents}:3`,
   `${BENCH_TOPICS.latencyAlerts}:3`,
+  `${BENCH_TOPICS.serviceLatencyEvents}:3`,
+  `${BENCH_TOPICS.serviceLatencyAlerts}:3`,
   `${BENCH_TOPICS.deadLetters}:3`,
 ];
 
@@ -52,6 +56,37 @@ export interface KafkaBenchOptions {
   readonly latencySeconds?: number;
   /** Default: errors only, on stderr. */
   readonly logger?: KafkaLogger;
+  /**
+   * When set, the latency run measures an engine started by this function
+   * (the service in its own process, as deployed) instead of a consumer in
+   * the bench's process, whose event loop and heap it would share with the
+   * load generator and the alert reader.
+   */
+  readonly startLatencyEngine?: (settings: LatencyEngineSettings) => Promise<ExternalLatencyEngine>;
+}
+
+export interface LatencyEngineSettings {
+  readonly brokers: readonly string[];
+  readonly topics: { readonly events: string; readonly alerts: string; readonly deadLetters: string };
+  readonly groupId: string;
+  readonly maxWaitTimeMs: number;
+  readonly maxBatchEvents: number;
+}
+
+/** An engine consuming the latency topics outside the bench's process. */
+export interface ExternalLatencyEngine {
+  /** Messages consumed and alerts published so far (from its metrics). */
+  progress(): Promise<{ consumed: number; alerts: number }>;
+  stop(): Promise<void>;
+}
+
+/** What the latency run needs from the engine under test, wherever it runs. */
+interface LatencyEngineHandle {
+  /** Resolves once the engine consumes the events topic. */
+  ready(): Promise<void>;
+  /** True once `count` events are decided and every alert raised was received. */
+  finished(count: number, received: number): Promise<boolean>;
+  stop(): Promise<void>;
 }
 
 export interface KafkaBenchResult {
@@ -60,6 +95,8 @@ export interface KafkaBenchResult {
   /** Latency run: event produced to its alert received by a consumer of the alerts topic. */
   alertP50Ms: number;
   alertP99Ms: number;
+  /** The same latency run against the engine of `startLatencyEngine`, when given. */
+  service?: { alertP50Ms: number; alertP99Ms: number; alerts: number };
   throughputEvents: number;
   latencyEvents: number;
   latencyAlerts: number;
@@ -98,7 +135,20 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaBenchRes
   const lines = opts.events.filter((line) => line.trim() !== '').map(keyed);
   try {
     const throughput = await throughputRun(client, lines, rulesDir, logger);
-    const latency = await latencyRun(client, lines, rulesDir, logger, opts.latencyRatePerSec ?? 5000, opts.latencySeconds ?? 5);
+    const run = { brokers: opts.brokers, ratePerSec: opts.latencyRatePerSec ?? 5000, seconds: opts.latencySeconds ?? 5 };
+    const latency = await latencyRun(client, lines, rulesDir, logger, {
+      ...run,
+      topics: { events: BENCH_TOPICS.latencyEvents, alerts: BENCH_TOPICS.latencyAlerts },
+      startLatencyEngine: undefined,
+    });
+    const service =
+      opts.startLatencyEngine === undefined
+        ? undefined
+        : await latencyRun(client, lines, rulesDir, logger, {
+            ...run,
+            topics: { events: BENCH_TOPICS.serviceLatencyEvents, alerts: BENCH_TOPICS.serviceLatencyAlerts },
+            startLatencyEngine: opts.startLatencyEngine,
+          });
     return {
       eventsPerSec: throughput.eventsPerSec,
       alertP50Ms: percentile(latency.latencies, 0.5),
@@ -106,6 +156,14 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaBenchRes
       throughputEvents: lines.length,
       latencyEvents: latency.events,
       latencyAlerts: latency.latencies.length,
+      service:
+        service === undefined
+          ? undefined
+          : {
+              alertP50Ms: percentile(service.latencies, 0.5),
+              alertP99Ms: percentile(service.latencies, 0.99),
+              alerts: service.latencies.length,
+            },
     };
   } finally {
     await client.close();
@@ -182,26 +240,43 @@ async function latencyRun(
   lines: readonly KeyedLine[],
   rulesDir: string,
   logger: KafkaLogger,
-  ratePerSec: number,
-  seconds: number,
+  {
+    brokers,
+    ratePerSec,
+    seconds,
+    topics,
+    startLatencyEngine,
+  }: {
+    brokers: readonly string[];
+    ratePerSec: number;
+    seconds: number;
+    topics: { events: string; alerts: string };
+    startLatencyEngine: KafkaBenchOptions['startLatencyEngine'];
+  },
 ): Promise<{ events: number; latencies: number[] }> {
   const count = Math.min(lines.length, Math.round(ratePerSec * seconds));
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   // librdkafka's mock never cuts a fetch long-poll short when data arrives, so poll often; a real broker would answer at once.
   const maxWaitTimeMs = 5;
-  const engine = new KafkaEventConsumer(
-    { client, topic: BENCH_TOPICS.latencyEvents, groupId: `bench-latency-${Date.now()}`, maxWaitTimeMs, maxBatchEvents: 100 },
-    pipelineFor(client, rulesDir, BENCH_TOPICS.latencyAlerts, new CountingVerdictSink()),
-    logger,
-  );
+  const settings: LatencyEngineSettings = {
+    brokers,
+    topics: { ...topics, deadLetters: BENCH_TOPICS.deadLetters },
+    groupId: `bench-latency-${Date.now()}`,
+    maxWaitTimeMs,
+    maxBatchEvents: 100,
+  };
+  const engine =
+    startLatencyEngine === undefined
+      ? inProcessEngine(client, rulesDir, logger, settings)
+      : await externalEngine(client, topics.events, await startLatencyEngine(settings));
   const reader = client.createConsumer({ groupId: `bench-alert-reader-${Date.now()}`, maxWaitTimeMs });
   let readerJoined: () => void = () => undefined;
   const readerReady = new Promise<void>((resolve) => (readerJoined = resolve));
   reader.on(reader.events.GROUP_JOIN, () => readerJoined());
   await reader.connect();
   try {
-    await reader.subscribe({ topic: BENCH_TOPICS.latencyAlerts, fromBeginning: false });
+    await reader.subscribe({ topic: topics.alerts, fromBeginning: false });
     await reader.run({
       eachBatch: ({ batch }) => {
         const now = Date.now();
@@ -216,9 +291,7 @@ async function latencyRun(
         return Promise.resolve();
       },
     });
-    const engineJoined = engine.waitForAssignment(60_000);
-    await engine.start();
-    await Promise.all([engineJoined, readerReady]);
+    await Promise.all([engine.ready(), readerReady]);
 
     const producer = client.producer();
     const tickMs = 10;
@@ -233,13 +306,10 @@ async function latencyRun(
       const now = Date.now();
       for (const line of slice) if (line.id !== undefined && !sentAt.has(line.id)) sentAt.set(line.id, now);
       const records = slice.map((l) => ({ key: l.key, value: l.value }));
-      sending = sending.then(() => producer.send(BENCH_TOPICS.latencyEvents, records));
+      sending = sending.then(() => producer.send(topics.events, records));
     }
     await sending;
-    await until(() => {
-      const s = engine.stats();
-      return s.accepted + s.late + s.duplicate + s.rejected >= count && latencies.length >= s.alerts;
-    }, 120_000);
+    await until(() => engine.finished(count, latencies.length), 120_000);
     return { events: count, latencies };
   } finally {
     await engine.stop();
@@ -253,9 +323,56 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 }
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+function inProcessEngine(client: KafkaClient, rulesDir: string, logger: KafkaLogger, settings: LatencyEngineSettings): LatencyEngineHandle {
+  const engine = new KafkaEventConsumer(
+    {
+      client,
+      topic: settings.topics.events,
+      groupId: settings.groupId,
+      maxWaitTimeMs: settings.maxWaitTimeMs,
+      maxBatchEvents: settings.maxBatchEvents,
+    },
+    pipelineFor(client, rulesDir, settings.topics.alerts, new CountingVerdictSink()),
+    logger,
+  );
+  return {
+    ready: async () => {
+      const joined = engine.waitForAssignment(60_000);
+      await engine.start();
+      await joined;
+    },
+    finished: (count, received) => {
+      const s = engine.stats();
+      return Promise.resolve(s.accepted + s.late + s.duplicate + s.rejected >= count && received >= s.alerts);
+    },
+    stop: () => engine.stop(),
+  };
+}
+
+/**
+ * Readiness of an engine in another process: a malformed sentinel message
+ * (dead-lettered, no verdict, no alert) is consumed once the engine owns the
+ * partitions; it then counts in `consumed`.
+ */
+async function externalEngine(client: KafkaClient, eventsTopic: string, engine: ExternalLatencyEngine): Promise<LatencyEngineHandle> {
+  let sentinels = 0;
+  return Promise.resolve({
+    ready: async () => {
+      await client.producer().send(eventsTopic, [{ key: null, value: 'latency-bench sentinel' }]);
+      sentinels++;
+      await until(async () => (await engine.progress()).consumed >= sentinels, 60_000);
+    },
+    finished: async (count, received) => {
+      const { consumed, alerts } = await engine.progress();
+      return consumed >= count + sentinels && received >= alerts;
+    },
+    stop: () => engine.stop(),
+  });
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`kafka bench: not done within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
