@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_STATE_SETTINGS } from '@risk/domain';
 import { RedisClient, keySlot } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { RedisRuleSetStore } from '@risk/infra/redis/redis-rule-set.store';
+import { StaleWriteError } from '@risk/domain/rules/lifecycle';
 import { freePort, waitForPort } from '../support/redis-server';
 import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
 import { generateStream } from './stream';
@@ -127,5 +129,54 @@ describe('RedisFeatureStore on a cluster', () => {
     assert.equal(keySlot('risk:{u:u-1}:w'), keySlot('u:u-1'));
     assert.equal(keySlot('a{}b'), keySlot('a{}b'));
     await Promise.resolve();
+  });
+});
+
+describe('RedisRuleSetStore on a cluster', () => {
+  it('keeps versions, compare-and-set and activations working across instances, with pub/sub reaching the other client', async () => {
+    // A second client stands for a second engine instance: its own connections to every master.
+    const otherClient = new RedisClient({ clusterNodes: cluster.ports.map((p) => `127.0.0.1:${p}`), commandTimeoutMs: 3_000 });
+    await otherClient.waitReady(20_000);
+    const writer = new RedisRuleSetStore(client, 'rules-cl:');
+    const reader = new RedisRuleSetStore(otherClient, 'rules-cl:');
+    const seen: Array<number | undefined> = [];
+    const unsubscribe = await reader.subscribe((v) => seen.push(v));
+    try {
+      await writer.commit({ basedOn: 0, rules: [], actor: 'system', action: 'seed', before: null, after: null });
+      await writer.commit({ basedOn: 1, rules: [], actor: 'alice', action: 'update', before: null, after: null });
+      await assert.rejects(
+        reader.commit({ basedOn: 1, rules: [], actor: 'bob', action: 'update', before: null, after: null }),
+        StaleWriteError,
+      );
+      await reader.activate(1, 'carol');
+      assert.equal(await writer.activeVersion(), 1);
+      assert.deepEqual(
+        (await reader.listVersions()).map((v) => [v.version, v.active]),
+        [
+          [2, false],
+          [1, true],
+        ],
+      );
+      assert.deepEqual(
+        (await writer.audit(10, 0)).items.map((e) => [e.action, e.actor]),
+        [
+          ['activate', 'carol'],
+          ['update', 'alice'],
+          ['seed', 'system'],
+        ],
+      );
+      // The scripts above touch several keys; on a cluster they run only because every key shares the {rules}
+      // hash tag (one slot), otherwise Redis answers CROSSSLOT.
+      const deadline = Date.now() + 5_000;
+      while (seen.filter((v) => v !== undefined).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(
+        seen.filter((v) => v !== undefined),
+        [1, 2, 1],
+        'the other instance hears every activation',
+      );
+    } finally {
+      await unsubscribe();
+      await otherClient.quit();
+    }
   });
 });
