@@ -269,7 +269,7 @@ async function latencyRun(
   const engine =
     startLatencyEngine === undefined
       ? inProcessEngine(client, rulesDir, logger, settings)
-      : await externalEngine(client, topics.events, await startLatencyEngine(settings));
+      : externalEngine(client, topics.events, await startLatencyEngine(settings));
   const reader = client.createConsumer({ groupId: `bench-alert-reader-${Date.now()}`, maxWaitTimeMs });
   let readerJoined: () => void = () => undefined;
   const readerReady = new Promise<void>((resolve) => (readerJoined = resolve));
@@ -354,12 +354,11 @@ function inProcessEngine(client: KafkaClient, rulesDir: string, logger: KafkaLog
  * (dead-lettered, no verdict, no alert) is consumed once the engine owns the
  * partitions; it then counts in `consumed`.
  */
-async function externalEngine(client: KafkaClient, eventsTopic: string, engine: ExternalLatencyEngine): Promise<LatencyEngineHandle> {
-  let sentinels = 0;
-  return Promise.resolve({
+function externalEngine(client: KafkaClient, eventsTopic: string, engine: ExternalLatencyEngine): LatencyEngineHandle {
+  const sentinels = 1;
+  return {
     ready: async () => {
       await client.producer().send(eventsTopic, [{ key: null, value: 'latency-bench sentinel' }]);
-      sentinels++;
       await until(async () => (await engine.progress()).consumed >= sentinels, 60_000);
     },
     finished: async (count, received) => {
@@ -367,7 +366,7 @@ async function externalEngine(client: KafkaClient, eventsTopic: string, engine: 
       return consumed >= count + sentinels && received >= alerts;
     },
     stop: () => engine.stop(),
-  });
+  };
 }
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {

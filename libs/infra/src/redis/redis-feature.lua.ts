@@ -422,7 +422,6 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
       // count (8-byte times) and sum (16-byte time, value pairs): sorted fixed-width entries.
       const sum = definition.aggregate === 'sum';
       const width = sum ? 16 : 8;
-      const after = sum ? 'after16' : 'after8';
       const entry = sum ? `tp .. spack('<d', tonumber(${V}) or 0)` : 'tp';
       const answer = sum
         ? `local total = 0
@@ -440,7 +439,7 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
             s = s .. entry
             last = t
           else
-            local at = ${after}(s, t, 1, n - 1)
+            local at = after(s, t, 1, n - 1, ${width})
             local off = (at - 1) * ${width}
             s = ssub(s, 1, off) .. entry .. ssub(s, off + 1)
             e = at + 1
@@ -463,15 +462,15 @@ function featureCode(group: EntityGroup, i: number, settings: StateSettings): st
       else
         if not e then
           last = sunpack('<d', s, n * ${width} - ${width - 1})
-          if last <= t then e = n + 1 else e = ${after}(s, t, 1, n - 1) end
+          if last <= t then e = n + 1 else e = after(s, t, 1, n - 1, ${width}) end
         end
-        local b = ${after}(s, t - ${W}, 1, e - 1)
+        local b = after(s, t - ${W}, 1, e - 1, ${width})
         ${answer}
         local cutoff = last - ${H}
         -- b == 1: the oldest entry is after t - W, so nothing is at or before the cutoff
         -- unless t - W is before it (a late event); only then is the oldest time read.
         if (b > 1 or t - ${W} < cutoff) and sunpack('<d', s, 1) <= cutoff then
-          s = ssub(s, (${after}(s, cutoff, 1, n) - 1) * ${width} + 1)
+          s = ssub(s, (after(s, cutoff, 1, n, ${width}) - 1) * ${width} + 1)
           dirty = true
         end
         ${S} = s
@@ -573,22 +572,14 @@ local AP_MAX = 1000000
 local spack, sunpack, ssub, tconcat, floor = struct.pack, struct.unpack, string.sub, table.concat, math.floor
 
 -- Index of the first entry in [lo, hi] whose time is > x (hi + 1 if none): upperBound,
--- over fixed-width entries of 8 (count) or 16 bytes (sum), time first.
-local function after8(s, x, lo, hi)
+-- over fixed-width entries of w = 8 (count) or 16 bytes (sum), time first.
+local function after(s, x, lo, hi, w)
   hi = hi + 1
+  local skip = w - 1
   while lo < hi do
     local mid = lo + hi
     mid = (mid - mid % 2) / 2
-    if sunpack('<d', s, mid * 8 - 7) <= x then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
-local function after16(s, x, lo, hi)
-  hi = hi + 1
-  while lo < hi do
-    local mid = lo + hi
-    mid = (mid - mid % 2) / 2
-    if sunpack('<d', s, mid * 16 - 15) <= x then lo = mid + 1 else hi = mid end
+    if sunpack('<d', s, mid * w - skip) <= x then lo = mid + 1 else hi = mid end
   end
   return lo
 end

@@ -294,14 +294,14 @@ export class RedisFeatureStore extends FeatureStore {
 
   private decodeValues(text: string): FeatureValues {
     const parts = text.split(',');
-    const values: Record<string, number | boolean> = {};
-    this.definitions.forEach((d, i) => {
+    // Stored under other definitions (a features file changed in between): what is missing is empty.
+    const values = this.definitions.map((d, i): FeatureValue => {
       const part = parts[i];
-      // Stored under other definitions (a features file changed in between): what is missing is empty.
-      if (part === undefined || part === '') values[d.name] = emptyFeatureValue(d);
-      else values[d.name] = d.aggregate === 'changed' ? part === '1' : Number(part);
+      if (part === undefined || part === '') return this.empty[i];
+      return d.aggregate === 'changed' ? part === '1' : Number(part);
     });
-    return values;
+    // Same hidden class as freshly computed outcomes (see featureValuesFactory).
+    return this.makeFeatures(values);
   }
 }
 
