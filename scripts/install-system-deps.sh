@@ -2,7 +2,8 @@
 # Installs, from Debian's packages, what the integration tests need when it is
 # missing: redis-server (state layer and rule store tests), librdkafka-dev + gcc
 # (the Kafka mock-cluster harness), kcat (an independent Kafka client) and
-# docker-compose (validates docker-compose.yml). Idempotent; a no-op when all
+# docker-compose (validates docker-compose.yml), podman, runc and debootstrap (the image
+# test), then the Maven-resolved Kafka and Elasticsearch. Idempotent; a no-op when all
 # are present.
 set -euo pipefail
 missing=()
@@ -12,9 +13,14 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+# The image test: podman with runc (crun fails on this cgroup layout) and debootstrap
+# for the local stand-in base image (no registry is reachable).
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+# Elasticsearch refuses to run as root: the harness drops to nobody with setpriv (util-linux).
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
 echo "installing test dependencies from Debian: ${missing[*]}" >&2
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -25,3 +31,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The real servers (Kafka, Elasticsearch) from Maven Central.
+bash "$(dirname "$0")/install-test-servers.sh"
