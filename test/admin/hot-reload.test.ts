@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { benchHotReload, startEngineProcess, waitForVersion, type EngineProcess } from '@risk/engine/rules/hot-reload.bench';
+import { benchHotReload, startEngineProcess, waitForVersion, type EngineProcess } from '@risk/bench/hot-reload.bench';
 import { TestRedisServer } from '../support/redis-server';
 import { API_KEYS, bigPaymentRule, EDITOR_KEY, paymentEvent, tempDir, VIEWER_KEY } from './admin-support';
 

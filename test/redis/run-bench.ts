@@ -1,5 +1,5 @@
 // Not a test: `node <out>/test/redis/run-bench.js` measures the Redis state layer once on a generated 24-hour stream.
-import { benchRedisFeatureStore } from '@risk/infra/redis/redis-feature-store.bench';
+import { benchRedisFeatureStore } from '@risk/bench/redis-feature-store.bench';
 import { TestRedisServer } from '../support/redis-server';
 import { defaultDefinitions } from './feature-store.conformance';
 import { chunk, generateStream } from './stream';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEngineProcess } from '@risk/engine/rules/hot-reload.bench';
-import { BENCH_TOPIC_SPECS, benchKafka, type ExternalLatencyEngine, type LatencyEngineSettings } from '@risk/infra/kafka/kafka.bench';
+import { startEngineProcess } from './hot-reload.bench';
+import { BENCH_TOPIC_SPECS, benchKafka, type ExternalLatencyEngine, type LatencyEngineSettings } from './kafka-adapters.bench';
 import { KafkaMockCluster } from '@test/support/kafka-mock';
 import { fmt, line } from './stats';
 

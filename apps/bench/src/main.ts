@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generateStream, knownFacts, loadFeatureFile, loadRuleFiles } from '@risk/domain';
-import { benchHotReload } from '@risk/engine/rules/hot-reload.bench';
+import { benchHotReload } from './hot-reload.bench';
 import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';

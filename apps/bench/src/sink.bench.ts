@@ -1,5 +1,5 @@
 import type { Verdict } from '@risk/domain';
-import { benchElasticsearchSink } from '@risk/infra/elasticsearch/elasticsearch-sink.bench';
+import { benchElasticsearchSink } from './elasticsearch-sink.bench';
 import { spawnEsTestServer } from '@test/support/es-test-server';
 import { fmt, line } from './stats';
 

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_STATE_SETTINGS, type FeatureDefinition, type StateInput } from '@risk/domain';
-import { RedisFeatureStore } from './redis-feature.store';
-import { RedisClient } from './redis.client';
+import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { RedisClient } from '@risk/infra/redis/redis.client';
 
 export interface RedisFeatureStoreBench {
   readonly eventsPerSec: number;

@@ -180,7 +180,8 @@ async function request(url: string, method: string, path: string, body?: unknown
 }
 
 function defaultMainPath(): string {
-  return join(__dirname, '..', 'main.js');
+  // compiled to dist/apps/bench/src/; the engine's entry point is dist/apps/engine/src/main.js
+  return join(__dirname, '..', '..', 'engine', 'src', 'main.js');
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -11,10 +11,10 @@ import {
   VerdictSink,
   type Verdict,
 } from '@risk/domain';
-import { KafkaAlertPublisher } from './kafka-alert.publisher';
-import { KafkaDeadLetterSink } from './kafka-dead-letter.sink';
-import { KafkaEventConsumer } from './kafka-event.consumer';
-import { KafkaClient, type KafkaLogger, type OutboundRecord } from './kafka.client';
+import { KafkaAlertPublisher } from '@risk/infra/kafka/kafka-alert.publisher';
+import { KafkaDeadLetterSink } from '@risk/infra/kafka/kafka-dead-letter.sink';
+import { KafkaEventConsumer } from '@risk/infra/kafka/kafka-event.consumer';
+import { KafkaClient, type KafkaLogger, type OutboundRecord } from '@risk/infra/kafka/kafka.client';
 
 /** Topics the bench uses; they must exist (the librdkafka mock cluster cannot create them on request). */
 export const BENCH_TOPICS = {

@@ -1,6 +1,6 @@
 import { RejectSink, type RejectedMessage, type Verdict } from '@risk/domain';
-import { ElasticsearchClient } from './elasticsearch.client';
-import { ElasticsearchVerdictSink } from './elasticsearch-verdict.sink';
+import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
+import { ElasticsearchVerdictSink } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
 
 class CountingRejectSink extends RejectSink {
   count = 0;
