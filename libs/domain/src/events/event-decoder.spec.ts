@@ -77,6 +77,31 @@ describe('decodeEvent (SPEC §1)', () => {
     assert.match(errors.amount, /≥ 0/);
   });
 
+  it('limits ids and names in characters (code points), not UTF-16 units', () => {
+    const emoji = '\u{1F600}'; // one character, two UTF-16 units
+    const fits = decodeEvent({ ...valid, event_id: emoji.repeat(128), user_id: emoji.repeat(128), device_id: emoji.repeat(128), location_city: 'é'.repeat(128) });
+    assert.ok(fits.ok, '128 emoji are 128 characters');
+    assert.equal(fits.event.event_id, emoji.repeat(128));
+    const errors = errorsOf({ ...valid, event_id: emoji.repeat(129), user_id: 'u'.repeat(127) + emoji + emoji, device_id: emoji.repeat(129) });
+    assert.match(errors.event_id, /at most 128 characters/);
+    assert.match(errors.user_id, /at most 128 characters/);
+    assert.match(errors.device_id, /at most 128 characters/);
+  });
+
+  it('rejects a lone surrogate in an id or name: it is not Unicode text and has no UTF-8 form', () => {
+    // JSON escapes are the way a lone surrogate reaches the decoder as text.
+    const errors = errorsOf(
+      '{"event_id":"a\\ud83d","user_id":"\\ude00b","event_type":"login","event_time":"2026-11-20T10:00:00Z","device_id":"d\\ud83dx","location_city":"\\udfff"}',
+    );
+    assert.match(errors.event_id, /lone surrogate/);
+    assert.match(errors.user_id, /lone surrogate/);
+    assert.match(errors.device_id, /lone surrogate/);
+    assert.match(errors.location_city, /lone surrogate/);
+    const pair = decodeEvent('{"event_id":"\\ud83d\\ude00","user_id":"u","event_type":"login","event_time":"2026-11-20T10:00:00Z"}');
+    assert.ok(pair.ok, 'an escaped surrogate pair is one character');
+    assert.equal(pair.event.event_id, '\u{1F600}');
+  });
+
   it('rejects empty ids, non-finite amounts and non-integer epochs', () => {
     assert.match(errorsOf({ ...valid, event_id: '' }).event_id, /must not be empty/);
     assert.match(errorsOf({ ...valid, amount: 'ten' }).amount, /finite number/);
@@ -90,6 +115,19 @@ describe('decodeEvent (SPEC §1)', () => {
     assert.ok(Number.isNaN(parseEventTime('2026-11-20T24:00:00Z')), 'hour 24');
     assert.equal(parseEventTime('2028-02-29T00:00:00Z'), Date.UTC(2028, 1, 29), 'leap day');
     assert.equal(parseEventTime('2026-11-20T10:00-01:30'), Date.UTC(2026, 10, 20, 11, 30));
+  });
+
+  it('reads years 0000–0099 as themselves, not as 1900–1999 (Date.UTC quirk)', () => {
+    const yearOf = (ms: number): number => new Date(ms).getUTCFullYear();
+    assert.equal(yearOf(parseEventTime('0050-06-01T00:00:00Z')), 50);
+    assert.equal(yearOf(parseEventTime('0099-12-31T23:59:59Z')), 99);
+    assert.equal(parseEventTime('0000-01-01T00:00:00Z'), -62_167_219_200_000, 'same instant as the epoch milliseconds of 0000-01-01');
+    assert.equal(parseEventTime('0004-02-29T12:00:00Z'), Date.parse('0004-02-29T12:00:00Z'), 'leap day of year 4');
+    assert.equal(parseEventTime('0100-01-01T00:00:00+01:00'), Date.parse('0099-12-31T23:00:00Z'), 'offset across the year 100 boundary');
+    assert.equal(parseEventTime('9999-12-31T23:59:59.999Z'), Date.parse('9999-12-31T23:59:59.999Z'));
+    const decoded = decodeEvent({ ...valid, event_time: '0050-06-01T00:00:00Z' });
+    assert.ok(decoded.ok);
+    assert.equal(new Date(decoded.event.event_time).toISOString(), '0050-06-01T00:00:00.000Z');
   });
 });
 

@@ -100,8 +100,11 @@ function requiredId(value: unknown, path: string, fail: (path: string, message: 
   if (value === undefined || value === null) fail(path, 'is required');
   else if (typeof value !== 'string') fail(path, `must be a string, got ${describe(value)}`);
   else if (value.length === 0) fail(path, 'must not be empty');
-  else if (value.length > MAX_ID_LENGTH) fail(path, `must be at most ${MAX_ID_LENGTH} characters`);
-  else return value;
+  else {
+    const problem = textProblem(value, MAX_ID_LENGTH);
+    if (problem === undefined) return value;
+    fail(path, problem);
+  }
   return undefined;
 }
 
@@ -114,9 +117,36 @@ function optionalString(
 ): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') fail(path, `must be a string, got ${describe(value)}`);
-  else if (value.length > maxLength) fail(path, `must be at most ${maxLength} characters`);
-  else return value;
+  else {
+    const problem = textProblem(value, maxLength);
+    if (problem === undefined) return value;
+    fail(path, problem);
+  }
   return undefined;
+}
+
+/**
+ * SPEC §1 limits ids and names in characters, i.e. Unicode code points: an
+ * emoji (two UTF-16 units) counts once. A lone surrogate (reachable through a
+ * JSON `\ud83d` escape) is not a character and has no UTF-8 form, so it is
+ * refused rather than stored and later written out as U+FFFD.
+ */
+function textProblem(value: string, maxCharacters: number): string | undefined {
+  // More than two units per allowed character cannot fit, whatever they hold.
+  if (value.length > 2 * maxCharacters) return `must be at most ${maxCharacters} characters`;
+  let characters = 0;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdfff) {
+      const next = i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
+      if (unit > 0xdbff || next < 0xdc00 || next > 0xdfff) {
+        return `must be valid Unicode text: lone surrogate \\u${unit.toString(16)} at character ${characters + 1}`;
+      }
+      i++;
+    }
+    characters++;
+  }
+  return characters > maxCharacters ? `must be at most ${maxCharacters} characters` : undefined;
 }
 
 function reject(path: string, message: string): DecodeResult {

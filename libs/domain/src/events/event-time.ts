@@ -1,6 +1,8 @@
 const ISO_WITH_ZONE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const MAX_EPOCH_MS = 8.64e15;
+/** 400 Gregorian years: 146,097 days. */
+const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
 
 /**
  * Parses SPEC §1 `event_time`: ISO-8601 with a mandatory zone, or integer
@@ -32,7 +34,10 @@ export function parseEventTime(value: unknown): number {
     if (offsetHours > 23 || offsetMins > 59) return NaN;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMins);
   }
-  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  // Date.UTC reads years 0–99 as 1900–1999. The Gregorian calendar repeats
+  // exactly every 400 years, so compute the same date 400 years later and step
+  // back one cycle: exact for every year 0000–9999, no special case.
+  return Date.UTC(year + 400, month - 1, day, hour, minute, second, millis) - GREGORIAN_CYCLE_MS - offsetMinutes * 60_000;
 }
 
 const DAY_MS = 86_400_000;
