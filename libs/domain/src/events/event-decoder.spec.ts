@@ -79,10 +79,21 @@ describe('decodeEvent (SPEC §1)', () => {
 
   it('limits ids and names in characters (code points), not UTF-16 units', () => {
     const emoji = '\u{1F600}'; // one character, two UTF-16 units
-    const fits = decodeEvent({ ...valid, event_id: emoji.repeat(128), user_id: emoji.repeat(128), device_id: emoji.repeat(128), location_city: 'é'.repeat(128) });
+    const fits = decodeEvent({
+      ...valid,
+      event_id: emoji.repeat(128),
+      user_id: emoji.repeat(128),
+      device_id: emoji.repeat(128),
+      location_city: 'é'.repeat(128),
+    });
     assert.ok(fits.ok, '128 emoji are 128 characters');
     assert.equal(fits.event.event_id, emoji.repeat(128));
-    const errors = errorsOf({ ...valid, event_id: emoji.repeat(129), user_id: 'u'.repeat(127) + emoji + emoji, device_id: emoji.repeat(129) });
+    const errors = errorsOf({
+      ...valid,
+      event_id: emoji.repeat(129),
+      user_id: 'u'.repeat(127) + emoji + emoji,
+      device_id: emoji.repeat(129),
+    });
     assert.match(errors.event_id, /at most 128 characters/);
     assert.match(errors.user_id, /at most 128 characters/);
     assert.match(errors.device_id, /at most 128 characters/);
