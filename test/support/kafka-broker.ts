@@ -1,0 +1,393 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KafkaClient, type KafkaLogger } from '@risk/infra/kafka/kafka.client';
+import { freePort, waitForPort } from './redis-server';
+
+/**
+ * Real Apache Kafka (KRaft) for the tests, from the jars that
+ * `bash scripts/install-test-servers.sh` resolves from Maven Central into
+ * `.cache/servers/kafka-<version>/`. One broker (combined broker + controller)
+ * or a cluster of three combined nodes sharing one controller quorum, on free
+ * loopback ports, in a temporary directory removed on stop.
+ */
+
+/** The line docker-compose.yml pins; `KAFKA_VERSION` selects another one cached by the install script (e.g. 4.1.1). */
+export const DEFAULT_KAFKA_VERSION = '3.8.0';
+/** The Kafka 4.x line the suite also runs against (KIP-896 removed old protocol versions in 4.0). */
+export const KAFKA_4_VERSION = '4.1.1';
+
+export function kafkaVersionFromEnv(): string {
+  return process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
+}
+
+const REPO_ROOT = resolve(__dirname, '..', '..', ...(__dirname.includes(join('dist', 'test')) ? ['..'] : []));
+
+/** The directory holding every jar of `org.apache.kafka:kafka_2.13:<version>`; fails saying how to get it. */
+export function kafkaJarsDir(version: string): string {
+  // Compiled tests run from dist/ or TEST_OUT_DIR (anywhere), so look from the working directory too.
+  for (const root of [process.cwd(), REPO_ROOT]) {
+    const dir = join(root, '.cache', 'servers', `kafka-${version}`);
+    if (existsSync(join(dir, '.complete')) && existsSync(join(dir, `kafka_2.13-${version}.jar`))) return dir;
+  }
+  throw new Error(
+    `Kafka ${version} is not installed in .cache/servers/kafka-${version}: run \`bash scripts/install-test-servers.sh\` ` +
+      '(npm test runs it in pretest; it needs Java 17, Maven and Maven Central)',
+  );
+}
+
+export interface TestKafkaOptions {
+  /** 1 (default) or 3 nodes; each node is broker and controller. */
+  readonly nodes?: 1 | 3;
+  /** Default `KAFKA_VERSION` or {@link DEFAULT_KAFKA_VERSION}. */
+  readonly version?: string;
+  /** Max heap per JVM. Default 256 MiB for one node, 192 MiB each for three. */
+  readonly heapMb?: number;
+  /** Topics created once the cluster is up: `name` or `name:partitions`. */
+  readonly topics?: readonly string[];
+  /** Partitions of a topic without its own count. Default 3. */
+  readonly partitions?: number;
+  /** Default 90 s: three JVMs starting on two busy cores can take a while. */
+  readonly startTimeoutMs?: number;
+}
+
+const started = new Set<KafkaNode>();
+let exitHookInstalled = false;
+
+/** Kills every JVM still running when this process exits (a test that threw before `stop`). */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const node of started) node.killNow();
+  });
+}
+
+const LOG4J = [
+  // WARN and up on stdout (kept for error messages), plus the one INFO line that says the node is serving.
+  'log4j.rootLogger=WARN, stdout',
+  'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+  'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+  'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+  'log4j.logger.kafka.server.KafkaRaftServer=INFO',
+  '',
+].join('\n');
+// Kafka 4.x also drives log4j2 (its slf4j binding here is still reload4j); without a file it reports "No configuration found".
+const LOG4J2 = ['status = error', 'appender.out.type = Console', 'appender.out.name = out', 'rootLogger.level = warn', 'rootLogger.appenderRef.out.ref = out', ''].join('\n');
+const STARTED = 'Kafka Server started';
+
+/** One KRaft node (broker + controller) as a JVM child process; can be stopped and started again on the same ports and data. */
+class KafkaNode {
+  private child: ChildProcess | undefined;
+  private output: string[] = [];
+
+  constructor(
+    readonly nodeId: number,
+    readonly port: number,
+    readonly controllerPort: number,
+    private readonly dir: string,
+    private readonly jars: string,
+    private readonly heapMb: number,
+  ) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+
+  writeConfig(voters: string, settings: Record<string, string | number>): void {
+    const props: Record<string, string | number> = {
+      'process.roles': 'broker,controller',
+      'node.id': this.nodeId,
+      'controller.quorum.voters': voters,
+      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}`,
+      'controller.listener.names': 'CONTROLLER',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'log.dirs': this.dataDir,
+      ...settings,
+    };
+    writeFileSync(join(this.dir, 'server.properties'), Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+    writeFileSync(join(this.dir, 'log4j.properties'), LOG4J);
+    writeFileSync(join(this.dir, 'log4j2.properties'), LOG4J2);
+  }
+
+  private javaArgs(heapMb: number, main: string, args: readonly string[]): string[] {
+    return [
+      `-Xmx${heapMb}m`,
+      `-Xms${Math.min(heapMb, 128)}m`,
+      // Few GC threads on a two-core machine; a small heap needs no concurrent collector.
+      '-XX:+UseSerialGC',
+      '-XX:-UsePerfData',
+      '-Djava.awt.headless=true',
+      `-Dlog4j.configuration=file:${join(this.dir, 'log4j.properties')}`,
+      `-Dlog4j2.configurationFile=${join(this.dir, 'log4j2.properties')}`,
+      `-Dkafka.logs.dir=${join(this.dir, 'logs')}`,
+      '-cp',
+      join(this.jars, '*'),
+      main,
+      ...args,
+    ];
+  }
+
+  /** `kafka-storage format`: writes meta.properties and the bootstrap metadata for the cluster id. */
+  format(clusterId: string): Promise<void> {
+    const args = this.javaArgs(128, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', join(this.dir, 'server.properties')]);
+    return new Promise((resolvePromise, reject) => {
+      execFile('java', args, { timeout: 60_000 }, (error, stdout, stderr) => {
+        if (error !== null) reject(new Error(`kafka storage format (node ${this.nodeId}) failed: ${stderr || stdout || error.message}`));
+        else resolvePromise();
+      });
+    });
+  }
+
+  /** Starts the JVM and resolves once it logs that it serves clients. */
+  async start(timeoutMs: number): Promise<void> {
+    if (this.child !== undefined) throw new Error(`kafka node ${this.nodeId} is already running`);
+    this.output = [];
+    const java = this.javaArgs(this.heapMb, 'kafka.Kafka', [join(this.dir, 'server.properties')]);
+    // setpriv --pdeathsig: the kernel kills the JVM when this process dies, even by SIGKILL (no exit hook runs then).
+    const [command, args] = hasSetpriv() ? ['setpriv', ['--pdeathsig', 'KILL', 'java', ...java]] : ['java', java];
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    started.add(this);
+    installExitHook();
+    const ready = new Promise<void>((resolvePromise, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`kafka node ${this.nodeId} not started within ${timeoutMs} ms:\n${this.tail()}`)),
+        timeoutMs,
+      );
+      const onData = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8');
+        this.output.push(text);
+        if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
+        if (text.includes(STARTED)) {
+          clearTimeout(timer);
+          resolvePromise();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`kafka node ${this.nodeId} exited (${String(code ?? signal)}) before it started:\n${this.tail()}`));
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`kafka node ${this.nodeId}: cannot run java (OpenJDK 17 is needed): ${error.message}`));
+      });
+    });
+    child.once('exit', () => {
+      if (this.child === child) this.child = undefined;
+      started.delete(this);
+    });
+    await ready;
+    await waitForPort(this.port);
+  }
+
+  /** SIGTERM (controlled shutdown), SIGKILL after `graceMs`; `kill` sends SIGKILL at once, like a crashed machine. */
+  async stop(options: { kill?: boolean; graceMs?: number } = {}): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    const exited = new Promise<void>((resolvePromise) => child.once('exit', () => resolvePromise()));
+    child.kill(options.kill === true ? 'SIGKILL' : 'SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  tail(): string {
+    return this.output.join('').split('\n').slice(-40).join('\n');
+  }
+}
+
+let setprivAvailable: boolean | undefined;
+function hasSetpriv(): boolean {
+  setprivAvailable ??= ['/usr/bin/setpriv', '/bin/setpriv'].some((path) => existsSync(path));
+  return setprivAvailable;
+}
+
+/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
+function newClusterId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** Broker settings that make a test node start fast and stay small; replication fitted to the node count. */
+function testSettings(nodes: number, partitions: number): Record<string, string | number> {
+  const replication = Math.min(nodes, 3);
+  return {
+    'num.partitions': partitions,
+    'default.replication.factor': replication,
+    // With three replicas one node may be down and acks=all writes still succeed.
+    'min.insync.replicas': Math.max(1, replication - 1),
+    'offsets.topic.replication.factor': replication,
+    'offsets.topic.num.partitions': 3,
+    'transaction.state.log.replication.factor': replication,
+    'transaction.state.log.min.isr': Math.max(1, replication - 1),
+    'transaction.state.log.num.partitions': 3,
+    'group.initial.rebalance.delay.ms': 0,
+    'auto.create.topics.enable': 'false',
+    'num.network.threads': 2,
+    'num.io.threads': 2,
+    'background.threads': 2,
+    'num.recovery.threads.per.data.dir': 1,
+    'num.replica.fetchers': 1,
+    // The default 128 MiB dedupe buffer would take half the heap.
+    'log.cleaner.dedupe.buffer.size': 4 * 1024 * 1024,
+    'log.cleaner.threads': 1,
+    // A stopped node is noticed in 3 s (default 9 s), and the controller quorum elects quickly.
+    'broker.heartbeat.interval.ms': 500,
+    'broker.session.timeout.ms': 3000,
+    'controller.quorum.election.timeout.ms': 1000,
+    'controller.quorum.fetch.timeout.ms': 2000,
+    'replica.lag.time.max.ms': 5000,
+    'log.initial.task.delay.ms': 1000,
+  };
+}
+
+/**
+ * A real Kafka cluster for one test file. `brokers` is the bootstrap list.
+ * Nodes can be stopped and started again (same ports, same data) to test a
+ * broker restart; `stop()` stops them all and removes their data.
+ */
+export class TestKafkaCluster {
+  private constructor(
+    readonly version: string,
+    private readonly nodes: readonly KafkaNode[],
+    private readonly dir: string,
+    private readonly partitions: number,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  /** Wall time from formatting the storage to every node serving. */
+  startupMs = 0;
+
+  static async start(options: TestKafkaOptions = {}): Promise<TestKafkaCluster> {
+    const version = options.version ?? kafkaVersionFromEnv();
+    const jars = kafkaJarsDir(version);
+    const count = options.nodes ?? 1;
+    const partitions = options.partitions ?? 3;
+    const heapMb = options.heapMb ?? (count === 1 ? 256 : 192);
+    const startTimeoutMs = options.startTimeoutMs ?? 90_000;
+    const began = performance.now();
+    const dir = mkdtempSync(join(tmpdir(), 'risk-kafka-'));
+    const nodes: KafkaNode[] = [];
+    for (let id = 1; id <= count; id++) {
+      const nodeDir = join(dir, `node-${id}`);
+      mkdirSync(nodeDir);
+      nodes.push(new KafkaNode(id, await freePort(), await freePort(), nodeDir, jars, heapMb));
+    }
+    const voters = nodes.map((n) => `${n.nodeId}@127.0.0.1:${n.controllerPort}`).join(',');
+    const clusterId = newClusterId();
+    const cluster = new TestKafkaCluster(version, nodes, dir, partitions, startTimeoutMs);
+    try {
+      for (const node of nodes) node.writeConfig(voters, testSettings(count, partitions));
+      await Promise.all(nodes.map((node) => node.format(clusterId)));
+      // A quorum of three needs two voters up: start them together.
+      await Promise.all(nodes.map((node) => node.start(startTimeoutMs)));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    cluster.startupMs = Math.round(performance.now() - began);
+    if (options.topics !== undefined && options.topics.length > 0) {
+      try {
+        await cluster.createTopics(options.topics);
+      } catch (error) {
+        await cluster.stop();
+        throw error;
+      }
+    }
+    return cluster;
+  }
+
+  /** Bootstrap addresses of the nodes that are running. */
+  get brokers(): string[] {
+    const running = this.nodes.filter((n) => n.running);
+    return (running.length > 0 ? running : this.nodes).map((n) => n.address);
+  }
+
+  /** Every node's address, running or not (a client given all of them finds the live ones). */
+  get allBrokers(): string[] {
+    return this.nodes.map((n) => n.address);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** Creates topics (`name` or `name:partitions`) with the cluster's default replication, waiting for their leaders. */
+  async createTopics(specs: readonly string[]): Promise<void> {
+    const client = new KafkaClient({ brokers: this.allBrokers, clientId: 'test-kafka-admin', logger: silent });
+    try {
+      await client.ensureTopics(
+        specs.map((spec) => {
+          const [topic, count] = spec.split(':');
+          return { topic, numPartitions: count === undefined ? this.partitions : Number(count) };
+        }),
+      );
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Stops node `index` (0-based): controlled shutdown, or SIGKILL with `kill`. Its ports and data are kept for `startNode`. */
+  async stopNode(index: number, options: { kill?: boolean } = {}): Promise<void> {
+    await this.node(index).stop(options);
+  }
+
+  /** Starts node `index` again on the same ports and data directory. */
+  async startNode(index: number): Promise<void> {
+    await this.node(index).start(this.startTimeoutMs);
+  }
+
+  /**
+   * The broker's own view of a partition's log: `kafka.tools.DumpLogSegments`
+   * (`kafka-dump-log`) over the partition's segments on node `index`, e.g. to
+   * read the producer id and sequence numbers the broker stored with a batch.
+   */
+  dumpLog(index: number, topic: string, partition: number): Promise<string> {
+    const node = this.node(index);
+    const partitionDir = join(node.dataDir, `${topic}-${partition}`);
+    const segments = readdirSync(partitionDir)
+      .filter((name) => name.endsWith('.log'))
+      .map((name) => join(partitionDir, name));
+    const jars = kafkaJarsDir(this.version);
+    return new Promise((resolvePromise, reject) => {
+      execFile(
+        'java',
+        ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(jars, '*'), 'kafka.tools.DumpLogSegments', '--files', segments.join(',')],
+        { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout, stderr) => (error !== null ? reject(new Error(`kafka dump log failed: ${stderr || error.message}`)) : resolvePromise(stdout)),
+      );
+    });
+  }
+
+  async stop(): Promise<void> {
+    // Together: a quorum member waiting for the others during its controlled shutdown is cut short after the grace period.
+    await Promise.all(this.nodes.map((node) => node.stop({ graceMs: 10_000 })));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private node(index: number): KafkaNode {
+    const node = this.nodes[index];
+    if (node === undefined) throw new Error(`no kafka node ${index} (the cluster has ${this.nodes.length})`);
+    return node;
+  }
+}
+
+const silent: KafkaLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
