@@ -56,12 +56,26 @@ const login = (id: string, minute: number): InboundMessage => ({
   source: { topic: 'user-events', partition: 0, offset: String(minute) },
 });
 
-function setup(threshold: RiskLevel) {
+/** The instance's clock in these tests: half an hour after the events of `login`. */
+const CLOCK = Date.UTC(2026, 10, 20, 10, 30);
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+function setup(threshold: RiskLevel, options: { now?: () => number; eventTimeReference?: () => number } = {}) {
   const sinks = { verdicts: new Verdicts(), alerts: new Alerts(), rejects: new Rejects() };
   const rules = new RuleSetHolder({ version: 3, rules: [rule('medium', 'MEDIUM', 2), rule('high', 'HIGH', 3)] });
-  const pipeline = new RiskPipeline(new MemoryFeatureStore(features), rules, sinks, { alertThreshold: threshold, now: () => 0 });
+  const pipeline = new RiskPipeline(new MemoryFeatureStore(features), rules, sinks, {
+    alertThreshold: threshold,
+    now: options.now ?? (() => CLOCK),
+    eventTimeReference: options.eventTimeReference,
+  });
   return { sinks, rules, pipeline };
 }
+
+const loginAt = (id: string, eventTime: number | string, user = 'u'): InboundMessage => ({
+  value: JSON.stringify({ event_id: id, user_id: user, event_type: 'login', event_time: eventTime }),
+  source: { topic: 'user-events', partition: 0, offset: id },
+});
 
 describe('RiskPipeline', () => {
   it('alerts at or above the threshold only, with alert_id = event_id (SPEC §6)', async () => {
@@ -103,7 +117,7 @@ describe('RiskPipeline', () => {
     assert.equal(kept.key, 'u');
     assert.deepEqual(kept.source, { topic: 'user-events', partition: 0, offset: '9' });
     assert.deepEqual(kept.errors, [{ path: 'event_time', message: 'is required' }]);
-    assert.deepEqual(batch.counts, { accepted: 1, late: 0, duplicate: 0, rejected: 1 });
+    assert.deepEqual(batch.counts, { accepted: 1, late: 0, duplicate: 0, rejected: 1, rejectedByReason: { invalid: 1 } });
   });
 
   it('lets a failed delivery be retried without deciding again (state changes once)', async () => {
@@ -150,5 +164,114 @@ describe('RiskPipeline', () => {
     await pipeline.process('p', [{ value: 'not parsed again', source: {}, event }]);
     assert.equal(sinks.verdicts.written[0].event_id, 'pre');
     assert.equal(sinks.rejects.kept.length, 0);
+  });
+
+  describe('future-dated events (MAX_EVENT_TIME_SKEW, default 5m)', () => {
+    it('rejects an event dated days or millennia ahead of the clock, with its reason, and it moves no watermark', async () => {
+      const { sinks, pipeline } = setup('MEDIUM');
+      const batch = await pipeline.process('p', [
+        login('a', 0),
+        loginAt('two-days', CLOCK + 2 * DAY),
+        loginAt('far', 8.64e15), // year 275760, the last epoch millisecond
+        login('b', 5),
+      ]);
+      assert.deepEqual(
+        batch.outcomes.map((o) => o.kind),
+        ['accepted', 'rejected', 'rejected', 'accepted'],
+        'b, five minutes after a, is not late',
+      );
+      assert.deepEqual(batch.counts, { accepted: 2, late: 0, duplicate: 0, rejected: 2, rejectedByReason: { event_time_ahead: 2 } });
+      assert.deepEqual(
+        sinks.verdicts.written.map((v) => [v.event_id, v.late, v.features.login_count_1h]),
+        [
+          ['a', false, 1],
+          ['b', false, 2],
+        ],
+        'the rejected events changed no state',
+      );
+      assert.deepEqual(
+        sinks.rejects.kept.map((r) => [r.source.offset, r.errors[0].path]),
+        [
+          ['two-days', 'event_time'],
+          ['far', 'event_time'],
+        ],
+      );
+      assert.equal(
+        sinks.rejects.kept[0].errors[0].message,
+        "is 2026-11-22T10:30:00.000Z, more than 5m after the engine's clock (2026-11-20T10:30:00.000Z); future-dated events are rejected (MAX_EVENT_TIME_SKEW)",
+      );
+      assert.equal(sinks.rejects.kept[0].raw, loginAt('two-days', CLOCK + 2 * DAY).value as string, 'kept with its original text');
+    });
+
+    it('accepts up to the skew ahead, inclusive, and checks events the edge already validated too', async () => {
+      const { pipeline } = setup('MEDIUM');
+      const edge = { ...login('x', 0), event: undefined };
+      const preValidated: InboundMessage = {
+        value: 'not parsed again',
+        source: {},
+        event: {
+          event_id: 'pre',
+          user_id: 'u',
+          event_type: 'login',
+          event_time: CLOCK + DAY,
+          ip_address: undefined,
+          device_id: undefined,
+          location_city: undefined,
+          amount: undefined,
+        },
+      };
+      const batch = await pipeline.process('p', [
+        edge,
+        loginAt('at-limit', CLOCK + 5 * MINUTE),
+        loginAt('past-limit', new Date(CLOCK + 5 * MINUTE + 1).toISOString()),
+        preValidated,
+      ]);
+      assert.deepEqual(
+        batch.outcomes.map((o) => o.kind),
+        ['accepted', 'accepted', 'rejected', 'rejected'],
+      );
+    });
+
+    it('reads the clock for every batch (a fake clock moving forward)', async () => {
+      let clock = CLOCK;
+      const { pipeline } = setup('MEDIUM', { now: () => clock });
+      const early = await pipeline.process('p', [loginAt('soon', CLOCK + 10 * MINUTE)]);
+      assert.equal(early.outcomes[0].kind, 'rejected');
+      clock += 6 * MINUTE;
+      const later = await pipeline.process('p', [loginAt('soon', CLOCK + 10 * MINUTE)]);
+      assert.equal(later.outcomes[0].kind, 'accepted', 'the same event, once the clock caught up');
+    });
+
+    it('keeps an accepted event_id a duplicate after a far-future attempt (the dedup sweep is not moved)', async () => {
+      const { pipeline } = setup('MEDIUM');
+      await pipeline.process('p', [login('first', 0), loginAt('attack', CLOCK + 400 * DAY)]);
+      // Enough accepted events for the in-memory store to sweep its dedup memory (every 8192).
+      const fillers = Array.from({ length: 9000 }, (_, i) => loginAt(`filler-${i}`, CLOCK - MINUTE, `filler-${i}`));
+      await pipeline.process('p', fillers);
+      const again = await pipeline.process('p', [login('first', 0)]);
+      assert.deepEqual(again.outcomes, [{ kind: 'duplicate', event_id: 'first' }]);
+    });
+
+    it('validate() names the same reason before any state changes (HTTP answers 400 with it)', async () => {
+      const { sinks, pipeline } = setup('MEDIUM');
+      const result = pipeline.validate(loginAt('v', CLOCK + DAY).value);
+      assert.equal(result.ok, false);
+      assert.match(
+        (result as { errors: readonly { path: string; message: string }[] }).errors[0].message,
+        /more than 5m after the engine's clock/,
+      );
+      assert.ok(pipeline.validate(login('ok', 0).value).ok);
+      assert.equal(sinks.rejects.kept.length, 0, 'validate keeps nothing: the edge reports');
+    });
+
+    it('judges against a fixed reference time when one is given (replay --now), decided_at still from the clock', async () => {
+      const { sinks, pipeline } = setup('MEDIUM', { eventTimeReference: () => Date.UTC(2026, 10, 20, 10, 2) });
+      const batch = await pipeline.process('p', [login('a', 0), login('b', 30)]);
+      assert.deepEqual(
+        batch.outcomes.map((o) => o.kind),
+        ['accepted', 'rejected'],
+      );
+      assert.equal(sinks.verdicts.written[0].decided_at, '2026-11-20T10:30:00.000Z');
+    });
   });
 });

@@ -7,6 +7,7 @@ import type { FieldError } from '../shared/errors';
 import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
 import { decideVerdict } from '../verdicts/decide-verdict';
 import type { AlertPublisher, RejectedMessage, RejectSink, SourcePosition, VerdictSink } from './ports';
+import { DEFAULT_MAX_EVENT_TIME_SKEW_MS, eventTimeAheadError, type RejectReason } from './event-time-skew';
 
 /** One inbound message: raw bytes/text (Kafka, NDJSON) or an already-parsed HTTP item. */
 export interface InboundMessage {
@@ -31,6 +32,8 @@ export interface OutcomeCounts {
   late: number;
   duplicate: number;
   rejected: number;
+  /** `rejected` split by reason (the metrics label); the pipeline sets it when a batch has rejects. */
+  rejectedByReason?: Partial<Record<RejectReason, number>>;
 }
 
 /** A batch whose verdicts are decided but not yet delivered to the sinks. */
@@ -46,7 +49,16 @@ export interface DecidedBatch {
 export interface PipelineOptions {
   /** SPEC §6: verdicts at or above this level raise an alert. Default MEDIUM. */
   readonly alertThreshold: RiskLevel;
+  /** The instance's clock, epoch ms: `decided_at`, and the reference of the event-time check below unless `eventTimeReference` is set. */
   readonly now?: () => number;
+  /**
+   * `MAX_EVENT_TIME_SKEW`: an event dated more than this after the reference
+   * time is rejected, so that no single event can move the watermark, the
+   * trimming horizon or the dedup sweep ahead of real time. Default 5 min.
+   */
+  readonly maxEventTimeSkewMs?: number;
+  /** Reference time of that check; replay's `--now` fixes it. Default: `now`. */
+  readonly eventTimeReference?: () => number;
 }
 
 export interface PipelineSinks {
@@ -63,6 +75,8 @@ export interface PipelineSinks {
 export class RiskPipeline {
   private readonly alertRank: number;
   private readonly now: () => number;
+  private readonly maxEventTimeSkewMs: number;
+  private readonly eventTimeReference: () => number;
 
   constructor(
     private readonly featureStore: FeatureStore,
@@ -72,6 +86,20 @@ export class RiskPipeline {
   ) {
     this.alertRank = RISK_RANK[options.alertThreshold];
     this.now = options.now ?? Date.now;
+    this.maxEventTimeSkewMs = options.maxEventTimeSkewMs ?? DEFAULT_MAX_EVENT_TIME_SKEW_MS;
+    this.eventTimeReference = options.eventTimeReference ?? this.now;
+  }
+
+  /**
+   * What `decide` would reject this value for, without touching state: for an
+   * edge that answers for a whole request before deciding any of it (HTTP).
+   * `decide` checks the event time again against its own clock reading.
+   */
+  validate(value: InboundMessage['value']): DecodeResult {
+    const decoded = decodeEvent(value);
+    if (!decoded.ok) return decoded;
+    const ahead = eventTimeAheadError(decoded.event.event_time, this.eventTimeReference(), this.maxEventTimeSkewMs);
+    return ahead === undefined ? decoded : { ok: false, errors: [ahead] };
   }
 
   /** Decides and delivers; resolves once verdicts, alerts and rejects are all written. */
@@ -90,6 +118,8 @@ export class RiskPipeline {
     // Read once: a hot reload swaps the rule set between batches, never inside one.
     const ruleSet = this.rules.current;
     const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+    // One clock reading per batch: the events of a batch are judged alike.
+    const reference = this.eventTimeReference();
     const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
     const rejects: RejectedMessage[] = [];
     const inputs: StateInput[] = [];
@@ -98,20 +128,29 @@ export class RiskPipeline {
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
       const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value);
+      let errors: readonly FieldError[];
+      let reason: RejectReason;
       if (decoded.ok) {
-        inputs.push({ event: decoded.event, messageId: message.messageId });
-        inputIndex.push(i);
+        // Checked here, where every input path passes, and before the state
+        // store sees the event: a far-future event would move the partition's
+        // watermark, its entities' trimming horizon and the dedup sweep.
+        const ahead = eventTimeAheadError(decoded.event.event_time, reference, this.maxEventTimeSkewMs);
+        if (ahead === undefined) {
+          inputs.push({ event: decoded.event, messageId: message.messageId });
+          inputIndex.push(i);
+          continue;
+        }
+        errors = [ahead];
+        reason = 'event_time_ahead';
       } else {
-        counts.rejected++;
-        outcomes[i] = { kind: 'rejected', errors: decoded.errors };
-        rejects.push({
-          raw: rawOf(message.value),
-          key: message.key ?? null,
-          errors: decoded.errors,
-          source: message.source,
-          stage: 'validation',
-        });
+        errors = decoded.errors;
+        reason = 'invalid';
       }
+      counts.rejected++;
+      const byReason = (counts.rejectedByReason ??= {});
+      byReason[reason] = (byReason[reason] ?? 0) + 1;
+      outcomes[i] = { kind: 'rejected', errors };
+      rejects.push({ raw: rawOf(message.value), key: message.key ?? null, errors, source: message.source, stage: 'validation' });
     }
 
     const verdicts: Verdict[] = [];
