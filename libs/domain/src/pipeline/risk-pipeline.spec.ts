@@ -255,11 +255,12 @@ describe('RiskPipeline', () => {
     it('validate() names the same reason before any state changes (HTTP answers 400 with it)', async () => {
       const { sinks, pipeline } = setup('MEDIUM');
       const result = pipeline.validate(loginAt('v', CLOCK + DAY).value);
-      assert.equal(result.ok, false);
-      assert.match(
-        (result as { errors: readonly { path: string; message: string }[] }).errors[0].message,
-        /more than 5m after the engine's clock/,
-      );
+      assert.ok(!result.ok);
+      assert.equal(result.reason, 'event_time_ahead');
+      assert.match(result.errors[0].message, /more than 5m after the engine's clock/);
+      const invalid = pipeline.validate('{}');
+      assert.ok(!invalid.ok);
+      assert.equal(invalid.reason, 'invalid');
       assert.ok(pipeline.validate(login('ok', 0).value).ok);
       assert.equal(sinks.rejects.kept.length, 0, 'validate keeps nothing: the edge reports');
     });

@@ -46,6 +46,11 @@ export interface DecidedBatch {
   readonly rulesVersion: number;
 }
 
+/** `validate`'s answer: the event, or why the pipeline would reject it (with the metrics reason). */
+export type ValidationResult =
+  | { readonly ok: true; readonly event: RiskEvent }
+  | { readonly ok: false; readonly errors: readonly FieldError[]; readonly reason: RejectReason };
+
 export interface PipelineOptions {
   /** SPEC §6: verdicts at or above this level raise an alert. Default MEDIUM. */
   readonly alertThreshold: RiskLevel;
@@ -95,11 +100,11 @@ export class RiskPipeline {
    * edge that answers for a whole request before deciding any of it (HTTP).
    * `decide` checks the event time again against its own clock reading.
    */
-  validate(value: InboundMessage['value']): DecodeResult {
+  validate(value: InboundMessage['value']): ValidationResult {
     const decoded = decodeEvent(value);
-    if (!decoded.ok) return decoded;
+    if (!decoded.ok) return { ok: false, errors: decoded.errors, reason: 'invalid' };
     const ahead = eventTimeAheadError(decoded.event.event_time, this.eventTimeReference(), this.maxEventTimeSkewMs);
-    return ahead === undefined ? decoded : { ok: false, errors: [ahead] };
+    return ahead === undefined ? decoded : { ok: false, errors: [ahead], reason: 'event_time_ahead' };
   }
 
   /** Decides and delivers; resolves once verdicts, alerts and rejects are all written. */
