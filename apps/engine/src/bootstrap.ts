@@ -7,6 +7,7 @@ import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { AppModule } from './app.module';
 import { ErrorFilter, toInvalidInput } from './http/error.filter';
+import { installBodyReaders } from './http/request-body';
 
 export interface RunningEngine {
   readonly app: NestExpressApplication;
@@ -21,11 +22,10 @@ export async function startEngine(config: EngineConfig, logger = new JsonLogger(
     bodyParser: false,
     abortOnError: false,
   });
-  // POST /events is read as raw text whatever its content type: the engine's
-  // own decoder validates it (SPEC §1), so a malformed body becomes a 400
-  // naming `$` rather than a parser error. Everything else is JSON.
-  app.useBodyParser('text', { type: (req) => (req.url ?? '').split('?')[0] === '/events', limit: config.http.maxBodyBytes });
-  app.useBodyParser('json', { limit: '1mb' });
+  // POST /events is read as bytes whatever its content type: the ingest
+  // decodes it line by line and the engine's own decoder validates it
+  // (SPEC §1). Everything else is JSON, parsed and bounded in request-body.ts.
+  installBodyReaders(app, config.http.maxBodyBytes);
   app.useGlobalPipes(
     new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: toInvalidInput }),
   );

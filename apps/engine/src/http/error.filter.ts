@@ -3,6 +3,7 @@ import type { ValidationError } from 'class-validator';
 import type { Response } from 'express';
 import { ConflictError, InvalidInputError, NotFoundError, RiskEngineError, type FieldError } from '@risk/domain';
 import type { JsonLogger } from '@risk/infra/logging/json-logger';
+import { UnsupportedMediaError } from './request-body';
 
 /** Error body of every non-2xx answer. */
 export interface ErrorBody {
@@ -32,6 +33,9 @@ export class ErrorFilter implements ExceptionFilter {
     if (exception instanceof InvalidInputError) {
       return [400, { error: exception.code, message: exception.message, errors: exception.errors, retriable: false }];
     }
+    if (exception instanceof UnsupportedMediaError) {
+      return [415, { error: exception.code, message: exception.message, errors: exception.errors, retriable: false }];
+    }
     if (exception instanceof NotFoundError) return [404, { error: exception.code, message: exception.message, retriable: false }];
     if (exception instanceof ConflictError) {
       return [409, { error: exception.code, message: exception.message, retriable: false, ...(exception.details as object | undefined) }];
@@ -39,21 +43,8 @@ export class ErrorFilter implements ExceptionFilter {
     if (exception instanceof RiskEngineError) {
       return [exception.retriable ? 503 : 500, { error: exception.code, message: exception.message, retriable: exception.retriable }];
     }
-    const parserError = exception as { type?: string; status?: number; message?: string };
-    if (parserError.type === 'entity.parse.failed') {
-      return [
-        400,
-        {
-          error: 'INVALID_JSON',
-          message: 'the body is not valid JSON',
-          errors: [{ path: '$', message: `not valid JSON: ${parserError.message ?? ''}` }],
-          retriable: false,
-        },
-      ];
-    }
-    if (parserError.type === 'entity.too.large') {
-      return [413, { error: 'BODY_TOO_LARGE', message: parserError.message ?? 'request entity too large', retriable: false }];
-    }
+    const bodyError = bodyReadError(exception);
+    if (bodyError !== undefined) return bodyError;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse() as { message?: unknown; error?: string } | string;
@@ -71,6 +62,36 @@ export class ErrorFilter implements ExceptionFilter {
   }
 }
 
+/**
+ * body-parser's errors (http-errors with a 4xx status): the client sent a body
+ * that cannot be read (too large, an unknown content-encoding, corrupt or
+ * truncated gzip, an aborted upload). Each is the client's fault, never a 500.
+ */
+function bodyReadError(exception: unknown): [number, ErrorBody] | undefined {
+  const error = exception as { type?: unknown; status?: unknown; code?: unknown; message?: unknown; expose?: unknown } | null;
+  if (error === null || typeof error !== 'object' || typeof error.status !== 'number' || error.expose !== true) return undefined;
+  if (error.status < 400 || error.status >= 500) return undefined;
+  const detail = typeof error.message === 'string' ? error.message : 'the body could not be read';
+  const fail = (status: number, code: string, message: string, path = '$'): [number, ErrorBody] => [
+    status,
+    { error: code, message, errors: [{ path, message }], retriable: false },
+  ];
+  if (error.type === 'entity.too.large') return [413, { error: 'BODY_TOO_LARGE', message: detail, retriable: false }];
+  if (error.type === 'encoding.unsupported') {
+    return fail(415, 'UNSUPPORTED_CONTENT_ENCODING', `${detail}: send identity, gzip, deflate or br`, 'content-encoding');
+  }
+  if (error.type === 'charset.unsupported') return fail(415, 'UNSUPPORTED_CHARSET', `${detail}: send UTF-8`, 'content-type');
+  if (typeof error.code === 'string' && error.code.startsWith('Z_')) {
+    return fail(
+      400,
+      'INVALID_CONTENT_ENCODING',
+      `the body could not be decompressed as its content-encoding says: ${detail}`,
+      'content-encoding',
+    );
+  }
+  return fail(error.status, httpCode(error.status), detail);
+}
+
 function httpCode(status: number): string {
   return (
     {
@@ -80,6 +101,7 @@ function httpCode(status: number): string {
       404: 'NOT_FOUND',
       405: 'METHOD_NOT_ALLOWED',
       413: 'BODY_TOO_LARGE',
+      415: 'UNSUPPORTED_MEDIA_TYPE',
       429: 'TOO_MANY_REQUESTS',
     }[status] ?? `HTTP_${status}`
   );

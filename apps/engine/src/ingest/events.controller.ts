@@ -15,7 +15,8 @@ export class EventsController {
     description:
       `Send one JSON event, or an NDJSON body (application/x-ndjson) of up to ${MAX_EVENTS_PER_REQUEST} events. ` +
       'Answers with one outcome per event (accepted, late, duplicate) and its verdict. If any event is invalid, ' +
-      'the answer is 400 naming each bad field and nothing is applied.',
+      'the answer is 400 naming each bad line and field, nothing is applied, and the bad lines are kept in GET /rejects. ' +
+      'The body must be UTF-8 (gzip, deflate or br content-encoding accepted).',
   })
   @ApiConsumes('application/json', 'application/x-ndjson')
   @ApiBody({
@@ -34,11 +35,11 @@ export class EventsController {
   })
   @ApiOkResponse({ description: 'outcomes and verdicts, in request order' })
   post(@Req() request: Request): Promise<IngestResult> {
-    // The raw text is validated by the engine's own decoder (SPEC §1), not by a DTO.
-    return this.ingest.ingest(rawText(request), Date.now());
+    // The raw bytes are decoded (strict UTF-8) and validated by the engine's own decoder (SPEC §1), not by a DTO.
+    return this.ingest.ingest(rawBytes(request), Date.now());
   }
 }
 
-function rawText(request: Request): string {
-  return typeof request.body === 'string' ? request.body : '';
+function rawBytes(request: Request): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
 }

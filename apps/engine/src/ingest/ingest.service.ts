@@ -2,17 +2,22 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   decodeEvent,
   InvalidInputError,
+  MAX_EVENT_BYTES,
+  RejectSink,
   RiskEngineError,
   RiskPipeline,
   type FieldError,
+  type DecodeResult,
   type InboundMessage,
   type MessageOutcome,
   type OutcomeCounts,
+  type RejectedMessage,
   type Verdict,
 } from '@risk/domain';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
 import { SerialQueue } from '../engine/serial-queue';
+import { decodeUtf8, stripBom } from '../http/request-body';
 
 export const MAX_EVENTS_PER_REQUEST = 10_000;
 /** HTTP ingest is one partition: requests are decided one after another, in arrival order. */
@@ -45,6 +50,7 @@ export class IngestService implements OnModuleInit {
 
   constructor(
     private readonly pipeline: RiskPipeline,
+    private readonly rejects: RejectSink,
     private readonly metrics: EngineMetrics,
     private readonly lifecycle: EngineLifecycle,
   ) {}
@@ -62,12 +68,14 @@ export class IngestService implements OnModuleInit {
   /**
    * Splits a body into events: one JSON object, or NDJSON (one event per
    * non-blank line). Every event is validated before any is decided: one bad
-   * event fails the whole request with a 400 naming each bad field, and
-   * nothing is applied, so the caller can fix and resend the body as a whole.
+   * event fails the whole request with a 400 naming each bad line and field,
+   * and nothing is applied, so the caller can fix and resend the body as a
+   * whole. The bad lines still go to the reject sink and the rejects metric,
+   * like rejects from Kafka or replay.
    */
-  async ingest(body: string, receivedAt: number): Promise<IngestResult> {
+  async ingest(body: Buffer, receivedAt: number): Promise<IngestResult> {
     if (this.stopped) throw new IngestUnavailableError();
-    const lines = splitEvents(body);
+    const lines = splitEvents(stripBom(body));
     if (lines.length === 0) {
       throw new InvalidInputError('INVALID_EVENTS', 'the body holds no event', [
         { path: '$', message: 'expected a JSON event or NDJSON lines' },
@@ -75,20 +83,25 @@ export class IngestService implements OnModuleInit {
     }
     if (lines.length > MAX_EVENTS_PER_REQUEST) {
       throw new InvalidInputError('TOO_MANY_EVENTS', `at most ${MAX_EVENTS_PER_REQUEST} events per request`, [
-        { path: '$', message: `holds ${lines.length} events, more than ${MAX_EVENTS_PER_REQUEST}` },
+        { path: '$', message: `holds more than ${MAX_EVENTS_PER_REQUEST} events` },
       ]);
     }
     const errors: FieldError[] = [];
+    const rejects: RejectedMessage[] = [];
     const messages: InboundMessage[] = [];
-    for (const { line, text } of lines) {
-      const decoded = decodeEvent(text);
-      if (decoded.ok) messages.push({ value: text, source: { line }, event: decoded.event });
+    for (const { line, text, bytes } of lines) {
+      const decoded: DecodeResult =
+        text === undefined ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }] } : decodeEvent(text);
+      if (decoded.ok) messages.push({ value: text!, source: { line }, event: decoded.event });
       else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;
         for (const e of decoded.errors) errors.push({ path: `${prefix}${e.path}`, message: e.message });
+        rejects.push({ raw: text ?? bytes, errors: decoded.errors, source: { line }, stage: 'validation' });
       }
     }
     if (errors.length > 0) {
+      await this.queue.run(() => this.rejects.reject(rejects));
+      this.metrics.recordRejects('http', rejects.length);
       throw new InvalidInputError('INVALID_EVENTS', `${errors.length} problem(s) in the request; nothing was applied`, errors);
     }
     return this.queue.run(async () => {
@@ -124,16 +137,49 @@ function toItem(line: number, outcome: MessageOutcome): IngestItem {
   }
 }
 
-function splitEvents(body: string): { line: number; text: string }[] {
-  const out: { line: number; text: string }[] = [];
-  const lines = body.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
-    if (text.trim().length > 0) out.push({ line: i + 1, text });
+/** One non-blank line of a body: its text, or `undefined` when its bytes are not UTF-8. */
+interface BodyLine {
+  readonly line: number;
+  readonly text: string | undefined;
+  readonly bytes: Buffer;
+}
+
+/**
+ * Cuts at "\n" bytes (never inside a UTF-8 sequence) and decodes each line
+ * strictly, so a bad byte is reported on its own line. Stops counting past
+ * `MAX_EVENTS_PER_REQUEST` events: such a body is refused whatever it holds.
+ */
+function splitEvents(body: Buffer): BodyLine[] {
+  const out: BodyLine[] = [];
+  let start = 0;
+  for (let line = 1; start <= body.length && out.length <= MAX_EVENTS_PER_REQUEST; line++) {
+    const newline = body.indexOf(0x0a, start);
+    const end = newline === -1 ? body.length : newline;
+    const bytes = body.subarray(start, end > start && body[end - 1] === 0x0d ? end - 1 : end);
+    if (bytes.length > 0) {
+      const text = decodeUtf8(bytes);
+      if (text === undefined || text.trim().length > 0) out.push({ line, text, bytes });
+    }
+    if (newline === -1) break;
+    start = newline + 1;
   }
-  // A pretty-printed single JSON object spans several lines: treat the body as one event.
-  if (out.length > 1 && body.trimStart().startsWith('{') && !out.every((l) => l.text.trimStart().startsWith('{'))) {
-    return [{ line: 1, text: body }];
+  // A pretty-printed JSON event spans several lines: then the body as a whole
+  // is one JSON value while its first line alone is not. NDJSON has a whole
+  // event (or a bad line) on line 1, and a bad line further down is named by
+  // its number. Only a body that could be one event (64 KiB) is tried whole.
+  if (out.length > 1 && body.length <= MAX_EVENT_BYTES && !parsesAsJson(out[0].text)) {
+    const whole = decodeUtf8(body);
+    if (parsesAsJson(whole)) return [{ line: 1, text: whole, bytes: body }];
   }
   return out;
+}
+
+function parsesAsJson(text: string | undefined): boolean {
+  if (text === undefined) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

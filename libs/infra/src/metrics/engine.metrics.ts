@@ -71,6 +71,12 @@ export class EngineMetrics {
     this.decisionSeconds.observe({ source }, seconds);
   }
 
+  /** Input refused before it reached the pipeline (an HTTP body with bad lines is refused whole). */
+  recordRejects(source: string, count: number): void {
+    this.consumed.inc({ source }, count);
+    this.events.inc({ outcome: 'rejected', source }, count);
+  }
+
   recordLatency(source: string, seconds: number): void {
     this.verdictLatency.observe({ source }, seconds);
   }
