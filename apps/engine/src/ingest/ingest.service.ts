@@ -1,6 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import {
-  decodeEvent,
   InvalidInputError,
   MAX_EVENT_BYTES,
   RejectSink,
@@ -91,7 +90,7 @@ export class IngestService implements OnModuleInit {
     const messages: InboundMessage[] = [];
     for (const { line, text, bytes } of lines) {
       const decoded: DecodeResult =
-        text === undefined ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }] } : decodeEvent(text);
+        text === undefined ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }] } : this.pipeline.validate(text);
       if (decoded.ok) messages.push({ value: text!, source: { line }, event: decoded.event });
       else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;

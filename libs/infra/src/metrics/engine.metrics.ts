@@ -14,6 +14,7 @@ export class EngineMetrics {
   private readonly rulesVersion: Gauge;
   private readonly consumerLag: Gauge<'topic' | 'partition'>;
   private readonly alerts: Counter<'risk_level'>;
+  private readonly rejects: Counter<'source' | 'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'risk_engine_' });
@@ -54,6 +55,12 @@ export class EngineMetrics {
       labelNames: ['topic', 'partition'],
       registers: [this.registry],
     });
+    this.rejects = new Counter({
+      name: 'risk_engine_rejects_total',
+      help: 'Rejected events by source and reason (invalid: breaks SPEC §1; event_time_ahead: dated more than MAX_EVENT_TIME_SKEW ahead)',
+      labelNames: ['source', 'reason'],
+      registers: [this.registry],
+    });
     this.alerts = new Counter({
       name: 'risk_engine_alerts_total',
       help: 'Alerts raised by risk level',
@@ -67,7 +74,12 @@ export class EngineMetrics {
     if (counts.accepted > 0) this.events.inc({ outcome: 'accepted', source }, counts.accepted);
     if (counts.late > 0) this.events.inc({ outcome: 'late', source }, counts.late);
     if (counts.duplicate > 0) this.events.inc({ outcome: 'duplicate', source }, counts.duplicate);
-    if (counts.rejected > 0) this.events.inc({ outcome: 'rejected', source }, counts.rejected);
+    if (counts.rejected > 0) {
+      this.events.inc({ outcome: 'rejected', source }, counts.rejected);
+      for (const [reason, count] of Object.entries(counts.rejectedByReason ?? { invalid: counts.rejected })) {
+        if (count > 0) this.rejects.inc({ source, reason }, count);
+      }
+    }
     this.decisionSeconds.observe({ source }, seconds);
   }
 
