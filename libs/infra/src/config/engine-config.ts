@@ -17,6 +17,12 @@ export interface EngineConfig {
     readonly dedupRetentionMs: number;
     readonly latestValueRetentionMs: number;
   };
+  /**
+   * Events dated more than this after the instance's clock are rejected
+   * (`RiskPipeline`): at most `allowedLatenessMs`, so that one event can never
+   * make an on-time event late.
+   */
+  readonly maxEventTimeSkewMs: number;
   readonly alerts: { readonly threshold: RiskLevel; readonly recentLimit: number };
   readonly verdicts: { readonly memoryLimit: number };
   readonly kafka: KafkaConfig | undefined;
@@ -91,6 +97,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error (JSON lines on stdout)' },
   { name: 'ALLOWED_LATENESS', default: '10m', meaning: 'events older than the partition watermark by more are flagged late' },
+  {
+    name: 'MAX_EVENT_TIME_SKEW',
+    default: '5m',
+    meaning: "events dated further ahead of the instance's clock are rejected (reason event_time_ahead); at most ALLOWED_LATENESS",
+  },
   { name: 'DEDUP_RETENTION', default: '24h', meaning: 'how long (event time) an event_id is remembered' },
   { name: 'LATEST_VALUE_RETENTION', default: '30d', meaning: "how long a user's latest device/city is remembered" },
   { name: 'ALERT_THRESHOLD', default: 'MEDIUM', meaning: 'verdicts at or above this level raise an alert' },
@@ -251,6 +262,14 @@ export function loadConfig(env: Env): EngineConfig {
     apiKeys.push({ name, role, sha256: sha256Hex(key) });
   }
 
+  const allowedLatenessMs = duration('ALLOWED_LATENESS', '10m');
+  const maxEventTimeSkewMs = duration('MAX_EVENT_TIME_SKEW', '5m');
+  // A skew above the lateness would let one accepted event, dated that far
+  // ahead, push the watermark past the present: on-time events would be late.
+  if (maxEventTimeSkewMs > allowedLatenessMs) {
+    problems.push(`MAX_EVENT_TIME_SKEW: must not exceed ALLOWED_LATENESS (${allowedLatenessMs} ms), got ${maxEventTimeSkewMs} ms`);
+  }
+
   const config: EngineConfig = {
     http: { host: read('HOST') ?? '127.0.0.1', port: integer('PORT', 8080, 0, 65535), maxBodyBytes: bytes('HTTP_MAX_BODY', '64mb') },
     rulesDir: read('RULES_DIR') ?? 'rules',
@@ -258,10 +277,11 @@ export function loadConfig(env: Env): EngineConfig {
     rulesReconcileIntervalMs: duration('RULES_RECONCILE_INTERVAL', '5s'),
     logLevel,
     state: {
-      allowedLatenessMs: duration('ALLOWED_LATENESS', '10m'),
+      allowedLatenessMs,
       dedupRetentionMs: duration('DEDUP_RETENTION', '24h'),
       latestValueRetentionMs: duration('LATEST_VALUE_RETENTION', '30d'),
     },
+    maxEventTimeSkewMs,
     alerts: { threshold, recentLimit: integer('ALERTS_RECENT_LIMIT', 10_000, 1, 10_000_000) },
     verdicts: { memoryLimit: integer('VERDICTS_MEMORY_LIMIT', 1_000_000, 1, 100_000_000) },
     kafka,

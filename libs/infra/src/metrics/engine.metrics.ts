@@ -84,9 +84,10 @@ export class EngineMetrics {
   }
 
   /** Input refused before it reached the pipeline (an HTTP body with bad lines is refused whole). */
-  recordRejects(source: string, count: number): void {
+  recordRejects(source: string, count: number, byReason: OutcomeCounts['rejectedByReason'] = { invalid: count }): void {
     this.consumed.inc({ source }, count);
     this.events.inc({ outcome: 'rejected', source }, count);
+    for (const [reason, n] of Object.entries(byReason ?? {})) if (n > 0) this.rejects.inc({ source, reason }, n);
   }
 
   recordLatency(source: string, seconds: number): void {
