@@ -130,7 +130,12 @@ export class EngineModule {
       {
         provide: RiskPipeline,
         useFactory: (store: FeatureStore, rules: RuleSetHolder, verdicts: VerdictSink, alerts: AlertPublisher, rejects: RejectSink) =>
-          new RiskPipeline(store, rules, { verdicts, alerts, rejects }, { alertThreshold: config.alerts.threshold }),
+          new RiskPipeline(
+            store,
+            rules,
+            { verdicts, alerts, rejects },
+            { alertThreshold: config.alerts.threshold, maxEventTimeSkewMs: config.maxEventTimeSkewMs },
+          ),
         inject: [FeatureStore, RuleSetHolder, VerdictSink, AlertPublisher, RejectSink],
       },
       EngineLifecycle,

@@ -6,7 +6,7 @@ import {
   RiskEngineError,
   RiskPipeline,
   type FieldError,
-  type DecodeResult,
+  type ValidationResult,
   type InboundMessage,
   type MessageOutcome,
   type OutcomeCounts,
@@ -87,20 +87,24 @@ export class IngestService implements OnModuleInit {
     }
     const errors: FieldError[] = [];
     const rejects: RejectedMessage[] = [];
+    const rejectedByReason: NonNullable<OutcomeCounts['rejectedByReason']> = {};
     const messages: InboundMessage[] = [];
     for (const { line, text, bytes } of lines) {
-      const decoded: DecodeResult =
-        text === undefined ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }] } : this.pipeline.validate(text);
+      const decoded: ValidationResult =
+        text === undefined
+          ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }], reason: 'invalid' }
+          : this.pipeline.validate(text);
       if (decoded.ok) messages.push({ value: text!, source: { line }, event: decoded.event });
       else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;
         for (const e of decoded.errors) errors.push({ path: `${prefix}${e.path}`, message: e.message });
         rejects.push({ raw: text ?? bytes, errors: decoded.errors, source: { line }, stage: 'validation' });
+        rejectedByReason[decoded.reason] = (rejectedByReason[decoded.reason] ?? 0) + 1;
       }
     }
     if (errors.length > 0) {
       await this.queue.run(() => this.rejects.reject(rejects));
-      this.metrics.recordRejects('http', rejects.length);
+      this.metrics.recordRejects('http', rejects.length, rejectedByReason);
       throw new InvalidInputError('INVALID_EVENTS', `${errors.length} problem(s) in the request; nothing was applied`, errors);
     }
     return this.queue.run(async () => {
