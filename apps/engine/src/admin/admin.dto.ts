@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { Allow, IsIn, IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
+import { decimalQueryValue, IsRuleSetVersion } from './version-param';
 
 const BASE_VERSION = 'the rule set version this write is based on (or an If-Match header); 409 when another version is active by now';
 
@@ -18,7 +19,7 @@ const EXAMPLE_EVENT = { type: 'risk', params: { risk_level: 'HIGH', score: 80, r
  * (e.g. `conditions.all[1].fact`) the same way for the API, the rule files and /rules/validate.
  */
 export class RuleBodyDto {
-  @ApiPropertyOptional({ description: BASE_VERSION, example: 3 }) @IsOptional() @IsInt() @Min(0) base_version?: number;
+  @ApiPropertyOptional({ description: BASE_VERSION, example: 3 }) @IsOptional() @IsRuleSetVersion() base_version?: number;
   @ApiProperty({
     example: 'device-and-city-change',
     description: 'letters, digits, _ . : - (1–128); in PUT, optional and must equal the path',
@@ -42,7 +43,7 @@ export class RuleBodyDto {
 }
 
 export class BaseVersionDto {
-  @ApiPropertyOptional({ description: BASE_VERSION, example: 3 }) @IsOptional() @IsInt() @Min(0) base_version?: number;
+  @ApiPropertyOptional({ description: BASE_VERSION, example: 3 }) @IsOptional() @IsRuleSetVersion() base_version?: number;
 }
 
 export class ModeDto extends BaseVersionDto {
@@ -50,7 +51,11 @@ export class ModeDto extends BaseVersionDto {
 }
 
 export class BaseVersionQueryDto {
-  @ApiPropertyOptional({ description: BASE_VERSION }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) base_version?: number;
+  @ApiPropertyOptional({ description: BASE_VERSION })
+  @IsOptional()
+  @Transform(decimalQueryValue)
+  @IsRuleSetVersion()
+  base_version?: number;
 }
 
 export class EvaluateDto {
@@ -88,18 +93,23 @@ export class EvaluateDto {
   rule?: Record<string, unknown>;
   @ApiPropertyOptional({ description: 'a stored rule set version to evaluate (default: the active one)' })
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsRuleSetVersion()
   version?: number;
 }
 
 export class AuditQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
   @IsOptional()
-  @Type(() => Number)
+  @Transform(decimalQueryValue)
   @IsInt()
   @Min(1)
   @Max(1000)
   limit?: number;
-  @ApiPropertyOptional({ minimum: 0, default: 0 }) @IsOptional() @Type(() => Number) @IsInt() @Min(0) offset?: number;
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @IsOptional()
+  @Transform(decimalQueryValue)
+  @IsInt()
+  @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
+  offset?: number;
 }

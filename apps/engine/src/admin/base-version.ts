@@ -9,7 +9,7 @@ export function baseVersion(ifMatch: string | undefined, explicit: number | unde
   let fromHeader: number | undefined;
   const text = ifMatch?.trim();
   if (text !== undefined && text !== '' && text !== '*') {
-    const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(text);
+    const match = /^(?:W\/)?"?([1-9]\d{0,14})"?$/.exec(text);
     if (match === null) {
       throw new InvalidInputError('INVALID_REQUEST', 'If-Match: expected a rule set version such as "7"', [
         { path: 'If-Match', message: 'expected a rule set version such as "7"' },

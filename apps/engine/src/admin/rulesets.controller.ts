@@ -1,5 +1,5 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, HttpCode, Post, Query } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import {
   RuleAdministration,
   type AuditEntry,
@@ -11,7 +11,9 @@ import { RuleSetHolder } from '@risk/domain';
 import { AdminRoute, CurrentPrincipal, type Principal } from '../auth/roles';
 import { AuditQueryDto, BaseVersionDto } from './admin.dto';
 import { baseVersion } from './base-version';
-import { invalidVersion } from './version-param';
+import { VersionParam } from './version-param';
+
+const VERSION_PARAM = { name: 'version', type: 'integer', description: 'a rule set version, plain decimal (e.g. 7)' } as const;
 
 @ApiTags('rules')
 @ApiSecurity('api-key')
@@ -36,7 +38,8 @@ export class RuleSetsController {
   @Get('rulesets/:version')
   @AdminRoute('viewer')
   @ApiOperation({ summary: 'One rule set version with its rules' })
-  get(@Param('version', new ParseIntPipe({ exceptionFactory: invalidVersion })) version: number): Promise<RuleSetVersion> {
+  @ApiParam(VERSION_PARAM)
+  get(@VersionParam() version: number): Promise<RuleSetVersion> {
     return this.admin.getVersion(version);
   }
 
@@ -45,8 +48,9 @@ export class RuleSetsController {
   @AdminRoute('editor')
   @ApiHeader({ name: 'If-Match', required: false, description: 'only if this version is still the active one' })
   @ApiOperation({ summary: 'Activate a stored version on every instance; activating an older one is a rollback. Audited.' })
+  @ApiParam(VERSION_PARAM)
   async activate(
-    @Param('version', new ParseIntPipe({ exceptionFactory: invalidVersion })) version: number,
+    @VersionParam() version: number,
     @Body() body: BaseVersionDto,
     @Headers('if-match') ifMatch: string | undefined,
     @CurrentPrincipal() who: Principal,
