@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { RejectSink, type FiredRule, type RejectedMessage, type RiskLevel, type Verdict } from '@risk/domain';
 import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
 import { ElasticsearchVerdictSink, type ElasticsearchVerdictSinkOptions } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
@@ -91,16 +92,72 @@ export function verdicts(n: number, start = '2026-11-20T10:00:00.000Z', users = 
 }
 
 export function client(node: string, indexPrefix = 'risk'): ElasticsearchClient {
-  return new ElasticsearchClient({ node, requestTimeoutMs: 5_000, indexPrefix, maxRetries: 0 });
+  return new ElasticsearchClient({ node, requestTimeoutMs: 10_000, indexPrefix, maxRetries: 0 });
 }
 
-/** A sink with test-sized backoff, already set up. */
+/**
+ * A sink with test-sized backoff, already set up. Indices get no replica so
+ * that the single test node stays green (the readiness test makes it yellow
+ * and red on purpose).
+ */
 export async function sink(
   es: ElasticsearchClient,
   rejects = new RecordingRejectSink(),
   options: ElasticsearchVerdictSinkOptions = {},
 ): Promise<{ sink: ElasticsearchVerdictSink; rejects: RecordingRejectSink }> {
-  const s = new ElasticsearchVerdictSink(es, rejects, { backoffBaseMs: 5, backoffMaxMs: 50, flushIntervalMs: 2, ...options });
+  const s = new ElasticsearchVerdictSink(es, rejects, {
+    backoffBaseMs: 5,
+    backoffMaxMs: 50,
+    flushIntervalMs: 2,
+    index: { replicas: 0 },
+    ...options,
+  });
   await s.ensureSetup();
   return { sink: s, rejects };
+}
+
+/**
+ * Direct reads from the node, independent of the adapter under test. The node
+ * is near-real-time: searches and counts refresh first; a GET by id is
+ * real-time anyway.
+ */
+export class NodeReader {
+  constructor(private readonly url: string) {}
+
+  async request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+  }
+
+  /** Documents in an index or alias after a refresh; 0 when it does not exist. */
+  async count(index: string): Promise<number> {
+    await this.request('POST', `/${index}/_refresh?ignore_unavailable=true`);
+    const { status, body } = await this.request<{ count: number }>('GET', `/${index}/_count?ignore_unavailable=true`);
+    if (status === 404) return 0;
+    assert.equal(status, 200, JSON.stringify(body));
+    return body.count;
+  }
+
+  /** `_source`, `_seq_no` and `_primary_term` of a document, or undefined. */
+  async doc<T = any>(index: string, id: string): Promise<{ source: T; seqNo: number; primaryTerm: number } | undefined> {
+    const { status, body } = await this.request('GET', `/${index}/_doc/${encodeURIComponent(id)}`);
+    if (status === 404) return undefined;
+    assert.equal(status, 200, JSON.stringify(body));
+    return { source: body._source as T, seqNo: body._seq_no as number, primaryTerm: body._primary_term as number };
+  }
+
+  async source<T = any>(index: string, id: string): Promise<T | undefined> {
+    return (await this.doc<T>(index, id))?.source;
+  }
+
+  /** Index names behind an alias, sorted. */
+  async aliasIndices(alias: string): Promise<string[]> {
+    const { status, body } = await this.request<Record<string, unknown>>('GET', `/_alias/${alias}`);
+    return status === 404 ? [] : Object.keys(body).sort();
+  }
 }

@@ -1,27 +1,37 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { InvalidInputError, type Verdict } from '@risk/domain';
 import { ElasticsearchVerdictQuery } from '@risk/infra/elasticsearch/elasticsearch-verdict.query';
 import type { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
 import type { VerdictFilter } from '@risk/infra/verdict-query/verdict.query';
-import { EsTestServer } from '../support/es-test-server';
-import { client, sink, verdict, verdicts } from './es-fixtures';
+import { TestElasticsearchNode } from '../support/elasticsearch-node';
+import { EsFaultProxy } from '../support/es-test-server';
+import { NodeReader, client, sink, verdict, verdicts } from './es-fixtures';
 
-describe('risk profiles and verdict queries against the ES test server', () => {
-  let server: EsTestServer;
+/** Profiles (read-modify-write under optimistic concurrency) and verdict queries, against a real Elasticsearch 8 node. */
+describe('risk profiles and verdict queries against a real Elasticsearch node', () => {
+  let node: TestElasticsearchNode;
+  let read: NodeReader;
+  let prefix: string;
   let es: ElasticsearchClient;
   let query: ElasticsearchVerdictQuery;
 
   before(async () => {
-    server = await EsTestServer.start();
-    es = client(server.url);
-    query = new ElasticsearchVerdictQuery(es);
+    node = await TestElasticsearchNode.start();
+    read = new NodeReader(node.url);
   });
   after(async () => {
-    await es.close();
-    await server.stop();
+    await node?.stop();
   });
-  beforeEach(() => server.reset());
+  beforeEach(() => {
+    prefix = node.prefix();
+    es = client(node.url, prefix);
+    query = new ElasticsearchVerdictQuery(es);
+  });
+  afterEach(async () => {
+    await es.close();
+    await node.deletePrefix(prefix);
+  });
 
   describe('profile', () => {
     const t = (h: number) => new Date(Date.parse('2026-11-20T00:00:00.000Z') + h * 3_600_000).toISOString();
@@ -62,12 +72,58 @@ describe('risk profiles and verdict queries against the ES test server', () => {
       const { sink: s } = await sink(es);
       const list = verdicts(12, t(0), 1);
       await s.write(list);
-      const inOrder = server.getDoc('risk-profiles', 'u-0');
-      server.reset();
-      const { sink: s2 } = await sink(es);
-      const shuffled = [list[7], list[11], list[0], list[3], list[9], list[1], list[10], list[2], list[5], list[8], list[4], list[6]];
-      for (const v of shuffled) await s2.write([v]);
-      assert.deepEqual(server.getDoc('risk-profiles', 'u-0'), inOrder);
+      const inOrder = await read.source(`${prefix}-profiles`, 'u-0');
+      const other = client(node.url, node.prefix());
+      try {
+        const { sink: s2 } = await sink(other);
+        const shuffled = [list[7], list[11], list[0], list[3], list[9], list[1], list[10], list[2], list[5], list[8], list[4], list[6]];
+        for (const v of shuffled) await s2.write([v]);
+        assert.deepEqual(await read.source(`${other.indexPrefix}-profiles`, 'u-0'), inOrder);
+      } finally {
+        await other.close();
+        await node.deletePrefix(other.indexPrefix);
+      }
+    });
+
+    it('loses no update when two sink instances write the same profile at once (a 409 makes the loser read again)', async () => {
+      const proxy = await EsFaultProxy.start(node.url);
+      const viaProxy = client(proxy.url, prefix);
+      try {
+        const { sink: a } = await sink(viaProxy);
+        const { sink: b } = await sink(es);
+        await a.write([verdict({ event_id: 'first', event_time: t(0) })]);
+        // A reads the profile, then its bulk is held until B has updated the same profile.
+        const held = proxy.hold((method, path) => method === 'POST' && path === '/_bulk');
+        const writeA = a.write([verdict({ event_id: 'from-a', event_time: t(1), rules: ['login-burst'] })]);
+        await held.reached;
+        await b.write([verdict({ event_id: 'from-b', event_time: t(2), rules: ['device-and-city-change'] })]);
+        held.release();
+        await writeA;
+        assert.equal(a.counters.profileConflicts, 1, "A's conditional write lost to B's and was recomputed");
+        const profile = await query.getProfile('u-1');
+        assert.deepEqual(profile?.counts, { LOW: 1, MEDIUM: 1, HIGH: 1 });
+        assert.equal(profile?.latest.event_id, 'from-b');
+        assert.equal(profile?.highest_risk_24h, 'HIGH');
+
+        // Many small writes from both instances at once, on the same users: every event counted exactly once.
+        const many = verdicts(120, t(3), 2, 'm');
+        const chunks = (list: Verdict[]) => Array.from({ length: Math.ceil(list.length / 3) }, (_, i) => list.slice(i * 3, i * 3 + 3));
+        await Promise.all([
+          ...chunks(many.filter((_, i) => i % 4 < 2)).map((c) => a.write(c)),
+          ...chunks(many.filter((_, i) => i % 4 >= 2)).map((c) => b.write(c)),
+          a.write(many.slice(0, 30)), // redelivered meanwhile to the other instance: counted once
+        ]);
+        const u0 = await query.getProfile('u-0');
+        const u1 = await query.getProfile('u-1');
+        const total = (p: typeof u0) => (p === undefined ? 0 : p.counts.LOW + p.counts.MEDIUM + p.counts.HIGH);
+        assert.equal(total(u0), 60);
+        assert.equal(total(u1), 63);
+        assert.equal(u0?.latest.event_id, 'm-118');
+        assert.equal(u1?.latest.event_id, 'm-119');
+      } finally {
+        await viaProxy.close();
+        await proxy.stop();
+      }
     });
 
     it('ignores an event older than the remembered ones once the list is full, so an old replay is never double counted', async () => {
@@ -97,7 +153,8 @@ describe('risk profiles and verdict queries against the ES test server', () => {
         verdict({ event_id: 'tie-b', event_time: '2026-11-30T23:55:00.000Z', user_id: 'u-9' }),
       ];
       await s.write(all);
-      await es.refresh('risk-verdicts');
+      // Near-real-time: make the writes searchable before querying.
+      await es.refresh(`${prefix}-verdicts`);
     });
 
     const cases: [string, VerdictFilter, (v: Verdict) => boolean][] = [

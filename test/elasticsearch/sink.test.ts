@@ -1,32 +1,67 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { DependencyUnavailableError, toAlert, type Verdict } from '@risk/domain';
+import { ensureVerdictIndices, TEMPLATE_VERSION } from '@risk/infra/elasticsearch/elasticsearch-verdict.indices';
 import { ElasticsearchVerdictSink } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
 import type { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
-import { EsTestServer } from '../support/es-test-server';
+import { TestElasticsearchNode } from '../support/elasticsearch-node';
+import { EsFaultProxy } from '../support/es-test-server';
 import { freePort } from '../support/redis-server';
-import { RecordingRejectSink, client, sink, verdict, verdicts } from './es-fixtures';
+import { NodeReader, RecordingRejectSink, client, sink, verdict, verdicts } from './es-fixtures';
 
-describe('ElasticsearchVerdictSink against the ES test server', () => {
-  let server: EsTestServer;
+/**
+ * The verdict sink against a real Elasticsearch 8 node. Each test writes under
+ * its own index prefix. The 429 / 5xx cases go through `EsFaultProxy` in front
+ * of the same node: a real node cannot be made to throttle or lose a shard on
+ * demand, so only those faults are injected; what reaches the node is real.
+ */
+describe('ElasticsearchVerdictSink against a real Elasticsearch node', () => {
+  let node: TestElasticsearchNode;
+  let proxy: EsFaultProxy;
+  let read: NodeReader;
+  let prefix: string;
   let es: ElasticsearchClient;
+  /** Same prefix, through the fault proxy. */
+  let faulty: ElasticsearchClient;
 
   before(async () => {
-    server = await EsTestServer.start();
-    es = client(server.url);
+    node = await TestElasticsearchNode.start();
+    proxy = await EsFaultProxy.start(node.url);
+    read = new NodeReader(node.url);
   });
   after(async () => {
-    await es.close();
-    await server.stop();
+    await proxy?.stop();
+    await node?.stop();
   });
-  beforeEach(() => server.reset());
+  beforeEach(() => {
+    prefix = node.prefix();
+    es = client(node.url, prefix);
+    faulty = client(proxy.url, prefix);
+  });
+  afterEach(async () => {
+    await es.close();
+    await faulty.close();
+    proxy.reset();
+    await node.deletePrefix(prefix);
+  });
 
-  it('sets up templates and the stored script once, idempotently', async () => {
+  it('sets up strict index templates once, idempotently', async () => {
+    assert.deepEqual((await ensureVerdictIndices(es)).templatesPut, [`${prefix}-verdicts`, `${prefix}-profiles`]);
+    assert.deepEqual((await ensureVerdictIndices(es)).templatesPut, [], 'a second start-up finds current templates');
+    assert.equal(await es.indexTemplateVersion(`${prefix}-verdicts`), TEMPLATE_VERSION);
+    const { body } = await read.request('GET', `/_index_template/${prefix}-verdicts`);
+    const template = body.index_templates[0].index_template;
+    assert.deepEqual(template.index_patterns, [`${prefix}-verdicts-*`]);
+    assert.equal(template.template.mappings.dynamic, 'strict');
+
     const { sink: s } = await sink(es);
-    await s.ensureSetup();
-    assert.deepEqual([...server.templates.keys()].sort(), ['risk-profiles', 'risk-verdicts']);
-    assert.equal(server.log.filter((l) => l.startsWith('PUT /_index_template/')).length, 2, 'second start-up finds current templates');
-    assert.ok(server.scripts.has('risk-profile-update-v1'));
+    await s.write([verdict({ event_id: 'a', event_time: '2026-11-20T10:00:00.000Z' })]);
+    const mapping = await read.request('GET', `/${prefix}-verdicts-2026.11/_mapping`);
+    const properties = mapping.body[`${prefix}-verdicts-2026.11`].mappings;
+    assert.equal(properties.dynamic, 'strict', 'the monthly index was created from the template');
+    assert.deepEqual(properties.properties.rules.properties.explanation, { type: 'object', enabled: false });
+    const profiles = await read.request('GET', `/${prefix}-profiles/_mapping`);
+    assert.equal(profiles.body[`${prefix}-profiles`].mappings.dynamic, 'strict');
   });
 
   it('writes each verdict once, id = event_id, in the monthly index behind the alias; a replay leaves the same count', async () => {
@@ -37,71 +72,82 @@ describe('ElasticsearchVerdictSink against the ES test server', () => {
       ...verdicts(40, '2026-11-02T00:00:00.000Z'),
     ];
     await s.write(batch);
-    assert.equal(server.countDocs('risk-verdicts'), 42);
-    assert.deepEqual(server.getDoc('risk-verdicts-2026.10', 'a'), JSON.parse(JSON.stringify(batch[0])));
-    assert.equal(server.countDocs('risk-verdicts-2026.11'), 41);
-    assert.deepEqual([...server.aliases.get('risk-verdicts')!].sort(), ['risk-verdicts-2026.10', 'risk-verdicts-2026.11']);
-    const profileBefore = structuredClone(server.getDoc('risk-profiles', 'u-1'));
+    assert.equal(await read.count(`${prefix}-verdicts`), 42);
+    assert.deepEqual(await read.source(`${prefix}-verdicts-2026.10`, 'a'), JSON.parse(JSON.stringify(batch[0])));
+    assert.equal(await read.count(`${prefix}-verdicts-2026.11`), 41);
+    assert.deepEqual(await read.aliasIndices(`${prefix}-verdicts`), [`${prefix}-verdicts-2026.10`, `${prefix}-verdicts-2026.11`]);
+    const profileBefore = await read.doc(`${prefix}-profiles`, 'u-1');
+    assert.ok(profileBefore);
 
     await s.write(batch);
     await s.write(batch.slice(10, 20));
-    assert.equal(server.countDocs('risk-verdicts'), 42);
-    assert.equal(await es.count('risk-verdicts'), 42);
-    assert.deepEqual(server.getDoc('risk-profiles', 'u-1'), profileBefore, 'replayed verdicts are not counted again');
+    assert.equal(await read.count(`${prefix}-verdicts`), 42);
+    assert.equal(await read.count(`${prefix}-verdicts-*`), 42, 'no copy in any other index');
+    assert.deepEqual(
+      await read.doc(`${prefix}-profiles`, 'u-1'),
+      profileBefore,
+      'replayed verdicts are not counted again, nor even rewritten',
+    );
     assert.equal(s.counters.docsWritten, 94);
+    assert.equal(s.counters.profilesUpdated, 94);
     assert.equal(s.counters.rejected, 0);
   });
 
   it('splits large writes into bulks bounded by count and bytes, and still resolves once all are written', async () => {
     const { sink: s } = await sink(es, undefined, { flushMaxDocs: 15, flushMaxBytes: 20_000, maxConcurrentBulks: 3 });
-    const batch = verdicts(120);
-    await s.write(batch);
-    assert.equal(server.countDocs('risk-verdicts'), 120);
-    assert.ok(s.counters.bulkRequests >= 240 / 30, `expected ≥ 8 bulks, got ${s.counters.bulkRequests}`);
+    await s.write(verdicts(120));
+    assert.equal(await read.count(`${prefix}-verdicts`), 120);
+    assert.ok(s.counters.bulkRequests >= 120 / 15, `expected ≥ 8 bulks, got ${s.counters.bulkRequests}`);
+    const total = (id: string) => read.source(`${prefix}-profiles`, id).then((p) => p.counts.total as number);
+    assert.deepEqual(await Promise.all(['u-0', 'u-1', 'u-2'].map(total)), [40, 40, 40], 'bulks racing on a profile lose no update');
   });
 
   it('concurrent writes each resolve after their own verdicts are stored', async () => {
     const { sink: s } = await sink(es, undefined, { flushIntervalMs: 20 });
     const first = verdicts(5, '2026-11-20T10:00:00.000Z', 3, 'x');
     const second = verdicts(7, '2026-11-21T10:00:00.000Z', 3, 'y');
-    await Promise.all([
-      s.write(first).then(() => first.forEach((v) => assert.ok(server.getDoc('risk-verdicts-2026.11', v.event_id), v.event_id))),
-      s.write(second).then(() => second.forEach((v) => assert.ok(server.getDoc('risk-verdicts-2026.11', v.event_id), v.event_id))),
-    ]);
-    assert.equal(server.countDocs('risk-verdicts'), 12);
+    const stored = async (list: Verdict[]) => {
+      for (const v of list) assert.ok(await read.doc(`${prefix}-verdicts-2026.11`, v.event_id), v.event_id);
+    };
+    await Promise.all([s.write(first).then(() => stored(first)), s.write(second).then(() => stored(second))]);
+    assert.equal(await read.count(`${prefix}-verdicts`), 12);
   });
 
-  it('retries failed items of a partly failed bulk until they are written', async () => {
-    const { sink: s, rejects } = await sink(es);
-    server.failItem('e-3', 503, 2);
-    server.failItem('e-5', 429, 1);
-    server.failItem('u-2', 500, 1); // the profile of u-2
+  it('retries failed items of a partly failed bulk (injected 503, 429, 500) until they are written', async () => {
+    const { sink: s, rejects } = await sink(faulty);
+    proxy.failItem('e-3', 503, 2);
+    proxy.failItem('e-5', 429, 1);
+    proxy.failItem('u-2', 500, 1); // the profile of u-2
     const batch = verdicts(10);
     await s.write(batch);
-    assert.equal(server.countDocs('risk-verdicts'), 10);
-    assert.ok(server.getDoc('risk-verdicts-2026.11', 'e-3'));
-    assert.ok(server.getDoc('risk-verdicts-2026.11', 'e-5'));
-    assert.equal(s.counters.retries, 4);
+    assert.equal(await read.count(`${prefix}-verdicts`), 10);
+    assert.ok(await read.doc(`${prefix}-verdicts-2026.11`, 'e-3'));
+    assert.ok(await read.doc(`${prefix}-verdicts-2026.11`, 'e-5'));
+    // e-3 twice, e-5 once, and u-2's profile once for its 3 verdicts.
+    assert.equal(s.counters.retries, 6);
     assert.equal(s.counters.throttled, 1);
     assert.equal(rejects.messages.length, 0);
-    const u2 = server.getDoc('risk-profiles', 'u-2') as { counts: { total: number } };
+    const u2 = await read.source(`${prefix}-profiles`, 'u-2');
     assert.equal(u2.counts.total, batch.filter((v) => v.user_id === 'u-2').length);
   });
 
-  it('backs off on 429 for whole requests and loses nothing', async () => {
-    const { sink: s } = await sink(es);
-    server.failNextRequests(3, 429);
+  it('backs off on injected 429s for whole bulks and profile reads, and loses nothing', async () => {
+    const { sink: s } = await sink(faulty);
+    proxy.failNextRequests(3, 429, (_, path) => path === '/_bulk');
+    proxy.failNextRequests(1, 503, (_, path) => path.endsWith('/_mget'));
     await s.write(verdicts(25));
-    assert.equal(server.countDocs('risk-verdicts'), 25);
-    assert.equal(server.statuses.get(429), 3);
+    assert.equal(await read.count(`${prefix}-verdicts`), 25);
+    assert.equal(proxy.statuses.get(429), 3);
+    assert.equal(proxy.statuses.get(503), 1);
     assert.equal(s.counters.throttled, 3);
     assert.equal(s.counters.bulkRequests, 4);
-    assert.equal(s.counters.retries, 3 * 50);
+    assert.equal(s.counters.retries, 4 * 50, '25 verdicts and their 25 profile updates, sent again 4 times');
+    assert.equal((await read.source(`${prefix}-profiles`, 'u-0')).counts.total, 9);
   });
 
-  it('fails the write as retriable when Elasticsearch keeps failing, and keeps nothing in the reject sink', async () => {
-    const { sink: s, rejects } = await sink(es, undefined, { maxAttempts: 3 });
-    server.failNextRequests(10, 503);
+  it('fails the write as retriable when Elasticsearch keeps answering 503, and keeps nothing in the reject sink', async () => {
+    const { sink: s, rejects } = await sink(faulty, undefined, { maxAttempts: 3 });
+    proxy.failNextRequests(10, 503, (_, path) => path === '/_bulk');
     const error = await s.write(verdicts(3)).then(
       () => undefined,
       (e: unknown) => e,
@@ -110,17 +156,19 @@ describe('ElasticsearchVerdictSink against the ES test server', () => {
     assert.equal(error.retriable, true);
     assert.equal(s.counters.bulkRequests, 3);
     assert.equal(rejects.messages.length, 0);
-    assert.equal(server.countDocs('risk-verdicts'), 0);
+    assert.equal(await read.count(`${prefix}-verdicts`), 0);
   });
 
-  it('fails as retriable when items keep failing with 5xx', async () => {
-    const { sink: s } = await sink(es, undefined, { maxAttempts: 2 });
-    server.failItem('e-1', 503, 5);
+  it('fails as retriable when an item keeps failing with 503', async () => {
+    const { sink: s } = await sink(faulty, undefined, { maxAttempts: 2 });
+    proxy.failItem('e-1', 503, 5);
     await assert.rejects(
       s.write(verdicts(3)),
-      (e: unknown) => e instanceof DependencyUnavailableError && /e?1 bulk actions still failing/.test(e.message),
+      (e: unknown) =>
+        e instanceof DependencyUnavailableError &&
+        /still failing after 2 attempts \(last: 503 unavailable_shards_exception\)/.test(e.message),
     );
-    assert.equal(server.countDocs('risk-verdicts'), 2);
+    assert.equal(await read.count(`${prefix}-verdicts`), 2);
   });
 
   it("hands a verdict refused by the strict mapping to the reject sink with Elasticsearch's error, and writes the rest", async () => {
@@ -128,13 +176,14 @@ describe('ElasticsearchVerdictSink against the ES test server', () => {
     const good = verdicts(3);
     const bad: Verdict = toAlert(verdict({ event_id: 'bad-1', event_time: '2026-11-20T11:00:00.000Z', rules: ['login-burst'] }));
     await s.write([good[0], bad, good[1], good[2]]);
-    assert.equal(server.countDocs('risk-verdicts'), 3);
+    assert.equal(await read.count(`${prefix}-verdicts`), 3);
     assert.equal(rejects.messages.length, 1);
     const [message] = rejects.messages;
     assert.equal(message.stage, 'verdict-sink');
     assert.equal(message.key, 'u-1');
     assert.deepEqual(JSON.parse(String(message.raw)), JSON.parse(JSON.stringify(bad)));
-    assert.equal(message.errors[0].path, 'risk-verdicts-2026.11');
+    assert.equal(message.errors.length, 1);
+    assert.equal(message.errors[0].path, `${prefix}-verdicts-2026.11`);
     assert.match(
       message.errors[0].message,
       /^400 strict_dynamic_mapping_exception: .*dynamic introduction of \[alert_id\] within \[_doc\]/,
@@ -142,24 +191,26 @@ describe('ElasticsearchVerdictSink against the ES test server', () => {
     assert.equal(s.counters.rejected, 1);
   });
 
-  it('rejects a wrongly typed field and maps features added later as numbers', async () => {
+  it('rejects a wrongly typed field (the verdict by Elasticsearch, its profile update before writing) and maps new features as numbers', async () => {
     const { sink: s, rejects } = await sink(es);
     const base = verdict({ event_id: 'f-1', event_time: '2026-11-20T11:00:00.000Z' });
     const withNew: Verdict = { ...base, features: { ...base.features, new_feature_1h: 3 } };
     const withFraction: Verdict = { ...base, event_id: 'f-2', features: { ...base.features, new_feature_1h: 2.5 } };
     const wrongType = { ...base, event_id: 'f-3', score: 'high' } as unknown as Verdict;
     await s.write([withNew, withFraction, wrongType]);
-    assert.equal(server.countDocs('risk-verdicts'), 2);
-    const features = server.indices.get('risk-verdicts-2026.11')!.mappings.properties!.features.properties!;
-    assert.deepEqual(features.new_feature_1h, { type: 'double' });
+    assert.equal(await read.count(`${prefix}-verdicts`), 2);
+    assert.equal((await read.source(`${prefix}-verdicts-2026.11`, 'f-2')).features.new_feature_1h, 2.5);
+    const mapping = await read.request('GET', `/${prefix}-verdicts-2026.11/_mapping/field/features.new_feature_1h`);
+    assert.deepEqual(mapping.body[`${prefix}-verdicts-2026.11`].mappings['features.new_feature_1h'].mapping.new_feature_1h, {
+      type: 'double',
+    });
     // Both the verdict and its profile update are refused: one message carrying both errors.
     assert.equal(rejects.messages.length, 1);
-    assert.deepEqual(
-      rejects.messages[0].errors.map((e) => e.path),
-      ['risk-verdicts-2026.11', 'risk-profiles'],
-    );
-    assert.match(rejects.messages[0].errors[0].message, /document_parsing_exception: .*\[score\] of type \[integer\]/);
-    assert.match(rejects.messages[0].errors[1].message, /document_parsing_exception: .*\[latest.score\] of type \[integer\]/);
+    const byPath = new Map(rejects.messages[0].errors.map((e) => [e.path, e.message]));
+    assert.deepEqual([...byPath.keys()].sort(), [`${prefix}-profiles`, `${prefix}-verdicts-2026.11`]);
+    assert.match(byPath.get(`${prefix}-verdicts-2026.11`)!, /^400 document_parsing_exception: .*\[score\] of type \[integer\]/);
+    assert.match(byPath.get(`${prefix}-profiles`)!, /score must be an integer/);
+    assert.equal((await read.source(`${prefix}-profiles`, 'u-1')).counts.total, 2, 'the other verdicts of the user are counted');
   });
 
   it('fails the write when the reject sink cannot keep a refused verdict', async () => {
@@ -174,17 +225,25 @@ describe('ElasticsearchVerdictSink against the ES test server', () => {
     const { sink: s } = await sink(es, undefined, { flushIntervalMs: 60_000 });
     const pending = s.write(verdicts(4));
     await s.flush();
-    assert.equal(server.countDocs('risk-verdicts'), 4);
+    assert.equal(await read.count(`${prefix}-verdicts`), 4);
     await pending;
   });
 
-  it('reports cluster health, and unreachable when nothing listens', async () => {
+  it('reports cluster health for readiness: green, yellow (a replica cannot be placed), red (a primary cannot), unreachable', async () => {
     const { sink: s } = await sink(es);
     assert.equal((await s.health()).status, 'green');
-    server.healthStatus = 'yellow';
+    const yellow = await read.request('PUT', `/${prefix}-health-yellow`, { settings: { number_of_shards: 1, number_of_replicas: 1 } });
+    assert.equal(yellow.status, 200, JSON.stringify(yellow.body));
     assert.equal((await s.health()).status, 'yellow');
-    server.healthStatus = 'red';
-    assert.equal((await s.health()).status, 'red');
+    const red = await read.request('PUT', `/${prefix}-health-red?wait_for_active_shards=0`, {
+      settings: { number_of_shards: 1, number_of_replicas: 0, 'index.routing.allocation.require._name': 'no-such-node' },
+    });
+    assert.equal(red.status, 200, JSON.stringify(red.body));
+    const health = await s.health();
+    assert.equal(health.status, 'red');
+    assert.equal('number_of_nodes' in health ? health.number_of_nodes : undefined, 1);
+    await node.deletePrefix(prefix);
+    assert.equal((await s.health()).status, 'green');
 
     const nowhere = client(`http://127.0.0.1:${await freePort()}`);
     const lost = new ElasticsearchVerdictSink(nowhere, new RecordingRejectSink(), { maxAttempts: 2, backoffBaseMs: 1 });

@@ -1,23 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { startEngine, type RunningEngine } from '@risk/engine/bootstrap';
-import { EsTestServer } from '@test/support/es-test-server';
+import { TestElasticsearchNode } from '@test/support/elasticsearch-node';
 import { quietLogger, testConfig } from '@test/support/engine-process';
 import { TestRedisServer } from '@test/support/redis-server';
 
 /**
  * The service with REDIS_URL and ELASTICSEARCH_NODE set: state in a real
- * redis-server, verdicts in the Elasticsearch-API test server, all over
- * real sockets.
+ * redis-server, verdicts in a real Elasticsearch 8 node, all over real sockets.
  */
 describe('engine with Redis state and the Elasticsearch verdict store', () => {
   let redis: TestRedisServer;
-  let es: EsTestServer;
+  let es: TestElasticsearchNode;
   let engine: RunningEngine;
 
   before(async () => {
     redis = await TestRedisServer.start();
-    es = await EsTestServer.start();
+    es = await TestElasticsearchNode.start();
     engine = await startEngine(
       testConfig({ REDIS_URL: redis.url, ELASTICSEARCH_NODE: es.url, ELASTICSEARCH_FLUSH_INTERVAL: '20ms' }),
       quietLogger(),
@@ -63,6 +62,8 @@ describe('engine with Redis state and the Elasticsearch verdict store', () => {
     assert.equal(body.results[1].verdict.risk_level, 'HIGH');
     assert.equal(body.results[1].verdict.features.distinct_devices_1h, 2);
 
+    // The store is near-real-time (about 1 s): make the verdicts searchable now instead of waiting.
+    assert.equal((await fetch(`${es.url}/risk-verdicts/_refresh`, { method: 'POST' })).status, 200);
     const stored = (await (await fetch(`${engine.url}/verdicts/s-2`)).json()) as any;
     assert.equal(stored.event_id, 's-2');
     assert.equal(stored.risk_level, 'HIGH');

@@ -1,5 +1,4 @@
 import type { ElasticsearchClient } from './elasticsearch.client';
-import { RISK_PROFILE_PAINLESS, RISK_PROFILE_SCRIPT_ID } from './risk-profile.script';
 
 /**
  * Index layout (docs/elasticsearch.md):
@@ -111,7 +110,7 @@ export const PROFILE_MAPPINGS = {
       properties: { LOW: { type: 'long' }, MEDIUM: { type: 'long' }, HIGH: { type: 'long' }, total: { type: 'long' } },
     },
     last_seen_at: perLevel(date),
-    // Bookkeeping for idempotence (recent event ids) and ordering: script-only, never searched.
+    // Bookkeeping for idempotence (recent event ids) and ordering: read back by the sink, never searched.
     state: { type: 'object', enabled: false },
   },
 } as const;
@@ -152,8 +151,9 @@ export function profileTemplate(prefix: string, settings: IndexSettings = {}): R
 
 /**
  * Idempotent start-up setup: puts each index template when missing or older than
- * {@link TEMPLATE_VERSION}, and (re)stores the profile script. Indices themselves are
- * created by Elasticsearch on first write, from the templates.
+ * {@link TEMPLATE_VERSION}. Indices themselves are created by Elasticsearch on first
+ * write, from the templates. (No stored script: profiles are updated in TypeScript,
+ * see `risk-profile.ts`.)
  */
 export async function ensureVerdictIndices(client: ElasticsearchClient, settings: IndexSettings = {}): Promise<{ templatesPut: string[] }> {
   const prefix = client.indexPrefix;
@@ -169,6 +169,5 @@ export async function ensureVerdictIndices(client: ElasticsearchClient, settings
       templatesPut.push(name);
     }
   }
-  await client.putStoredScript(RISK_PROFILE_SCRIPT_ID, RISK_PROFILE_PAINLESS);
   return { templatesPut };
 }

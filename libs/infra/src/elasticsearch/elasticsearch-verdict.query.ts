@@ -11,7 +11,7 @@ import {
 } from '../verdict-query/verdict.query';
 import { ElasticsearchClient, EsResponseError } from './elasticsearch.client';
 import { verdictIndexNames } from './elasticsearch-verdict.indices';
-import type { StoredRiskProfile } from './risk-profile.script';
+import { toRiskProfile, type StoredRiskProfile } from '../verdict-query/risk-profile';
 
 /** A validated {@link VerdictFilter}; `after` is the decoded cursor [event_time ms, event_id]. */
 export interface CheckedVerdictFilter {
@@ -116,14 +116,7 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
     } catch (error) {
       throw new DependencyUnavailableError('elasticsearch', 'reading a risk profile failed', { cause: error });
     }
-    if (stored === undefined) return undefined;
-    return {
-      user_id: stored.user_id,
-      latest: stored.latest,
-      highest_risk_24h: stored.highest_risk_24h,
-      counts: { LOW: stored.counts.LOW, MEDIUM: stored.counts.MEDIUM, HIGH: stored.counts.HIGH },
-      updated_at: stored.updated_at,
-    };
+    return stored === undefined ? undefined : toRiskProfile(stored);
   }
 
   private async searchVerdicts(body: Record<string, unknown>): Promise<{ _source: Verdict; sort?: readonly unknown[] }[]> {

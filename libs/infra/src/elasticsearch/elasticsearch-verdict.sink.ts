@@ -1,7 +1,19 @@
 import { DependencyUnavailableError, RejectSink, VerdictSink, type FieldError, type RejectedMessage, type Verdict } from '@risk/domain';
-import { ElasticsearchClient, EsResponseError, EsUnreachableError, type EsBulkItemResult } from './elasticsearch.client';
+import {
+  ElasticsearchClient,
+  EsResponseError,
+  EsUnreachableError,
+  type EsBulkItemResult,
+  type EsVersionedDoc,
+} from './elasticsearch.client';
 import { ensureVerdictIndices, monthlyVerdictIndex, verdictIndexNames, type IndexSettings } from './elasticsearch-verdict.indices';
-import { RISK_PROFILE_SCRIPT_ID, type RiskProfileParams } from './risk-profile.script';
+import {
+  DEFAULT_PROFILE_RECENT_LIMIT,
+  riskProfileUpdate,
+  type RiskProfileUpdate,
+  type StoredRiskProfile,
+} from '../verdict-query/risk-profile';
+import { planProfileWrites, type ProfileGroup, type ProfileWrite } from './elasticsearch-profile.writes';
 
 export interface ElasticsearchVerdictSinkOptions {
   /** A bulk request is sent once this many verdicts are queued (each with its profile update). Default 5 000. */
@@ -21,6 +33,11 @@ export interface ElasticsearchVerdictSinkOptions {
   readonly profiles?: boolean;
   /** Event ids remembered per profile for idempotent counts. Default 200. */
   readonly profileRecentLimit?: number;
+  /**
+   * Read-modify-write rounds per profile that may lose to a concurrent writer (409) before the
+   * write fails as retriable. Conflict rounds re-read at once (a few ms of jitter, no backoff). Default 16.
+   */
+  readonly maxConflictRounds?: number;
   /** Settings of the indices created from the templates. */
   readonly index?: IndexSettings;
   /** Called after every bulk response (or failure): for metrics and the benchmark. */
@@ -41,13 +58,15 @@ export interface BulkInfo {
 export interface ElasticsearchSinkCounters {
   /** Verdict documents acknowledged by Elasticsearch. */
   docsWritten: number;
-  /** Profile updates acknowledged (including no-ops for already-counted events). */
+  /** Verdicts whose profile update is acknowledged (including those already counted, which need no write). */
   profilesUpdated: number;
-  /** Actions sent again after a retriable failure (item or whole request). */
+  /** Profile writes that lost to a concurrent writer (409) and were read and computed again. */
+  profileConflicts: number;
+  /** Verdict documents and profile updates sent again after a retriable failure (item or whole request). */
   retries: number;
   /** 429 answers, for whole requests or single items. */
   throttled: number;
-  /** Actions (verdict or profile) refused for good and handed to the reject sink. */
+  /** Verdict documents or profile updates refused for good and handed to the reject sink. */
   rejected: number;
   bulkRequests: number;
   /** write() calls that failed with DependencyUnavailableError. */
@@ -57,18 +76,18 @@ export interface ElasticsearchSinkCounters {
 export type ElasticsearchHealth =
   { status: 'green' | 'yellow' | 'red'; cluster_name: string; number_of_nodes?: number } | { status: 'unreachable'; error: string };
 
-type ActionKind = 'verdict' | 'profile';
-
-interface Action {
-  readonly kind: ActionKind;
-  /** Action line + source line, each ending in \n. */
+/** One verdict queued by write(): its document action and, when profiles are kept, its profile update. */
+interface Entry {
+  readonly verdict: Verdict;
+  /** `index` action line + source line, each ending in \n. */
   readonly ndjson: string;
   readonly bytes: number;
-  readonly verdict: Verdict;
+  /** undefined when profiles are off; errors when the verdict cannot make a valid profile. */
+  readonly profile: RiskProfileUpdate | { readonly errors: readonly FieldError[] } | undefined;
   readonly ticket: Ticket;
 }
 
-/** One write() call: resolves when each of its actions is written or rejected. */
+/** One write() call: resolves when each of its verdicts is written or rejected, and so is its profile update. */
 class Ticket {
   readonly promise: Promise<void>;
   private remaining: number;
@@ -76,8 +95,8 @@ class Ticket {
   private resolveFn!: () => void;
   private rejectFn!: (error: unknown) => void;
 
-  constructor(actions: number) {
-    this.remaining = actions;
+  constructor(parts: number) {
+    this.remaining = parts;
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;
@@ -100,20 +119,29 @@ class Ticket {
   }
 }
 
+/** What a batch still has to get written: verdict documents, and profile updates grouped by user. */
+interface Pending {
+  docs: Entry[];
+  profiles: Map<string, Entry[]>;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Writes verdicts to Elasticsearch with bulk requests (SPEC §5): document id =
  * event_id in the monthly index of its event_time, so a replay overwrites
- * rather than duplicates; and, per verdict, a scripted upsert of the user's
- * risk profile. Actions are queued across write() calls and sent by count,
- * bytes or interval; each write() resolves once all of its own verdicts are
- * acknowledged (or rejected as unwritable), so the caller can commit its input.
+ * rather than duplicates; and the users' risk profiles, read (one `mget` per
+ * bulk), updated in TypeScript and written back in the same bulk under
+ * optimistic concurrency control. Verdicts are queued across write() calls and
+ * sent by count, bytes or interval; each write() resolves once all of its own
+ * verdicts and profile updates are acknowledged (or rejected as unwritable),
+ * so the caller can commit its input.
  */
 export class ElasticsearchVerdictSink extends VerdictSink {
   readonly counters: ElasticsearchSinkCounters = {
     docsWritten: 0,
     profilesUpdated: 0,
+    profileConflicts: 0,
     retries: 0,
     throttled: 0,
     rejected: 0,
@@ -123,17 +151,18 @@ export class ElasticsearchVerdictSink extends VerdictSink {
 
   private readonly prefix: string;
   private readonly profileIndex: string;
-  private readonly maxBatchActions: number;
+  private readonly maxBatchDocs: number;
   private readonly maxBatchBytes: number;
   private readonly flushIntervalMs: number;
   private readonly maxConcurrentBulks: number;
   private readonly maxAttempts: number;
+  private readonly maxConflictRounds: number;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
   private readonly profiles: boolean;
   private readonly profileRecentLimit: number;
 
-  private queue: Action[] = [];
+  private queue: Entry[] = [];
   private queuedBytes = 0;
   private inFlight = 0;
   private readonly jobs = new Set<Promise<void>>();
@@ -150,17 +179,18 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     this.prefix = client.indexPrefix;
     this.profileIndex = verdictIndexNames(this.prefix).profileIndex;
     this.profiles = options.profiles ?? true;
-    this.maxBatchActions = (options.flushMaxDocs ?? 5_000) * (this.profiles ? 2 : 1);
+    this.maxBatchDocs = options.flushMaxDocs ?? 5_000;
     this.maxBatchBytes = options.flushMaxBytes ?? 5 * 1024 * 1024;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxConcurrentBulks = options.maxConcurrentBulks ?? 2;
     this.maxAttempts = options.maxAttempts ?? 8;
+    this.maxConflictRounds = options.maxConflictRounds ?? 16;
     this.backoffBaseMs = options.backoffBaseMs ?? 100;
     this.backoffMaxMs = options.backoffMaxMs ?? 10_000;
-    this.profileRecentLimit = options.profileRecentLimit ?? 200;
+    this.profileRecentLimit = options.profileRecentLimit ?? DEFAULT_PROFILE_RECENT_LIMIT;
   }
 
-  /** Index templates and the profile script; call once at start-up before the first write. Idempotent. */
+  /** Index templates; call once at start-up before the first write. Idempotent. */
   async ensureSetup(): Promise<void> {
     try {
       await ensureVerdictIndices(this.client, this.options.index);
@@ -173,8 +203,11 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     if (verdicts.length === 0) return;
     const ticket = new Ticket(verdicts.length * (this.profiles ? 2 : 1));
     for (const verdict of verdicts) {
-      this.enqueue(this.verdictAction(verdict, ticket));
-      if (this.profiles) this.enqueue(this.profileAction(verdict, ticket));
+      const index = monthlyVerdictIndex(this.prefix, verdict.event_time);
+      const ndjson = `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(verdict.event_id)}}}\n${JSON.stringify(verdict)}\n`;
+      const bytes = Buffer.byteLength(ndjson);
+      this.queue.push({ verdict, ndjson, bytes, profile: this.profiles ? riskProfileUpdate(verdict) : undefined, ticket });
+      this.queuedBytes += bytes;
     }
     this.pump();
     return ticket.promise;
@@ -198,38 +231,9 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     }
   }
 
-  private verdictAction(verdict: Verdict, ticket: Ticket): Action {
-    const index = monthlyVerdictIndex(this.prefix, verdict.event_time);
-    const ndjson = `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(verdict.event_id)}}}\n${JSON.stringify(verdict)}\n`;
-    return { kind: 'verdict', ndjson, bytes: Buffer.byteLength(ndjson), verdict, ticket };
-  }
-
-  private profileAction(verdict: Verdict, ticket: Ticket): Action {
-    // retry_on_conflict: another engine instance may update the same profile concurrently.
-    const meta = { update: { _index: this.profileIndex, _id: verdict.user_id, retry_on_conflict: 5 } };
-    const params: RiskProfileParams = {
-      user_id: verdict.user_id,
-      event_id: verdict.event_id,
-      event_time: verdict.event_time,
-      event_time_ms: Date.parse(verdict.event_time),
-      risk_level: verdict.risk_level,
-      score: verdict.score,
-      decided_at: verdict.decided_at,
-      max_recent: this.profileRecentLimit,
-    };
-    const body = { scripted_upsert: true, script: { id: RISK_PROFILE_SCRIPT_ID, params }, upsert: {} };
-    const ndjson = `${JSON.stringify(meta)}\n${JSON.stringify(body)}\n`;
-    return { kind: 'profile', ndjson, bytes: Buffer.byteLength(ndjson), verdict, ticket };
-  }
-
-  private enqueue(action: Action): void {
-    this.queue.push(action);
-    this.queuedBytes += action.bytes;
-  }
-
   private pump(): void {
     while (this.inFlight < this.maxConcurrentBulks && this.queue.length > 0) {
-      const full = this.queue.length >= this.maxBatchActions || this.queuedBytes >= this.maxBatchBytes;
+      const full = this.queue.length >= this.maxBatchDocs || this.queuedBytes >= this.maxBatchBytes;
       if (!full && !this.forced) break;
       this.startJob(this.cut());
     }
@@ -246,11 +250,11 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     }
   }
 
-  /** Takes the next batch off the queue, bounded by count and bytes (at least one action). */
-  private cut(): Action[] {
+  /** Takes the next batch off the queue, bounded by count and verdict bytes (at least one verdict). */
+  private cut(): Entry[] {
     let bytes = 0;
     let n = 0;
-    while (n < this.queue.length && n < this.maxBatchActions) {
+    while (n < this.queue.length && n < this.maxBatchDocs) {
       const next = this.queue[n].bytes;
       if (n > 0 && bytes + next > this.maxBatchBytes) break;
       bytes += next;
@@ -262,7 +266,7 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     return batch;
   }
 
-  private startJob(batch: Action[]): void {
+  private startJob(batch: Entry[]): void {
     this.inFlight += 1;
     const job = this.send(batch)
       .catch((error: unknown) => this.failAll(batch, unavailable('bulk write failed', error)))
@@ -274,80 +278,185 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     this.jobs.add(job);
   }
 
-  /** Sends a batch until every action is written, rejected, or out of attempts. A job in backoff keeps its slot: that is the back-pressure. */
-  private async send(batch: Action[]): Promise<void> {
-    let pending = batch;
-    for (let attempt = 1; pending.length > 0; attempt += 1) {
-      const body = pending.map((a) => a.ndjson).join('');
-      const bytes = pending.reduce((sum, a) => sum + a.bytes, 0);
-      const started = performance.now();
-      let items: readonly Readonly<Record<string, EsBulkItemResult>>[];
-      try {
-        this.counters.bulkRequests += 1;
-        const response = await this.client.bulk(body);
-        this.report(started, pending.length, bytes, attempt, 200);
-        items = response.items;
-        if (items.length !== pending.length) throw new Error(`bulk answered ${items.length} items for ${pending.length} actions`);
-      } catch (error) {
-        const status = error instanceof EsResponseError ? error.statusCode : 0;
-        this.report(started, pending.length, bytes, attempt, status);
-        if (status === 429) this.counters.throttled += 1;
-        // A whole request refused with another 4xx (auth, body too large) will not pass by waiting.
-        const retriable = error instanceof EsUnreachableError || (error instanceof EsResponseError && error.retriable);
-        if (!retriable || attempt >= this.maxAttempts) {
-          this.failAll(pending, unavailable(`bulk request failed (attempt ${attempt})`, error));
-          return;
-        }
-        this.counters.retries += pending.length;
-        await sleep(this.backoff(attempt));
+  /**
+   * Sends a batch until every verdict document and profile update is written,
+   * rejected, or out of attempts. Each round reads the pending users' profiles,
+   * then sends one bulk with the pending documents and the conditional profile
+   * writes. A job in backoff keeps its slot: that is the back-pressure.
+   */
+  private async send(batch: Entry[]): Promise<void> {
+    const refused = new Map<Entry, FieldError[]>();
+    const pending: Pending = { docs: batch, profiles: new Map() };
+    for (const entry of batch) {
+      if (entry.profile === undefined) continue;
+      if ('errors' in entry.profile) {
+        const detail = entry.profile.errors.map((e) => `${e.path} ${e.message}`).join('; ');
+        refused.set(entry, [{ path: this.profileIndex, message: `profile update not written: ${detail}` }]);
         continue;
       }
-
-      const retry: Action[] = [];
-      let lastFailure = '';
-      const rejected: { action: Action; result: EsBulkItemResult }[] = [];
-      for (let i = 0; i < pending.length; i += 1) {
-        const action = pending[i];
-        const entry = items[i];
-        const result = entry.index ?? entry.update ?? entry.create ?? Object.values(entry)[0];
-        if (result.status < 300) {
-          if (action.kind === 'verdict') this.counters.docsWritten += 1;
-          else this.counters.profilesUpdated += 1;
-          action.ticket.done();
-        } else if (isRetriableItem(result.status, action.kind)) {
-          if (result.status === 429) this.counters.throttled += 1;
-          lastFailure = `${result.status} ${result.error?.type ?? ''}`.trim();
-          retry.push(action);
-        } else {
-          rejected.push({ action, result });
-        }
-      }
-      if (rejected.length > 0) await this.reject(rejected);
-      if (retry.length === 0) return;
-      if (attempt >= this.maxAttempts) {
-        this.failAll(retry, unavailable(`${retry.length} bulk actions still failing after ${attempt} attempts (last: ${lastFailure})`));
+      const list = pending.profiles.get(entry.verdict.user_id) ?? [];
+      list.push(entry);
+      pending.profiles.set(entry.verdict.user_id, list);
+    }
+    let attempt = 1;
+    let conflictRounds = 0;
+    while (pending.docs.length > 0 || pending.profiles.size > 0) {
+      const round = await this.round(pending, attempt, refused);
+      // A failing reject sink fails only the refused verdicts' writes; the rest of the batch goes on.
+      if (refused.size > 0) await this.reject(refused);
+      if (round.kind === 'failed') {
+        this.failAll(round.entries, round.error);
         return;
       }
-      this.counters.retries += retry.length;
+      if (round.kind === 'done') return;
+      if (round.conflictsOnly) {
+        conflictRounds += 1;
+        if (conflictRounds >= this.maxConflictRounds) {
+          const entries = [...pending.profiles.values()].flat();
+          this.failAll(entries, unavailable(`${entries.length} profile updates still conflicting after ${conflictRounds} rounds`));
+          return;
+        }
+        // A little jitter so that writers racing on the same profiles do not keep colliding in step.
+        await sleep(Math.random() * 2 * conflictRounds);
+        continue;
+      }
+      if (attempt >= this.maxAttempts) {
+        this.failAll(
+          [...pending.docs, ...[...pending.profiles.values()].flat()],
+          unavailable(`bulk actions still failing after ${attempt} attempts (last: ${round.lastFailure})`, round.cause),
+        );
+        return;
+      }
       await sleep(this.backoff(attempt));
-      pending = retry;
+      attempt += 1;
     }
   }
 
-  /** One message per verdict (its verdict and profile actions may both be refused), then the actions count as done. */
-  private async reject(rejected: readonly { action: Action; result: EsBulkItemResult }[]): Promise<void> {
-    const byVerdict = new Map<Verdict, FieldError[]>();
-    for (const { action, result } of rejected) {
-      const errors = byVerdict.get(action.verdict) ?? [];
-      errors.push({
-        path: result._index ?? action.kind,
-        message: `${result.status} ${result.error?.type ?? 'error'}: ${result.error?.reason ?? 'no reason given'}`,
-      });
-      byVerdict.set(action.verdict, errors);
+  /**
+   * One read (mget) and one bulk. Updates `pending` to what is left and adds
+   * refused items to `refused`. `again`: something is left to retry;
+   * `conflictsOnly` when every leftover is a profile that lost to a concurrent
+   * writer (re-read at once).
+   */
+  private async round(
+    pending: Pending,
+    attempt: number,
+    refused: Map<Entry, FieldError[]>,
+  ): Promise<
+    | { kind: 'done' }
+    | { kind: 'failed'; entries: Entry[]; error: unknown }
+    | { kind: 'again'; conflictsOnly: boolean; lastFailure: string; cause?: unknown }
+  > {
+    const all = () => [...pending.docs, ...[...pending.profiles.values()].flat()];
+    const retryWhole = (error: unknown, status: number) => {
+      if (status === 429) this.counters.throttled += 1;
+      // A whole request refused with another 4xx (auth, body too large) will not pass by waiting.
+      const retriable = error instanceof EsUnreachableError || (error instanceof EsResponseError && error.retriable);
+      if (!retriable || attempt >= this.maxAttempts) {
+        return { kind: 'failed' as const, entries: all(), error: unavailable(`bulk request failed (attempt ${attempt})`, error) };
+      }
+      this.counters.retries += pending.docs.length + [...pending.profiles.values()].reduce((n, l) => n + l.length, 0);
+      return { kind: 'again' as const, conflictsOnly: false, lastFailure: String(status), cause: error };
+    };
+
+    let writes: ProfileWrite<Entry>[] = [];
+    if (pending.profiles.size > 0) {
+      let read: EsVersionedDoc<StoredRiskProfile>[];
+      try {
+        read = await this.client.mget<StoredRiskProfile>(this.profileIndex, [...pending.profiles.keys()]);
+      } catch (error) {
+        return retryWhole(error, error instanceof EsResponseError ? error.statusCode : 0);
+      }
+      const groups: ProfileGroup<Entry>[] = [...pending.profiles].map(([userId, entries]) => ({
+        userId,
+        updates: entries.map((entry) => ({ update: entry.profile as RiskProfileUpdate, owner: entry })),
+      }));
+      const plan = planProfileWrites(this.profileIndex, groups, new Map(read.map((doc) => [doc.id, doc])), this.profileRecentLimit);
+      for (const entry of plan.unchanged) this.profileDone(entry);
+      for (const write of plan.writes) pending.profiles.delete(write.userId);
+      for (const entry of plan.unchanged) pending.profiles.delete(entry.verdict.user_id);
+      writes = plan.writes;
     }
-    const messages: RejectedMessage[] = [...byVerdict].map(([verdict, errors]) => ({
-      raw: JSON.stringify(verdict),
-      key: verdict.user_id,
+    const docs = pending.docs;
+    if (docs.length === 0 && writes.length === 0) return { kind: 'done' };
+
+    const body = docs.map((e) => e.ndjson).join('') + writes.map((w) => w.ndjson).join('');
+    const bytes = Buffer.byteLength(body);
+    const started = performance.now();
+    let items: readonly Readonly<Record<string, EsBulkItemResult>>[];
+    try {
+      this.counters.bulkRequests += 1;
+      const response = await this.client.bulk(body);
+      this.report(started, docs.length + writes.length, bytes, attempt, 200);
+      items = response.items;
+      if (items.length !== docs.length + writes.length) {
+        throw new Error(`bulk answered ${items.length} items for ${docs.length + writes.length} actions`);
+      }
+    } catch (error) {
+      const status = error instanceof EsResponseError ? error.statusCode : 0;
+      this.report(started, docs.length + writes.length, bytes, attempt, status);
+      for (const write of writes) pending.profiles.set(write.userId, [...write.owners]);
+      return retryWhole(error, status);
+    }
+
+    let lastFailure = '';
+    let retriable = 0;
+    let conflicts = 0;
+    const retryDocs: Entry[] = [];
+    for (let i = 0; i < docs.length; i += 1) {
+      const result = itemResult(items[i]);
+      if (result.status < 300) {
+        this.counters.docsWritten += 1;
+        docs[i].ticket.done();
+      } else if (result.status === 429 || result.status >= 500) {
+        if (result.status === 429) this.counters.throttled += 1;
+        lastFailure = `${result.status} ${result.error?.type ?? ''}`.trim();
+        retryDocs.push(docs[i]);
+        retriable += 1;
+      } else {
+        addRefusal(refused, docs[i], result._index ?? 'verdict', result);
+      }
+    }
+    for (let i = 0; i < writes.length; i += 1) {
+      const write = writes[i];
+      const result = itemResult(items[docs.length + i]);
+      if (result.status < 300) {
+        for (const entry of write.owners) this.profileDone(entry);
+      } else if (result.status === 409) {
+        // Another writer changed the profile since the read: read it again and recompute.
+        this.counters.profileConflicts += 1;
+        pending.profiles.set(write.userId, [...write.owners]);
+        conflicts += write.owners.length;
+      } else if (result.status === 429 || result.status >= 500) {
+        if (result.status === 429) this.counters.throttled += 1;
+        lastFailure = `${result.status} ${result.error?.type ?? ''}`.trim();
+        pending.profiles.set(write.userId, [...write.owners]);
+        retriable += write.owners.length;
+      } else {
+        for (const entry of write.owners) addRefusal(refused, entry, result._index ?? this.profileIndex, result);
+      }
+    }
+    pending.docs = retryDocs;
+    if (retryDocs.length === 0 && pending.profiles.size === 0) return { kind: 'done' };
+    this.counters.retries += retriable + conflicts;
+    return { kind: 'again', conflictsOnly: retriable === 0, lastFailure };
+  }
+
+  private profileDone(entry: Entry): void {
+    this.counters.profilesUpdated += 1;
+    entry.ticket.done();
+  }
+
+  /**
+   * One message per verdict (its document and its profile update may both be refused), then
+   * both count as done. When the reject sink fails, those verdicts' writes fail with its error.
+   */
+  private async reject(refused: Map<Entry, FieldError[]>): Promise<void> {
+    const entries = [...refused];
+    refused.clear();
+    const messages: RejectedMessage[] = entries.map(([entry, errors]) => ({
+      raw: JSON.stringify(entry.verdict),
+      key: entry.verdict.user_id,
       errors,
       source: {},
       stage: 'verdict-sink',
@@ -357,18 +466,20 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     } catch (error) {
       // The verdict is neither written nor kept: the caller must not commit.
       this.failAll(
-        rejected.map((r) => r.action),
+        entries.map(([entry]) => entry),
         error,
       );
       return;
     }
-    this.counters.rejected += rejected.length;
-    for (const { action } of rejected) action.ticket.done();
+    for (const [entry, errors] of entries) {
+      this.counters.rejected += errors.length;
+      for (let i = 0; i < errors.length; i += 1) entry.ticket.done();
+    }
   }
 
-  private failAll(actions: readonly Action[], error: unknown): void {
-    for (const action of actions) {
-      if (action.ticket.fail(error)) this.counters.failedWrites += 1;
+  private failAll(entries: readonly Entry[], error: unknown): void {
+    for (const entry of entries) {
+      if (entry.ticket.fail(error)) this.counters.failedWrites += 1;
     }
   }
 
@@ -382,9 +493,15 @@ export class ElasticsearchVerdictSink extends VerdictSink {
   }
 }
 
-/** 429 and 5xx may pass later; 409 on a profile means concurrent updates outlasted retry_on_conflict. Other 4xx never will. */
-function isRetriableItem(status: number, kind: ActionKind): boolean {
-  return status === 429 || status >= 500 || (status === 409 && kind === 'profile');
+function itemResult(entry: Readonly<Record<string, EsBulkItemResult>>): EsBulkItemResult {
+  return entry.index ?? entry.create ?? entry.update ?? Object.values(entry)[0];
+}
+
+/** A refusal for good (mapping, parsing): `<status> <error.type>: <error.reason>` under the index it was meant for. */
+function addRefusal(refused: Map<Entry, FieldError[]>, entry: Entry, path: string, result: EsBulkItemResult): void {
+  const errors = refused.get(entry) ?? [];
+  errors.push({ path, message: `${result.status} ${result.error?.type ?? 'error'}: ${result.error?.reason ?? 'no reason given'}` });
+  refused.set(entry, errors);
 }
 
 function unavailable(message: string, cause?: unknown): DependencyUnavailableError {

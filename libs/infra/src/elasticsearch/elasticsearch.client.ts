@@ -56,6 +56,11 @@ export interface EsBulkResponse {
   readonly items: readonly Readonly<Record<string, EsBulkItemResult>>[];
 }
 
+/** A document as read for a conditional write (`if_seq_no` / `if_primary_term`). */
+export type EsVersionedDoc<T> =
+  | { readonly id: string; readonly found: true; readonly source: T; readonly seqNo: number; readonly primaryTerm: number }
+  | { readonly id: string; readonly found: false };
+
 export interface EsSearchHit<T> {
   readonly _index: string;
   readonly _id: string;
@@ -136,6 +141,70 @@ export class ElasticsearchClient {
     }
   }
 
+  /**
+   * Real-time multi-get of documents by id, with the `_seq_no` / `_primary_term`
+   * a conditional write needs. A missing index reads as every document missing.
+   */
+  async mget<T>(index: string, ids: readonly string[]): Promise<EsVersionedDoc<T>[]> {
+    if (ids.length === 0) return [];
+    let body: {
+      docs: {
+        _id: string;
+        found?: boolean;
+        _seq_no?: number;
+        _primary_term?: number;
+        _source?: T;
+        error?: { type?: string; reason?: string };
+      }[];
+    };
+    try {
+      body = await this.call('POST', `/${enc(index)}/_mget`, {
+        body: { ids },
+        querystring: { filter_path: 'docs._id,docs.found,docs._seq_no,docs._primary_term,docs._source,docs.error' },
+      });
+    } catch (error) {
+      if (error instanceof EsResponseError && error.statusCode === 404 && error.type === 'index_not_found_exception') {
+        return ids.map((id) => ({ id, found: false }));
+      }
+      throw error;
+    }
+    return body.docs.map((doc) => {
+      if (doc.error !== undefined && doc.error.type !== 'index_not_found_exception') {
+        throw new EsResponseError(500, doc.error.type, `mget of ${doc._id}: ${doc.error.reason ?? 'failed'}`);
+      }
+      return doc.found === true && doc._source !== undefined && doc._seq_no !== undefined && doc._primary_term !== undefined
+        ? { id: doc._id, found: true, source: doc._source, seqNo: doc._seq_no, primaryTerm: doc._primary_term }
+        : { id: doc._id, found: false };
+    });
+  }
+
+  /**
+   * Indexes documents with the client's own bulk helper (`client.helpers.bulk`):
+   * the plain baseline the sink benchmark compares against. Not used on the
+   * write path (the sink owns its batching and retries).
+   */
+  async bulkIndexWithHelper(
+    documents: readonly Record<string, unknown>[],
+    target: (doc: Record<string, unknown>) => { index: string; id: string },
+    options: { flushBytes: number; concurrency: number },
+  ): Promise<{ total: number; failed: number; successful: number; timeMs: number }> {
+    try {
+      const stats = await this.client.helpers.bulk<Record<string, unknown>>({
+        datasource: documents as Record<string, unknown>[],
+        onDocument: (doc) => {
+          const { index, id } = target(doc);
+          return { index: { _index: index, _id: id } };
+        },
+        flushBytes: options.flushBytes,
+        concurrency: options.concurrency,
+        refreshOnCompletion: false,
+      });
+      return { total: stats.total, failed: stats.failed, successful: stats.successful, timeMs: stats.time };
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
   async search<T>(index: string, body: Record<string, unknown>): Promise<EsSearchResponse<T>> {
     return this.call<EsSearchResponse<T>>('POST', `/${enc(index)}/_search`, { body });
   }
@@ -168,10 +237,6 @@ export class ElasticsearchClient {
     await this.call('PUT', `/_index_template/${enc(name)}`, { body: template });
   }
 
-  async putStoredScript(id: string, source: string): Promise<void> {
-    await this.call('PUT', `/_scripts/${enc(id)}`, { body: { script: { lang: 'painless', source } } });
-  }
-
   /** Index name → alias names, for the indices behind `alias`; empty when the alias does not exist. */
   async getAlias(alias: string): Promise<Record<string, string[]>> {
     try {
@@ -195,10 +260,6 @@ export class ElasticsearchClient {
   async clusterHealth(timeoutMs: number): Promise<EsClusterHealth> {
     // A red cluster answers 200 with status red; only `wait_for_*` timeouts answer 408, which we do not ask for.
     return this.call<EsClusterHealth>('GET', '/_cluster/health', { querystring: { timeout: `${timeoutMs}ms` } }, 0, timeoutMs);
-  }
-
-  async info(): Promise<{ cluster_name: string; version: { number: string } }> {
-    return this.call('GET', '/');
   }
 
   async close(): Promise<void> {
