@@ -1,6 +1,6 @@
 import { runGenerate, GENERATE_USAGE } from './generate.command';
 import { runReplay, REPLAY_USAGE } from './replay.command';
-import { redisStateFactory } from './redis-state';
+import { REPLAY_CLEAN_USAGE, redisStateFactory, runReplayClean } from './redis-state';
 
 const USAGE = `risk-engine <command>
 
@@ -9,14 +9,18 @@ commands:
              ${REPLAY_USAGE}
   generate   print a seeded, realistic event stream as NDJSON
              ${GENERATE_USAGE}
+  replay-clean  delete the Redis keys a failed \`replay --state\` could not delete (it prints this command)
+             ${REPLAY_CLEAN_USAGE}
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stdinFd: 0 };
   switch (command) {
     case 'replay':
       return runReplay(rest, io, redisStateFactory);
+    case 'replay-clean':
+      return runReplayClean(rest, io);
     case 'generate':
       return runGenerate(rest, io);
     case undefined:
@@ -33,6 +37,9 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // The command is over: a connection some library failed to close must not keep the process alive.
+    // Unref'd, so a clean exit never waits for it.
+    setTimeout(() => process.exit(code), 5_000).unref();
   },
   (error: unknown) => {
     process.stderr.write(`risk-engine: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

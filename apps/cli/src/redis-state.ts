@@ -1,33 +1,145 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_STATE_SETTINGS, FeatureStore, type StateInput, type StateOutcome } from '@risk/domain';
+import { DEFAULT_STATE_SETTINGS, DependencyUnavailableError, FeatureStore, type StateInput, type StateOutcome } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import type { StateFactory } from './replay.command';
+import { parseArgs } from './args';
+import type { ReplayIo } from './replay.command';
+import type { StateFactory, StateRelease } from './replay-state';
+
+/** One Redis command that gets no answer within this long fails the replay (a stopped server never answers). */
+const COMMAND_TIMEOUT_MS = 10_000;
+/** Longest time spent deleting the replay's keys before giving up and printing how to do it. */
+const CLEANUP_TIMEOUT_MS = 20_000;
 
 /**
  * `replay --state redis://…`: the Redis backend under a key prefix of its
  * own, so a replay starts from empty state and never touches a live
  * engine's keys; the keys are deleted when the replay ends.
+ *
+ * A replay cannot survive losing its state, so it does not wait for Redis:
+ * a command that fails or times out fails the replay (exit 2). A server
+ * restarted without persistence answers again but has forgotten everything,
+ * so a marker key is checked after every batch and its absence fails the
+ * replay too, instead of silently deciding on empty windows.
  */
 export const redisStateFactory: StateFactory = async (url, features, lateness) => {
-  const client = new RedisClient({ url, commandTimeoutMs: 10_000 });
-  try {
-    await client.waitReady(10_000);
-  } catch (error) {
+  const client = new RedisClient({ url, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  const ready = await client.waitReady(COMMAND_TIMEOUT_MS).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  if (ready !== undefined) {
     // Stop reconnecting, or the process would never exit.
-    await client.quit();
-    throw error;
+    client.disconnect();
+    return { ok: false, message: `cannot open state ${url}: ${ready.message}` };
   }
   const prefix = `replay-${randomBytes(4).toString('hex')}:`;
-  const store = new RedisFeatureStore(client, features, { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness }, { keyPrefix: prefix });
-  return new (class extends FeatureStore {
-    apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
-      return store.apply(partition, inputs);
+  const marker = `${prefix}marker`;
+  const marked = await client.set(marker, String(process.pid)).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  if (marked !== undefined) {
+    client.disconnect();
+    return { ok: false, message: `cannot open state ${url}: ${marked.message}` };
+  }
+  const redisStore = new RedisFeatureStore(
+    client,
+    features,
+    { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness },
+    { keyPrefix: prefix },
+  );
+  const store = new (class extends FeatureStore {
+    async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
+      const outcomes = await redisStore.apply(partition, inputs);
+      if ((await client.get(marker)) === null) {
+        throw new DependencyUnavailableError(
+          'redis',
+          `Redis lost this replay's state (keys under ${prefix}): the server restarted without persistence, or the keys were deleted`,
+        );
+      }
+      return outcomes;
     }
-    async close(): Promise<void> {
-      await store.close();
-      await client.deleteMatching(`${prefix}*`);
-      await client.quit();
+    close(): Promise<void> {
+      return redisStore.close();
     }
   })();
+  return {
+    ok: true,
+    state: {
+      store,
+      description: `Redis state ${url} (keys under ${prefix})`,
+      release: () => releaseRedisState(client, redisStore, url, prefix),
+    },
+  };
 };
+
+async function releaseRedisState(client: RedisClient, store: RedisFeatureStore, url: string, prefix: string): Promise<StateRelease> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<Error>((resolve) => {
+    timer = setTimeout(() => resolve(new Error(`no answer within ${CLEANUP_TIMEOUT_MS / 1000} s`)), CLEANUP_TIMEOUT_MS);
+  });
+  const cleanup = store
+    .close()
+    .then(() => client.deleteMatching(`${prefix}*`))
+    .then(
+      () => undefined,
+      (error: Error) => error,
+    );
+  const failure = await Promise.race([cleanup, deadline]);
+  clearTimeout(timer);
+  if (failure === undefined) {
+    await client.quit();
+    return { clean: true };
+  }
+  client.disconnect();
+  return { clean: false, message: cleanupInstructions(url, prefix, failure) };
+}
+
+export function cleanupInstructions(url: string, prefix: string, failure: Error): string {
+  return (
+    `could not delete this replay's Redis keys (prefix ${prefix}): ${failure.message}\n` +
+    `they expire on their own (state retention), or delete them once Redis answers again with:\n` +
+    `  npx risk-engine replay-clean --state ${url} --prefix ${prefix}\n` +
+    `or:\n` +
+    `  redis-cli -u ${url} --scan --pattern '${prefix}*' | xargs -r -d '\\n' redis-cli -u ${url} unlink`
+  );
+}
+
+export const REPLAY_CLEAN_USAGE = 'usage: risk-engine replay-clean --state redis://host:port --prefix replay-<hex>:';
+
+/** `risk-engine replay-clean`: deletes the keys a failed `replay --state` left behind. */
+export async function runReplayClean(argv: readonly string[], io: ReplayIo): Promise<number> {
+  let args: Map<string, string>;
+  try {
+    args = parseArgs(argv, ['state', 'prefix']);
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n${REPLAY_CLEAN_USAGE}\n`);
+    return 2;
+  }
+  const url = args.get('state');
+  const prefix = args.get('prefix');
+  // Only a replay's own prefix: a typo must not wipe a live engine's keys.
+  if (url === undefined || !/^rediss?:\/\//.test(url) || prefix === undefined || !/^replay-[0-9a-f]{8}:$/.test(prefix)) {
+    io.stderr.write(
+      `--state redis://… and --prefix replay-<8 hex digits>: (as printed by the failed replay) are required\n${REPLAY_CLEAN_USAGE}\n`,
+    );
+    return 2;
+  }
+  const client = new RedisClient({ url, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  const deleted = await client
+    .waitReady(COMMAND_TIMEOUT_MS)
+    .then(() => client.deleteMatching(`${prefix}*`))
+    .then(
+      (count) => count,
+      (error: Error) => error,
+    );
+  if (deleted instanceof Error) {
+    client.disconnect();
+    io.stderr.write(`replay-clean: ${url}: ${deleted.message}\n`);
+    return 2;
+  }
+  await client.quit();
+  io.stderr.write(`replay-clean: deleted ${deleted} keys under ${prefix}\n`);
+  return 0;
+}

@@ -1,27 +1,33 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { access } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import {
   DEFAULT_STATE_SETTINGS,
-  MemoryFeatureStore,
+  RiskEngineError,
   RiskPipeline,
   RuleSetHolder,
   knownFacts,
   loadFeatureFile,
   loadRuleFiles,
   parseDuration,
-  type FeatureStore,
   type InboundMessage,
   type OutcomeCounts,
 } from '@risk/domain';
 import { CountingAlertPublisher, NdjsonRejectSink, NdjsonVerdictSink } from '@risk/infra/files/ndjson-file.sinks';
-import { readLineBatches } from '@risk/infra/files/ndjson-lines';
+import { readLineBatches, type NdjsonLine } from '@risk/infra/files/ndjson-lines';
+import { describeFsError } from '@risk/infra/files/replacing-file';
 import { UsageError, parseArgs } from './args';
+import { Interruption, exitCodeOf } from './interruption';
+import { resolveReplayPaths } from './replay-paths';
+import { openReplayOutputs, type ReplayOutputs } from './replay-outputs';
+import { memoryState, type ReplayState, type StateFactory } from './replay-state';
+
+export type { StateFactory } from './replay-state';
 
 export interface ReplayIo {
   readonly stdin: Readable;
   readonly stdout: Writable;
   readonly stderr: Writable;
+  /** File descriptor behind `stdin`, to refuse `--input - --output f < f`. */
+  readonly stdinFd?: number;
 }
 
 export interface ReplaySummary extends OutcomeCounts {
@@ -33,13 +39,12 @@ export interface ReplaySummary extends OutcomeCounts {
 export const REPLAY_USAGE =
   'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file>] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>]';
 
-/** Opens the `--state` backend for a URL; the store's `close` releases it. */
-export type StateFactory = (url: string, features: ReturnType<typeof loadFeatureFile>, lateness: number) => Promise<FeatureStore>;
-
 /**
  * Runs the service's pipeline over an NDJSON file with in-memory state.
- * Exit code 0 once the input was readable (whatever the events held), 2 for
- * unusable arguments or unreadable input.
+ * Exit code 0 once the input was read to the end (whatever the events held);
+ * 2 for unusable arguments, unreadable input, an output that cannot be
+ * written, or a state backend that failed; 130 / 143 on SIGINT / SIGTERM.
+ * Outputs appear only when complete (see ReplacingFile).
  */
 export async function runReplay(argv: readonly string[], io: ReplayIo, stateFactory: StateFactory): Promise<number> {
   let args: Map<string, string>;
@@ -70,72 +75,157 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   }
 
   const inputPath = args.get('input')!;
-  let input: Readable;
-  if (inputPath === '-') input = io.stdin;
-  else {
-    try {
-      await access(inputPath);
-    } catch (error) {
-      io.stderr.write(`cannot read input ${inputPath}: ${(error as Error).message}\n`);
-      return 2;
-    }
-    input = createReadStream(inputPath, { highWaterMark: 1 << 20 });
-  }
   const outputPath = args.get('output')!;
-  const output: Writable = outputPath === '-' ? io.stdout : createWriteStream(outputPath);
   const rejectsPath = args.get('rejects');
-  const rejectsOut = rejectsPath === undefined ? undefined : createWriteStream(rejectsPath);
+  // Every path is checked before anything is written: a refused run leaves every file as it was.
+  const resolved = await resolveReplayPaths({
+    input: inputPath,
+    output: outputPath,
+    rejects: rejectsPath,
+    stdin: io.stdin,
+    stdinFd: io.stdinFd,
+  });
+  if (!resolved.ok) {
+    io.stderr.write(`replay: ${resolved.message}\n`);
+    return 2;
+  }
+  const { input } = resolved.paths;
 
   const settings = { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness };
-  let store: FeatureStore;
+  let state: ReplayState;
   if (args.has('state')) {
-    try {
-      store = await stateFactory(args.get('state')!, features, lateness);
-    } catch (error) {
-      io.stderr.write(`cannot open state ${args.get('state')!}: ${(error as Error).message}\n`);
+    const opened = await stateFactory(args.get('state')!, features, lateness);
+    if (!opened.ok) {
+      input.destroy();
+      io.stderr.write(`replay: ${opened.message}\n`);
       return 2;
     }
-  } else store = new MemoryFeatureStore(features, settings);
+    state = opened.state;
+  } else state = memoryState(features, settings);
 
-  const verdicts = new NdjsonVerdictSink(output);
-  const rejects = new NdjsonRejectSink(rejectsOut);
+  const opened = await openReplayOutputs(resolved.paths, { output: outputPath, rejects: rejectsPath }, io.stdout);
+  if (!opened.ok) {
+    input.destroy();
+    io.stderr.write(`replay: ${opened.message}\n`);
+    await releaseState(state, io);
+    return 2;
+  }
+  const outputs = opened.outputs;
+
+  const verdicts = new NdjsonVerdictSink(outputs.verdicts.stream);
+  const rejects = new NdjsonRejectSink(outputs.rejects?.stream);
   const pipeline = new RiskPipeline(
-    store,
+    state.store,
     new RuleSetHolder({ version: 1, rules }),
     { verdicts, alerts: new CountingAlertPublisher(), rejects },
     { alertThreshold: 'MEDIUM' },
   );
 
-  const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+  // A signal removes the temporary files at once; the run then stops and releases its state.
+  const interruption = new Interruption(() => outputs.discard());
   const started = performance.now();
-  let lineNumber = 0;
+  const outcome = await Promise.race([
+    decideAll(input, pipeline, rejects, batchSize),
+    interruption.signalled.then((signal): RunOutcome => ({ kind: 'interrupted', signal })),
+  ]);
   try {
-    for await (const lines of readLineBatches(input, batchSize)) {
-      const messages: InboundMessage[] = [];
-      for (const text of lines) {
-        lineNumber++;
-        // Blank lines carry no event; they are skipped, not rejected.
-        if (text.length === 0 || text.trim().length === 0) continue;
-        messages.push({ value: text, source: { line: lineNumber } });
-      }
-      // A replay file is one partition (SPEC §7).
-      const batch = await pipeline.process('replay', messages);
-      counts.accepted += batch.counts.accepted;
-      counts.late += batch.counts.late;
-      counts.duplicate += batch.counts.duplicate;
-      counts.rejected += batch.counts.rejected;
+    if (outcome.kind !== 'done') {
+      input.destroy();
+      outputs.discard();
+      const message =
+        outcome.kind === 'interrupted'
+          ? `interrupted by ${outcome.signal}`
+          : outcome.stage === 'input'
+            ? `cannot read input ${inputPath}: ${describeFsError(outcome.error)}`
+            : describePipelineFailure(outcome.error, outputs, state);
+      io.stderr.write(`replay: ${message}${outputs.leftAsItWas()}\n`);
+      await releaseState(state, io);
+      return outcome.kind === 'interrupted' ? exitCodeOf(outcome.signal) : 2;
     }
-  } catch (error) {
-    io.stderr.write(`cannot read input ${inputPath}: ${(error as Error).message}\n`);
-    return 2;
+    // Cleanup trouble is reported, but does not undo a complete run: its verdicts are all there.
+    await releaseState(state, io);
+    const committed = await outputs.commit();
+    if (!committed.ok) {
+      io.stderr.write(`replay: ${committed.message}${outputs.leftAsItWas()}\n`);
+      return 2;
+    }
   } finally {
-    await store.close();
+    interruption.dispose();
   }
-  await Promise.all([endStream(output, outputPath === '-'), rejectsOut === undefined ? Promise.resolve() : endStream(rejectsOut, false)]);
   const seconds = (performance.now() - started) / 1000;
-  const summary: ReplaySummary = { lines: lineNumber, ...counts, seconds };
+  const summary: ReplaySummary = { lines: outcome.lines, ...outcome.counts, seconds };
   io.stderr.write(formatSummary(summary) + '\n');
   return 0;
+}
+
+type RunOutcome =
+  | { readonly kind: 'done'; readonly lines: number; readonly counts: OutcomeCounts }
+  | { readonly kind: 'failed'; readonly stage: 'input' | 'pipeline'; readonly error: Error }
+  | { readonly kind: 'interrupted'; readonly signal: NodeJS.Signals };
+
+/** Reads every line and runs it through the pipeline, one batch at a time; never throws. */
+async function decideAll(input: Readable, pipeline: RiskPipeline, rejects: NdjsonRejectSink, batchSize: number): Promise<RunOutcome> {
+  const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+  const decideBatch = async (messages: InboundMessage[]): Promise<void> => {
+    if (messages.length === 0) return;
+    // A replay file is one partition (SPEC §7).
+    const batch = await pipeline.process('replay', messages);
+    counts.accepted += batch.counts.accepted;
+    counts.late += batch.counts.late;
+    counts.duplicate += batch.counts.duplicate;
+    counts.rejected += batch.counts.rejected;
+  };
+  const lineBatches = readLineBatches(input, batchSize)[Symbol.asyncIterator]();
+  let lineNumber = 0;
+  for (;;) {
+    const next = await lineBatches.next().then(
+      (result) => result,
+      (error: Error) => error,
+    );
+    if (next instanceof Error) return { kind: 'failed', stage: 'input', error: next };
+    if (next.done === true) return { kind: 'done', lines: lineNumber, counts };
+    const failure = await decideLines(next.value).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    if (failure !== undefined) return { kind: 'failed', stage: 'pipeline', error: failure };
+  }
+
+  async function decideLines(lines: readonly NdjsonLine[]): Promise<void> {
+    let messages: InboundMessage[] = [];
+    for (const line of lines) {
+      lineNumber++;
+      if (typeof line === 'string') {
+        // Blank lines carry no event; they are skipped, not rejected.
+        if (line.length === 0 || line.trim().length === 0) continue;
+        messages.push({ value: line, source: { line: lineNumber } });
+        continue;
+      }
+      // Bytes that are not UTF-8 never reach the decoder (which would see U+FFFD); the lines
+      // before it are decided first so that the rejects file stays in line order.
+      await decideBatch(messages);
+      messages = [];
+      await rejects.reject([
+        { raw: line.bytes, errors: [{ path: '$', message: line.reason }], source: { line: lineNumber }, stage: 'validation' },
+      ]);
+      counts.rejected++;
+    }
+    await decideBatch(messages);
+  }
+}
+
+/** Names what failed: the output file, the rejects file, stdout, or the state backend. */
+function describePipelineFailure(error: Error, outputs: ReplayOutputs, state: ReplayState): string {
+  const failedOutput = outputs.failure(error);
+  if (failedOutput !== undefined) return failedOutput;
+  if (error instanceof RiskEngineError && (error.retriable || error.code.startsWith('REDIS')))
+    return `${state.description} failed: ${error.message}`;
+  return `failed: ${error.message}`;
+}
+
+async function releaseState(state: ReplayState, io: ReplayIo): Promise<void> {
+  const released = await state.release();
+  if (!released.clean) io.stderr.write(`replay: ${released.message}\n`);
 }
 
 export function formatSummary(s: ReplaySummary): string {
@@ -144,12 +234,4 @@ export function formatSummary(s: ReplaySummary): string {
     `replay: ${s.lines} lines; accepted ${s.accepted + s.late} (of which late ${s.late}), duplicates ${s.duplicate}, rejected ${s.rejected}; ` +
     `${s.seconds.toFixed(2)} s, ${rate} events/s`
   );
-}
-
-function endStream(stream: Writable, isStdout: boolean): Promise<void> {
-  if (isStdout) return new Promise((resolve) => (stream.write('') ? resolve() : stream.once('drain', () => resolve())));
-  return new Promise((resolve, reject) => {
-    (stream as WriteStream).once('error', reject);
-    stream.end(() => resolve());
-  });
 }

@@ -1,29 +1,94 @@
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
+
+/** A line whose bytes are not valid UTF-8 (SPEC §1): kept as bytes so it can be rejected, never repaired. */
+export interface UndecodableLine {
+  readonly bytes: Buffer;
+  readonly reason: string;
+}
+
+/** One input line: its text, or the bytes that could not be decoded. */
+export type NdjsonLine = string | UndecodableLine;
+
+export const NOT_UTF8_REASON = 'not valid UTF-8 (events are UTF-8, SPEC §1)';
+
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
  * Splits a byte stream into lines without readline's per-line event
  * overhead; yields arrays of lines (1-based numbering is the caller's).
  * A trailing line without a newline is yielded too; '\r\n' is accepted.
+ *
+ * Lines are split on bytes, then decoded strictly: a line that is not valid
+ * UTF-8 comes out as an `UndecodableLine` instead of text with U+FFFD in it.
+ * (0x0A never occurs inside a multi-byte UTF-8 sequence, so splitting on it
+ * first is safe.) A UTF-8 byte order mark at the start of the stream is
+ * dropped, as editors on Windows write one; anywhere else it is data.
  */
-export async function* readLineBatches(input: Readable, batchSize: number): AsyncGenerator<string[]> {
-  let rest = '';
-  let batch: string[] = [];
-  input.setEncoding('utf8');
-  for await (const chunk of input as AsyncIterable<string>) {
-    const text = rest + chunk;
-    let start = 0;
-    for (;;) {
-      const end = text.indexOf('\n', start);
-      if (end === -1) break;
-      batch.push(text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end));
-      start = end + 1;
+export async function* readLineBatches(input: Readable, batchSize: number): AsyncGenerator<NdjsonLine[]> {
+  // Chunks of a line not ended yet; joined once its newline arrives (a long line costs no repeated copying).
+  let pending: Buffer[] = [];
+  let batch: NdjsonLine[] = [];
+  let atStart = true;
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const lastNewline = bytes.lastIndexOf(NEWLINE);
+    if (lastNewline === -1) {
+      pending.push(bytes);
+      continue;
+    }
+    let complete = pending.length === 0 ? bytes.subarray(0, lastNewline) : Buffer.concat([...pending, bytes.subarray(0, lastNewline)]);
+    pending = lastNewline + 1 < bytes.length ? [bytes.subarray(lastNewline + 1)] : [];
+    if (atStart) {
+      complete = withoutBom(complete);
+      atStart = false;
+    }
+    for (const line of splitLines(complete)) {
+      batch.push(line);
       if (batch.length >= batchSize) {
         yield batch;
         batch = [];
       }
     }
-    rest = text.slice(start);
   }
-  if (rest.length > 0) batch.push(rest.endsWith('\r') ? rest.slice(0, -1) : rest);
+  if (pending.length > 0) {
+    const rest = Buffer.concat(pending);
+    const last = decodeLine(atStart ? withoutBom(rest) : rest);
+    if (last !== '') batch.push(last);
+  }
   if (batch.length > 0) yield batch;
+}
+
+/**
+ * The lines of a region that ended with '\n' (the final '\n' excluded).
+ * Fast path: the whole region is valid UTF-8 and is decoded in one go;
+ * otherwise each line is checked on its own, so only the bad ones are lost.
+ */
+function splitLines(region: Buffer): NdjsonLine[] {
+  if (isUtf8(region)) {
+    return region
+      .toString('utf8')
+      .split('\n')
+      .map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  }
+  const lines: NdjsonLine[] = [];
+  let start = 0;
+  for (;;) {
+    const end = region.indexOf(NEWLINE, start);
+    lines.push(decodeLine(region.subarray(start, end === -1 ? region.length : end)));
+    if (end === -1) return lines;
+    start = end + 1;
+  }
+}
+
+function decodeLine(bytes: Buffer): NdjsonLine {
+  const line = bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN ? bytes.subarray(0, -1) : bytes;
+  if (!isUtf8(line)) return { bytes: Buffer.from(line), reason: NOT_UTF8_REASON };
+  return line.toString('utf8');
+}
+
+function withoutBom(bytes: Buffer): Buffer {
+  return bytes.subarray(0, 3).equals(UTF8_BOM) ? bytes.subarray(3) : bytes;
 }

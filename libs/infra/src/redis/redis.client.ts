@@ -277,6 +277,14 @@ export class RedisClient {
     await quietly(this.client);
   }
 
+  /** Closes every connection at once without waiting for replies: for a server that stopped answering. */
+  disconnect(): void {
+    this.closed = true;
+    for (const connection of this.subscribers) connection.disconnect();
+    this.subscribers.clear();
+    this.client.disconnect();
+  }
+
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw new RiskEngineError('REDIS_CLOSED', `Redis client closed (${what})`, false);
     try {
