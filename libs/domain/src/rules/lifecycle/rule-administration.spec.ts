@@ -149,6 +149,30 @@ describe('RuleAdministration', () => {
     await assert.rejects(admin.activate(2, 'bob', 1), StaleWriteError);
   });
 
+  it('applies 20 concurrent writes without a base version one after another, none refused', async () => {
+    const { admin } = await seeded();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => admin.createRule(rule(`c${i}`), undefined, 'alice')));
+    assert.deepEqual(
+      results.map((r) => r.version.version).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i + 2),
+    );
+    assert.equal((await admin.active()).rules.length, 22);
+  });
+
+  it('retries writes without a base version against another instance, and refuses stale based ones', async () => {
+    const { store, admin } = await seeded();
+    const other = new RuleAdministration(store, FEATURES);
+    const writes = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? admin : other).createRule(rule(`x${i}`), undefined, 'alice'));
+    const versions = (await Promise.all(writes)).map((r) => r.version.version);
+    assert.equal(new Set(versions).size, 20);
+    assert.equal((await admin.active()).version, 21);
+    const based = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, i) => (i % 2 === 0 ? admin : other).setEnabled(`x${i}`, false, 21, 'bob')),
+    );
+    assert.equal(based.filter((r) => r.status === 'fulfilled').length, 1);
+    assert.ok(based.every((r) => r.status === 'fulfilled' || r.reason instanceof StaleWriteError));
+  });
+
   it('dry-runs a draft rule or the active set with features defaulting to 0/false', async () => {
     const { admin } = await seeded();
     const event = { event_id: 'e', user_id: 'u', event_type: 'login', event_time: '2026-01-01T00:00:00Z' };

@@ -36,17 +36,26 @@ export interface DryRunRequest {
   readonly features?: unknown;
 }
 
-/** Writes without a base version retry this often when another write slips in between read and commit. */
-const UNBASED_ATTEMPTS = 3;
+/**
+ * A write without a base version asked for "apply to whatever is active": it
+ * is re-derived and re-committed when another instance's write slips in
+ * between its read and its commit. Each lost attempt means another write
+ * succeeded, so this bounds how many writes may overtake it, not a time.
+ */
+export const UNBASED_WRITE_ATTEMPTS = 32;
 
 /**
  * Rule management on top of a `RuleSetStore`: every write reads the active
  * version, derives the next rule set and commits it as a new version based on
- * the one it read, so concurrent writers get a 409 instead of a lost update.
+ * the one it read (compare-and-set), so no update is ever lost. Writes of one
+ * process run one at a time, so they never conflict with each other; a write
+ * with a base version that is no longer active is refused (409), one without
+ * is retried on the caller's behalf against other instances' writes.
  */
 export class RuleAdministration {
   readonly facts: ReadonlySet<string>;
   readonly limits: RulePayloadLimits;
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: RuleSetStore,
@@ -147,12 +156,14 @@ export class RuleAdministration {
   }
 
   /** Activates a stored version: a rollback when it is older than the active one. */
-  async activate(version: number, actor: string, base?: number): Promise<{ version: RuleSetVersion; audit: AuditEntry }> {
-    const target = await this.store.getVersion(version);
-    if (target === undefined) throw new NotFoundError('rule set version', version);
-    const audit = await this.store.activate(version, actor, base);
-    this.options.onActivated?.(target);
-    return { version: target, audit };
+  activate(version: number, actor: string, base?: number): Promise<{ version: RuleSetVersion; audit: AuditEntry }> {
+    return this.oneAtATime(async () => {
+      const target = await this.store.getVersion(version);
+      if (target === undefined) throw new NotFoundError('rule set version', version);
+      const audit = await this.store.activate(version, actor, base);
+      this.options.onActivated?.(target);
+      return { version: target, audit };
+    });
   }
 
   listVersions(): Promise<RuleSetVersionSummary[]> {
@@ -197,7 +208,17 @@ export class RuleAdministration {
     return input as RuleDefinition;
   }
 
-  private async write(
+  private write(
+    base: number | undefined,
+    actor: string,
+    action: RuleSetAction,
+    ruleId: string,
+    derive: (rules: readonly RuleDefinition[]) => { rules: RuleDefinition[]; before: RuleDefinition | null; after: RuleDefinition | null },
+  ): Promise<RuleWriteResult> {
+    return this.oneAtATime(() => this.compareAndSet(base, actor, action, ruleId, derive));
+  }
+
+  private async compareAndSet(
     base: number | undefined,
     actor: string,
     action: RuleSetAction,
@@ -217,9 +238,16 @@ export class RuleAdministration {
         this.options.onActivated?.(version);
         return { version, changed: true, rule: after };
       } catch (error) {
-        if (!(error instanceof StaleWriteError) || base !== undefined || attempt >= UNBASED_ATTEMPTS) throw error;
+        if (!(error instanceof StaleWriteError) || base !== undefined || attempt >= UNBASED_WRITE_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /** Runs this process's writes in arrival order, one after another (a failed one does not block the next). */
+  private oneAtATime<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(task);
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 }
 
