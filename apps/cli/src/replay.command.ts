@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import {
+  DEFAULT_MAX_EVENT_TIME_SKEW_MS,
   DEFAULT_STATE_SETTINGS,
   RiskEngineError,
   RiskPipeline,
@@ -8,6 +9,7 @@ import {
   loadFeatureFile,
   loadRuleFiles,
   parseDuration,
+  parseEventTime,
   type InboundMessage,
   type OutcomeCounts,
 } from '@risk/domain';
@@ -37,7 +39,7 @@ export interface ReplaySummary extends OutcomeCounts {
 
 /** Options of `risk-engine replay`; see SPEC §7. */
 export const REPLAY_USAGE =
-  'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file>] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>]';
+  'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file>] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>] [--now <ISO time>] [--max-event-time-skew <duration>]';
 
 /**
  * Runs the service's pipeline over an NDJSON file with in-memory state.
@@ -50,14 +52,30 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   let args: Map<string, string>;
   let lateness: number;
   let batchSize: number;
+  let maxEventTimeSkewMs: number;
+  /** `--now`: the time events are judged against for being future-dated; default the wall clock. */
+  let referenceTime: number | undefined;
   try {
-    args = parseArgs(argv, ['input', 'output', 'rules', 'rejects', 'allowed-lateness', 'state', 'batch-size']);
+    args = parseArgs(argv, [
+      'input',
+      'output',
+      'rules',
+      'rejects',
+      'allowed-lateness',
+      'state',
+      'batch-size',
+      'now',
+      'max-event-time-skew',
+    ]);
     if (!args.has('input') || !args.has('output')) throw new UsageError('--input and --output are required');
     lateness = args.has('allowed-lateness') ? parseDuration(args.get('allowed-lateness')!) : DEFAULT_STATE_SETTINGS.allowedLatenessMs;
     batchSize = Number(args.get('batch-size') ?? '1000');
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
       throw new UsageError('--batch-size must be an integer from 1 to 100000');
     if (args.has('state') && !/^rediss?:\/\//.test(args.get('state')!)) throw new UsageError('--state must be a redis:// URL');
+    maxEventTimeSkewMs = args.has('max-event-time-skew') ? parseDuration(args.get('max-event-time-skew')!) : DEFAULT_MAX_EVENT_TIME_SKEW_MS;
+    referenceTime = args.has('now') ? parseEventTime(args.get('now')!) : undefined;
+    if (Number.isNaN(referenceTime)) throw new UsageError('--now must be an ISO-8601 time with a zone, e.g. 2026-11-20T10:00:00Z');
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n${REPLAY_USAGE}\n`);
     return 2;
@@ -118,7 +136,11 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
     state.store,
     new RuleSetHolder({ version: 1, rules }),
     { verdicts, alerts: new CountingAlertPublisher(), rejects },
-    { alertThreshold: 'MEDIUM' },
+    {
+      alertThreshold: 'MEDIUM',
+      maxEventTimeSkewMs,
+      eventTimeReference: referenceTime === undefined ? undefined : () => referenceTime,
+    },
   );
 
   // A signal removes the temporary files at once; the run then stops and releases its state.
