@@ -11,9 +11,11 @@ import {
 } from '@risk/domain';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
-import { MemoryAlertPublisher } from '@risk/infra/memory/memory-alert.publisher';
-import { MemoryRejectSink } from '@risk/infra/memory/memory-reject.sink';
-import { MemoryVerdictStore } from '@risk/infra/memory/memory-verdict.store';
+import { HeapGuard } from '@risk/infra/memory/heap-guard';
+import { openSqlite } from '@risk/infra/sqlite/sqlite.database';
+import { SqliteAlertStore, SqliteRejectStore } from '@risk/infra/sqlite/sqlite-recent.stores';
+import { SqliteVerdictStore } from '@risk/infra/sqlite/sqlite-verdict.store';
+import { RecentAlerts, RecentRejects } from '@risk/infra/verdict-query/recent.query';
 import { TeeAlertPublisher, TeeRejectSink } from '@risk/infra/memory/tee';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { VerdictQuery } from '@risk/infra/verdict-query/verdict.query';
@@ -48,34 +50,43 @@ export class EngineModule {
     const kafka = config.kafka === undefined ? undefined : openKafka(config.kafka, logger);
     if (kafka !== undefined) clients.add('kafka', () => kafka.close());
     let esQuery: VerdictQuery | undefined;
+    // Embedded default: verdicts, profiles, recent alerts and rejects on disk under DATA_DIR (bounded, kept across restarts).
+    const sqlite = openSqlite(config.dataDir);
+    clients.add('sqlite', async () => void sqlite.close());
+    const metrics = new EngineMetrics();
     const providers: Provider[] = [
       { provide: EngineSettings, useValue: { config } },
       { provide: JsonLogger, useValue: logger },
-      { provide: EngineMetrics, useValue: new EngineMetrics() },
+      { provide: EngineMetrics, useValue: metrics },
       { provide: FeatureDefinitions, useValue: { definitions: features } },
       { provide: ReadinessRegistry, useValue: readiness },
       {
         provide: FeatureStore,
         useFactory: async (): Promise<FeatureStore> => {
-          const opened = await openFeatureStore(features, config.state, config.redis);
+          const opened = await openFeatureStore(features, config.state, config.redis, undefined, {
+            budget: { bytes: config.memoryBudgetBytes, onEvict: (kind, count) => metrics.recordStateEvictions(kind, count) },
+            guard: new HeapGuard(),
+            onRefused: (events) => metrics.recordMemoryRefusal(events),
+          });
+          if (opened.estimatedBytes !== undefined) metrics.watchStateBytes(opened.estimatedBytes);
           readiness.add({ name: 'state', check: () => opened.check() });
           logger.info('feature state ready', { backend: opened.backend });
           return opened.store;
         },
       },
-      { provide: MemoryVerdictStore, useValue: new MemoryVerdictStore(config.verdicts.memoryLimit) },
-      { provide: MemoryAlertPublisher, useValue: new MemoryAlertPublisher(config.alerts.recentLimit) },
+      { provide: SqliteVerdictStore, useValue: new SqliteVerdictStore(sqlite, config.verdicts.limit) },
+      { provide: RecentAlerts, useValue: new SqliteAlertStore(sqlite, config.alerts.recentLimit) },
       {
-        provide: MemoryRejectSink,
-        useValue: new MemoryRejectSink(config.alerts.recentLimit, (message) =>
+        provide: RecentRejects,
+        useValue: new SqliteRejectStore(sqlite, config.alerts.recentLimit, (message) =>
           logger.warn('event rejected', { source: message.source, errors: message.errors, stage: message.stage }),
         ),
       },
       { provide: ClientRegistry, useValue: clients },
       {
         provide: VerdictSink,
-        useFactory: async (memory: MemoryVerdictStore, rejects: RejectSink): Promise<VerdictSink> => {
-          if (config.elasticsearch === undefined) return memory;
+        useFactory: async (embedded: SqliteVerdictStore, rejects: RejectSink): Promise<VerdictSink> => {
+          if (config.elasticsearch === undefined) return embedded;
           const es = config.elasticsearch;
           const client = new ElasticsearchClient({
             node: es.node,
@@ -101,31 +112,31 @@ export class EngineModule {
           esQuery = new ElasticsearchVerdictQuery(client);
           return sink;
         },
-        inject: [MemoryVerdictStore, RejectSink],
+        inject: [SqliteVerdictStore, RejectSink],
       },
       {
         provide: VerdictQuery,
         // Depends on VerdictSink so that the Elasticsearch client exists by then.
-        useFactory: (memory: MemoryVerdictStore): VerdictQuery => esQuery ?? memory.query,
-        inject: [MemoryVerdictStore, VerdictSink],
+        useFactory: (embedded: SqliteVerdictStore): VerdictQuery => esQuery ?? embedded.query,
+        inject: [SqliteVerdictStore, VerdictSink],
       },
       { provide: KafkaConnection, useValue: { client: kafka } },
       {
         // Kafka first (durable, acknowledged), then this instance's recent list for GET /alerts.
         provide: AlertPublisher,
-        useFactory: (recent: MemoryAlertPublisher): AlertPublisher =>
+        useFactory: (recent: SqliteAlertStore): AlertPublisher =>
           new TeeAlertPublisher(
             kafka === undefined ? [recent] : [new KafkaAlertPublisher({ client: kafka, topic: config.kafka!.alertsTopic }), recent],
           ),
-        inject: [MemoryAlertPublisher],
+        inject: [RecentAlerts],
       },
       {
         provide: RejectSink,
-        useFactory: (recent: MemoryRejectSink): RejectSink =>
+        useFactory: (recent: SqliteRejectStore): RejectSink =>
           new TeeRejectSink(
             kafka === undefined ? [recent] : [new KafkaDeadLetterSink({ client: kafka, topic: config.kafka!.deadLetterTopic }), recent],
           ),
-        inject: [MemoryRejectSink],
+        inject: [RecentRejects],
       },
       {
         provide: RiskPipeline,

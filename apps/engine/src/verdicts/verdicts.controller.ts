@@ -1,8 +1,7 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InvalidInputError, NotFoundError, type Alert, type Verdict } from '@risk/domain';
-import { MemoryAlertPublisher } from '@risk/infra/memory/memory-alert.publisher';
-import { MemoryRejectSink } from '@risk/infra/memory/memory-reject.sink';
+import { RecentAlerts, RecentRejects } from '@risk/infra/verdict-query/recent.query';
 import { decodeCursor, VerdictQuery, type RiskProfile, type VerdictPage } from '@risk/infra/verdict-query/verdict.query';
 import { RecentQueryDto, VerdictQueryDto } from './verdict-query.dto';
 
@@ -11,8 +10,8 @@ import { RecentQueryDto, VerdictQueryDto } from './verdict-query.dto';
 export class VerdictsController {
   constructor(
     private readonly verdicts: VerdictQuery,
-    private readonly alerts: MemoryAlertPublisher,
-    private readonly rejects: MemoryRejectSink,
+    private readonly alerts: RecentAlerts,
+    private readonly rejects: RecentRejects,
   ) {}
 
   @Get('verdicts')

@@ -56,6 +56,8 @@ interface EntityGroup {
   readonly byKey: Map<string, EntityState>;
   /** How long an idle key must be kept: its longest horizon. */
   readonly retentionMs: number;
+  /** Longest windowed horizon: after it, only latest values (`changed`) remain useful. */
+  readonly windowRetentionMs: number;
 }
 
 /** First outcome of a message that may be redelivered (it had a message id). */
@@ -73,6 +75,38 @@ interface AcceptedRecord {
 const NO_REDELIVERY = null;
 
 const SWEEP_EVERY = 8192;
+/** How often (in events) the state is compared with its memory budget. */
+const BUDGET_CHECK_EVERY = 1024;
+
+/**
+ * Estimated heap bytes of the state, for the memory budget: the figures
+ * `npm run bench` measures on the generated stream, rounded up (an entity
+ * with its map entry, key and slots; one window entry; one remembered
+ * event_id with its order slots). Deterministic on purpose: the same input
+ * evicts at the same point, whatever the garbage collector is doing.
+ */
+export const STATE_BYTES = { entity: 640, entry: 48, eventId: 160 } as const;
+
+/** What an eviction forgot, cheapest loss first (see {@link MemoryBudget}). */
+export type EvictionKind = 'idle' | 'active' | 'dedup';
+
+/**
+ * Keeps the estimated state under `bytes`. When a check finds it above, the
+ * store first sweeps what is already expired (no outcome changes), then
+ * forgets down to 90 % of the budget, in this order:
+ * 1. `idle` entities, whose windows have all expired and which are only kept
+ *    for their latest device/city (LATEST_VALUE_RETENTION): their next event
+ *    cannot report a change. Least recently seen (event time) first.
+ * 2. `active` entities, least recently seen first: their window history is lost,
+ *    so their next features undercount.
+ * 3. `dedup`: the oldest remembered event_ids, which are then accepted again
+ *    if resent. Only reached when the event_ids alone outgrow the budget.
+ * Under budget nothing is evicted and outcomes are those of an unbounded store.
+ */
+export interface MemoryBudget {
+  readonly bytes: number;
+  readonly onEvict?: (kind: EvictionKind, count: number) => void;
+}
 
 /**
  * Exact windowed features in process memory: the embedded default and the
@@ -95,12 +129,15 @@ export class MemoryFeatureStore extends FeatureStore {
   private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
+  /** Window entries held (all series of all entities), for the budget estimate. */
+  private entries = 0;
   private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
   private readonly scratch: FeatureValue[];
 
   constructor(
     definitions: readonly FeatureDefinition[],
     private readonly settings: StateSettings = DEFAULT_STATE_SETTINGS,
+    private readonly budget?: MemoryBudget,
   ) {
     super();
     this.makeFeatures = featureValuesFactory(definitions);
@@ -118,8 +155,9 @@ export class MemoryFeatureStore extends FeatureStore {
       (definition.aggregate === 'changed' ? group.changed : group.windowed).push(slot);
     });
     for (const [entity, { windowed, changed }] of byEntity) {
-      const retentionMs = Math.max(...windowed.map((s) => s.horizonMs), changed.length > 0 ? settings.latestValueRetentionMs : 0);
-      this.groups.push({ entity, windowed, changed, byKey: new Map(), retentionMs });
+      const windowRetentionMs = Math.max(0, ...windowed.map((s) => s.horizonMs));
+      const retentionMs = Math.max(windowRetentionMs, changed.length > 0 ? settings.latestValueRetentionMs : 0);
+      this.groups.push({ entity, windowed, changed, byKey: new Map(), retentionMs, windowRetentionMs });
     }
   }
 
@@ -136,18 +174,24 @@ export class MemoryFeatureStore extends FeatureStore {
 
   async close(): Promise<void> {
     this.accepted.clear();
+    this.entries = 0;
     for (const group of this.groups) group.byKey.clear();
   }
 
-  /** Entities and entries currently held: for tests and metrics. */
-  get stateSize(): { entities: number; entries: number; dedup: number } {
+  /** Entities and entries currently held, and their estimated bytes: for tests and metrics. */
+  get stateSize(): { entities: number; entries: number; dedup: number; estimatedBytes: number } {
+    const entities = this.entityCount();
+    return { entities, entries: this.entries, dedup: this.accepted.size, estimatedBytes: this.estimatedBytes(entities) };
+  }
+
+  private entityCount(): number {
     let entities = 0;
-    let entries = 0;
-    for (const group of this.groups) {
-      entities += group.byKey.size;
-      for (const state of group.byKey.values()) for (const s of state.series) entries += s?.times.length ?? 0;
-    }
-    return { entities, entries, dedup: this.accepted.size };
+    for (const group of this.groups) entities += group.byKey.size;
+    return entities;
+  }
+
+  private estimatedBytes(entities = this.entityCount()): number {
+    return entities * STATE_BYTES.entity + this.entries * STATE_BYTES.entry + this.accepted.size * STATE_BYTES.eventId;
   }
 
   private applyOne(partition: string, { event, messageId }: StateInput): StateOutcome {
@@ -173,6 +217,7 @@ export class MemoryFeatureStore extends FeatureStore {
     this.acceptedOrder.push(event.event_id);
     this.acceptedTimes.push(t);
     if (++this.sinceSweep >= SWEEP_EVERY) this.sweep();
+    if (this.budget !== undefined && this.sinceSweep % BUDGET_CHECK_EVERY === 0) this.enforceBudget(this.budget);
     return { kind: 'accepted', late, features, redelivered: false };
   }
 
@@ -191,7 +236,9 @@ export class MemoryFeatureStore extends FeatureStore {
     } else if (t > state.newest) state.newest = t;
     for (let i = 0; i < group.windowed.length; i++) {
       const slot = group.windowed[i];
+      const before = state.series[i]?.times.length ?? 0;
       values[slot.output] = windowedValue(slot, state, i, event);
+      this.entries += (state.series[i]?.times.length ?? 0) - before;
     }
     for (let i = 0; i < group.changed.length; i++) {
       const slot = group.changed[i];
@@ -205,7 +252,7 @@ export class MemoryFeatureStore extends FeatureStore {
     for (const group of this.groups) {
       const cutoff = this.globalMax - group.retentionMs;
       for (const [key, state] of group.byKey) {
-        if (state.newest <= cutoff) group.byKey.delete(key);
+        if (state.newest <= cutoff) this.forget(group, key, state);
       }
     }
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
@@ -224,7 +271,71 @@ export class MemoryFeatureStore extends FeatureStore {
     }
     this.acceptedOrderHead = head;
   }
+
+  private forget(group: EntityGroup, key: string, state: EntityState): void {
+    group.byKey.delete(key);
+    for (const s of state.series) this.entries -= s?.times.length ?? 0;
+  }
+
+  /** See {@link MemoryBudget}: a no-op under budget. */
+  private enforceBudget(budget: MemoryBudget): void {
+    if (this.estimatedBytes() <= budget.bytes) return;
+    if (this.sinceSweep !== 0) this.sweep(); // expired state first: forgetting it changes nothing
+    const target = budget.bytes * 0.9;
+    let excess = this.estimatedBytes() - target;
+    if (excess <= 0) return;
+    // Rank every entity: idle ones (windows all expired) before active ones, each by its newest event.
+    const entities = this.entityCount();
+    const ranks = new Float64Array(entities);
+    let n = 0;
+    for (const group of this.groups) {
+      const idleBefore = this.globalMax - group.windowRetentionMs;
+      for (const state of group.byKey.values()) ranks[n++] = rankOf(state.newest, idleBefore);
+    }
+    const perEntity = STATE_BYTES.entity + (this.entries * STATE_BYTES.entry) / Math.max(entities, 1);
+    const count = Math.min(entities, Math.ceil(excess / perEntity));
+    if (count > 0) {
+      const threshold = ranks.slice().sort()[count - 1];
+      let idle = 0;
+      let active = 0;
+      for (const group of this.groups) {
+        const idleBefore = this.globalMax - group.windowRetentionMs;
+        for (const [key, state] of group.byKey) {
+          const rank = rankOf(state.newest, idleBefore);
+          if (rank > threshold) continue;
+          if (rank < IDLE_TIER) idle++;
+          else active++;
+          this.forget(group, key, state);
+        }
+      }
+      if (idle > 0) budget.onEvict?.('idle', idle);
+      if (active > 0) budget.onEvict?.('active', active);
+      excess = this.estimatedBytes() - target;
+    }
+    if (excess > 0) this.forgetOldestEventIds(Math.ceil(excess / STATE_BYTES.eventId), budget);
+  }
+
+  /** Last resort of the budget: the dedup memory is shortened, oldest acceptances first. */
+  private forgetOldestEventIds(count: number, budget: MemoryBudget): void {
+    let head = this.acceptedOrderHead;
+    const end = Math.min(this.acceptedOrder.length, head + count);
+    const from = head;
+    for (; head < end; head++) this.accepted.delete(this.acceptedOrder[head]);
+    this.acceptedOrderHead = head;
+    if (head > from) budget.onEvict?.('dedup', head - from);
+  }
 }
+
+/**
+ * Eviction order: negative for an idle entity (all windows expired), so all
+ * idle entities come first; within each tier, the least recently seen first.
+ */
+function rankOf(newest: number, idleBefore: number): number {
+  return newest <= idleBefore ? newest - IDLE_OFFSET : newest;
+}
+/** Larger than any event time in ms (±8.64e15): idle ranks are all below IDLE_TIER, active ones above. */
+const IDLE_OFFSET = 1e17;
+const IDLE_TIER = -IDLE_OFFSET / 2;
 
 function windowedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): number {
   const { definition } = slot;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import { parseDuration, RISK_LEVELS, type RiskLevel } from '@risk/domain';
 
 /**
@@ -24,7 +25,10 @@ export interface EngineConfig {
    */
   readonly maxEventTimeSkewMs: number;
   readonly alerts: { readonly threshold: RiskLevel; readonly recentLimit: number };
-  readonly verdicts: { readonly memoryLimit: number };
+  /** Embedded mode: verdicts kept in SQLite under dataDir (oldest insertions deleted first). */
+  readonly verdicts: { readonly limit: number };
+  /** Embedded mode: estimated bytes of in-memory feature state before entities are evicted (MemoryBudget). */
+  readonly memoryBudgetBytes: number;
   readonly kafka: KafkaConfig | undefined;
   readonly redis: RedisConfig | undefined;
   readonly elasticsearch: ElasticsearchConfig | undefined;
@@ -89,7 +93,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'PORT', default: '8080', meaning: 'HTTP port (0 = any free port)' },
   { name: 'HTTP_MAX_BODY', default: '64mb', meaning: 'largest HTTP body (NDJSON batches up to 10,000 events)' },
   { name: 'RULES_DIR', default: 'rules', meaning: 'feature definitions (features.json) and seed rules (*.json)' },
-  { name: 'DATA_DIR', default: 'data', meaning: 'embedded mode: rule versions and audit trail' },
+  {
+    name: 'DATA_DIR',
+    default: 'data',
+    meaning: 'embedded mode: rule versions, audit trail, and engine.sqlite (verdicts, profiles, recent alerts and rejects)',
+  },
   {
     name: 'RULES_RECONCILE_INTERVAL',
     default: '5s',
@@ -106,7 +114,16 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'LATEST_VALUE_RETENTION', default: '30d', meaning: "how long a user's latest device/city is remembered" },
   { name: 'ALERT_THRESHOLD', default: 'MEDIUM', meaning: 'verdicts at or above this level raise an alert' },
   { name: 'ALERTS_RECENT_LIMIT', default: '10000', meaning: 'embedded mode: alerts kept for GET /alerts' },
-  { name: 'VERDICTS_MEMORY_LIMIT', default: '1000000', meaning: 'embedded mode: verdicts kept in memory (oldest evicted)' },
+  {
+    name: 'VERDICTS_LIMIT',
+    default: '5000000',
+    meaning: 'embedded mode: verdicts kept in DATA_DIR/engine.sqlite (oldest deleted first, with profiles left without verdicts)',
+  },
+  {
+    name: 'MEMORY_BUDGET',
+    default: '60%',
+    meaning: 'in-memory feature state budget: a size (256mb) or a share of the V8 heap limit; above it idle entities are evicted',
+  },
   {
     name: 'KAFKA_BROKERS',
     default: '(unset: HTTP ingest only)',
@@ -127,7 +144,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'REDIS_URL', default: '(unset: in-memory state)', meaning: 'redis://host:port; enables shared state and rule sets in Redis' },
   { name: 'REDIS_CLUSTER_NODES', default: '(unset)', meaning: 'comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)' },
   { name: 'REDIS_KEY_PREFIX', default: 'risk:', meaning: 'prefix of every Redis key' },
-  { name: 'ELASTICSEARCH_NODE', default: '(unset: verdicts in memory)', meaning: 'http(s)://host:9200; enables the verdict store' },
+  {
+    name: 'ELASTICSEARCH_NODE',
+    default: '(unset: verdicts in SQLite under DATA_DIR)',
+    meaning: 'http(s)://host:9200; enables the verdict store',
+  },
   { name: 'ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD', default: '(unset)', meaning: 'basic auth' },
   { name: 'ELASTICSEARCH_API_KEY', default: '(unset)', meaning: 'API key auth' },
   { name: 'ELASTICSEARCH_REQUEST_TIMEOUT', default: '30s', meaning: 'per-request timeout' },
@@ -283,7 +304,8 @@ export function loadConfig(env: Env): EngineConfig {
     },
     maxEventTimeSkewMs,
     alerts: { threshold, recentLimit: integer('ALERTS_RECENT_LIMIT', 10_000, 1, 10_000_000) },
-    verdicts: { memoryLimit: integer('VERDICTS_MEMORY_LIMIT', 1_000_000, 1, 100_000_000) },
+    verdicts: { limit: integer('VERDICTS_LIMIT', 5_000_000, 1, 1_000_000_000) },
+    memoryBudgetBytes: memoryBudget(read('MEMORY_BUDGET') ?? '60%', bytes, problems),
     kafka,
     redis,
     elasticsearch,
@@ -292,6 +314,25 @@ export function loadConfig(env: Env): EngineConfig {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * MEMORY_BUDGET: a share of the V8 heap limit (`60%`, follows --max-old-space-size)
+ * or a size (`256mb`). The rest of the heap is for everything else (requests in
+ * flight, rules, the framework), so a share above 80 % is refused.
+ */
+function memoryBudget(text: string, bytes: (name: string, fallback: string) => number, problems: string[]): number {
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  const share = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (share !== null) {
+    const percent = Number(share[1]);
+    if (percent <= 0 || percent > 80) problems.push(`MEMORY_BUDGET: expected a share from 1% to 80% of the heap limit, got "${text}"`);
+    return Math.floor((heapLimit * Math.min(Math.max(percent, 1), 80)) / 100);
+  }
+  const value = bytes('MEMORY_BUDGET', text);
+  if (value > heapLimit)
+    problems.push(`MEMORY_BUDGET: ${text} is more than the V8 heap limit (${heapLimit} bytes; raise --max-old-space-size)`);
+  return value;
 }
 
 /** Keys are hashed as soon as they are read, so plaintext never sits in the config object. */

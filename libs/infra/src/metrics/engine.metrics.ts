@@ -14,6 +14,8 @@ export class EngineMetrics {
   private readonly rulesVersion: Gauge;
   private readonly consumerLag: Gauge<'topic' | 'partition'>;
   private readonly alerts: Counter<'risk_level'>;
+  private readonly stateEvictions: Counter<'kind'>;
+  private readonly memoryRefused: Counter;
   private readonly rejects: Counter<'source' | 'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -61,6 +63,26 @@ export class EngineMetrics {
       labelNames: ['source', 'reason'],
       registers: [this.registry],
     });
+    const stateBytes = (): number => this.readStateBytes();
+    this.stateEvictions = new Counter({
+      name: 'risk_engine_state_evictions_total',
+      help: 'In-memory state forgotten to stay under MEMORY_BUDGET: idle entities (windows expired), active entities, dedup event_ids',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'risk_engine_state_estimated_bytes',
+      help: 'Estimated heap bytes of the in-memory feature state (compared with MEMORY_BUDGET)',
+      registers: [this.registry],
+      collect() {
+        this.set(stateBytes());
+      },
+    });
+    this.memoryRefused = new Counter({
+      name: 'risk_engine_memory_pressure_refused_events_total',
+      help: 'Events refused (HTTP 503, Kafka pause) because the live heap was near the V8 heap limit',
+      registers: [this.registry],
+    });
     this.alerts = new Counter({
       name: 'risk_engine_alerts_total',
       help: 'Alerts raised by risk level',
@@ -88,6 +110,22 @@ export class EngineMetrics {
     this.consumed.inc({ source }, count);
     this.events.inc({ outcome: 'rejected', source }, count);
     for (const [reason, n] of Object.entries(byReason ?? {})) if (n > 0) this.rejects.inc({ source, reason }, n);
+  }
+
+  /** Entities (idle, active) or remembered event_ids (dedup) forgotten to keep the state under MEMORY_BUDGET. */
+  recordStateEvictions(kind: string, count: number): void {
+    this.stateEvictions.inc({ kind }, count);
+  }
+
+  /** Reads the in-memory state's estimated size at each scrape. */
+  watchStateBytes(read: () => number): void {
+    this.readStateBytes = read;
+  }
+  private readStateBytes: () => number = () => 0;
+
+  /** Events refused with a retriable error because the heap was near its limit. */
+  recordMemoryRefusal(events: number): void {
+    this.memoryRefused.inc(events);
   }
 
   recordLatency(source: string, seconds: number): void {

@@ -1,4 +1,5 @@
-import { MemoryFeatureStore, type FeatureDefinition, type FeatureStore, type StateSettings } from '@risk/domain';
+import { MemoryFeatureStore, type FeatureDefinition, type FeatureStore, type MemoryBudget, type StateSettings } from '@risk/domain';
+import { HeapGuard, HeapGuardedFeatureStore } from '../memory/heap-guard';
 import type { RedisConfig } from '../config/engine-config';
 import { RedisFeatureStore } from '../redis/redis-feature.store';
 import { RedisClient } from '../redis/redis.client';
@@ -8,6 +9,16 @@ export interface OpenedFeatureStore {
   readonly backend: 'memory' | 'redis';
   /** Readiness probe of the backend. */
   check(): Promise<{ ok: boolean; detail?: unknown }>;
+  /** In-memory backend only: the state's estimated bytes (compared with the budget). */
+  estimatedBytes?: () => number;
+}
+
+/** Embedded mode's memory limits (see MemoryBudget and HeapGuard). */
+export interface MemoryLimits {
+  readonly budget: MemoryBudget;
+  readonly guard?: HeapGuard;
+  /** Told how many events were refused under heap pressure. */
+  readonly onRefused?: (events: number) => void;
 }
 
 /**
@@ -19,9 +30,16 @@ export async function openFeatureStore(
   settings: StateSettings,
   redis: RedisConfig | undefined,
   startupTimeoutMs = 15_000,
+  memory?: MemoryLimits,
 ): Promise<OpenedFeatureStore> {
   if (redis === undefined) {
-    return { store: new MemoryFeatureStore(definitions, settings), backend: 'memory', check: async () => ({ ok: true, detail: 'memory' }) };
+    const store = new MemoryFeatureStore(definitions, settings, memory?.budget);
+    return {
+      store: memory?.guard === undefined ? store : new HeapGuardedFeatureStore(store, memory.guard.start(), memory.onRefused),
+      backend: 'memory',
+      check: async () => ({ ok: true, detail: 'memory' }),
+      estimatedBytes: () => store.stateSize.estimatedBytes,
+    };
   }
   const client = new RedisClient({ url: redis.url, clusterNodes: redis.clusterNodes });
   try {
