@@ -3,27 +3,36 @@ import { after, before, describe, it } from 'node:test';
 import { startEngine, type RunningEngine } from '@risk/engine/bootstrap';
 import type { KafkaClient } from '@risk/infra/kafka/kafka.client';
 import { quietLogger, testConfig } from '@test/support/engine-process';
-import { KafkaMockCluster } from '@test/support/kafka-mock';
+import { TestKafkaCluster } from '@test/support/kafka-broker';
 import { loginStorm, produceEvents, readTopic, testClient, waitFor } from '@test/kafka/kafka-test-kit';
 
+const TOPICS = ['user-events', 'risk-alerts', 'user-events-dlq'];
+
 /**
- * The service itself with KAFKA_BROKERS set, against librdkafka's mock
- * cluster over TCP: events in on user-events, verdicts queryable over HTTP,
- * alerts out on risk-alerts, malformed messages on the dead-letter topic.
+ * The service itself with KAFKA_BROKERS set, against a real Kafka broker that
+ * starts with no topic at all: KAFKA_CREATE_TOPICS makes the engine create
+ * them; then events in on user-events, verdicts queryable over HTTP, alerts
+ * out on risk-alerts, malformed messages on the dead-letter topic.
  */
 describe('engine consuming from Kafka', () => {
-  let cluster: KafkaMockCluster;
+  let cluster: TestKafkaCluster;
   let engine: RunningEngine;
   let client: KafkaClient;
 
   before(async () => {
-    cluster = await KafkaMockCluster.start({ topics: ['user-events', 'risk-alerts', 'user-events-dlq'] });
-    // The mock cluster never cuts a fetch long-poll short, so poll briefly.
+    cluster = await TestKafkaCluster.start();
+    client = testClient(cluster.brokers, 'engine-e2e-test');
     engine = await startEngine(
-      testConfig({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'engine-e2e', KAFKA_MAX_WAIT: '20ms' }),
+      testConfig({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'engine-e2e', KAFKA_CREATE_TOPICS: 'true' }),
       quietLogger(),
     );
-    client = testClient(cluster.brokers, 'engine-e2e-test');
+  });
+
+  it('creates its topics on the broker (KAFKA_CREATE_TOPICS)', async () => {
+    for (const topic of TOPICS) {
+      const offsets = await client.topicOffsets(topic);
+      assert.equal(offsets.size, 3, `${topic} has the engine's 3 partitions`);
+    }
   });
   after(async () => {
     await client?.close();

@@ -57,19 +57,22 @@ export class RecordingVerdictSink extends VerdictSink {
   constructor(
     private readonly instance = 'main',
     private readonly delayMs = 0,
+    /** Awaited before each write: lets a test hold an instance mid-stream. */
+    private readonly beforeWrite?: () => Promise<void>,
   ) {
     super();
   }
 
   /** The same store seen by another consumer instance (shared, like Elasticsearch). */
-  as(instance: string, delayMs = this.delayMs): RecordingVerdictSink {
-    const view = new RecordingVerdictSink(instance, delayMs);
+  as(instance: string, delayMs = this.delayMs, beforeWrite?: () => Promise<void>): RecordingVerdictSink {
+    const view = new RecordingVerdictSink(instance, delayMs, beforeWrite);
     (view as unknown as { writes: unknown }).writes = this.writes;
     (view as unknown as { ids: unknown }).ids = this.ids;
     return view;
   }
 
   async write(verdicts: readonly Verdict[]): Promise<void> {
+    if (this.beforeWrite !== undefined) await this.beforeWrite();
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     for (const verdict of verdicts) {
       this.writes.push({ instance: this.instance, verdict });

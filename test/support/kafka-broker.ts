@@ -75,7 +75,14 @@ const LOG4J = [
   '',
 ].join('\n');
 // Kafka 4.x also drives log4j2 (its slf4j binding here is still reload4j); without a file it reports "No configuration found".
-const LOG4J2 = ['status = error', 'appender.out.type = Console', 'appender.out.name = out', 'rootLogger.level = warn', 'rootLogger.appenderRef.out.ref = out', ''].join('\n');
+const LOG4J2 = [
+  'status = error',
+  'appender.out.type = Console',
+  'appender.out.name = out',
+  'rootLogger.level = warn',
+  'rootLogger.appenderRef.out.ref = out',
+  '',
+].join('\n');
 const STARTED = 'Kafka Server started';
 
 /** One KRaft node (broker + controller) as a JVM child process; can be stopped and started again on the same ports and data. */
@@ -117,7 +124,12 @@ class KafkaNode {
       'log.dirs': this.dataDir,
       ...settings,
     };
-    writeFileSync(join(this.dir, 'server.properties'), Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+    writeFileSync(
+      join(this.dir, 'server.properties'),
+      Object.entries(props)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+    );
     writeFileSync(join(this.dir, 'log4j.properties'), LOG4J);
     writeFileSync(join(this.dir, 'log4j2.properties'), LOG4J2);
   }
@@ -333,13 +345,26 @@ export class TestKafkaCluster {
   /** Creates topics (`name` or `name:partitions`) with the cluster's default replication, waiting for their leaders. */
   async createTopics(specs: readonly string[]): Promise<void> {
     const client = new KafkaClient({ brokers: this.allBrokers, clientId: 'test-kafka-admin', logger: silent });
+    const topics = specs.map((spec) => {
+      const [topic, count] = spec.split(':');
+      return { topic, numPartitions: count === undefined ? this.partitions : Number(count) };
+    });
     try {
-      await client.ensureTopics(
-        specs.map((spec) => {
-          const [topic, count] = spec.split(':');
-          return { topic, numPartitions: count === undefined ? this.partitions : Number(count) };
-        }),
-      );
+      await client.ensureTopics(topics);
+      // CreateTopics returns once the controller has leaders; a leader may still refuse requests for a moment
+      // (NOT_LEADER_FOR_PARTITION). ListOffsets is served by each partition's leader: once it answers, producing works.
+      const deadline = Date.now() + 30_000;
+      for (const { topic, numPartitions } of topics) {
+        for (;;) {
+          const answered = await client.topicOffsets(topic).then(
+            (offsets) => offsets.size === numPartitions,
+            () => false,
+          );
+          if (answered) break;
+          if (Date.now() > deadline) throw new Error(`kafka topic ${topic}: partition leaders not serving within 30 s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
     } finally {
       await client.close();
     }
@@ -372,7 +397,8 @@ export class TestKafkaCluster {
         'java',
         ['-Xmx128m', '-XX:+UseSerialGC', '-cp', join(jars, '*'), 'kafka.tools.DumpLogSegments', '--files', segments.join(',')],
         { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
-        (error, stdout, stderr) => (error !== null ? reject(new Error(`kafka dump log failed: ${stderr || error.message}`)) : resolvePromise(stdout)),
+        (error, stdout, stderr) =>
+          error !== null ? reject(new Error(`kafka dump log failed: ${stderr || error.message}`)) : resolvePromise(stdout),
       );
     });
   }

@@ -223,6 +223,10 @@ export class KafkaEventConsumer {
       // partition in a completed rebalance gets an error here instead of overwriting the new owner's progress.
       await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
       this.counters.commits++;
+      // kafkajs heartbeats only between fetches, and a fetch holds up to maxBytesPerPartition of events: without this a
+      // joining member would wait for the whole batch. Sent only when the interval has elapsed; a rebalance throws
+      // here, after a commit, so the rest of the batch goes uncommitted to the partition's next owner.
+      await payload.heartbeat();
       this.record(
         topic,
         partition,

@@ -53,9 +53,8 @@ export interface KafkaConsumerSettings {
   readonly heartbeatIntervalMs?: number;
   readonly maxBytesPerPartition?: number;
   /**
-   * Fetch long-poll. A real broker answers as soon as data arrives, so this
-   * only bounds idle polling; librdkafka's mock cluster always waits it out
-   * when a partition is empty, so tests and benches keep it small.
+   * Fetch long-poll. The broker answers as soon as data arrives, so this
+   * only bounds idle polling.
    */
   readonly maxWaitTimeMs?: number;
 }
@@ -118,6 +117,8 @@ const LEVELS: Record<KafkaClientLogLevel, KafkaLogLevel> = {
 
 /** Error responses that are part of a normal rebalance; kafkajs logs them at ERROR. */
 const ROUTINE_ERRORS = ['The group is rebalancing, so a rejoin is needed', 'Specified group generation id is not valid'];
+/** kafkajs warnings about choices made here on purpose (see `producer()`), logged at info. */
+const DELIBERATE_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
 
 /** Producer acknowledged by all in-sync replicas, connected lazily, shared by the client's publishers. */
 export class KafkaProducer {
@@ -158,14 +159,8 @@ export class KafkaProducer {
 /**
  * kafkajs behind typed options. Consumers are handed out raw (the event
  * consumer drives kafkajs's batch API itself); producing goes through
- * `KafkaProducer`.
- *
- * Works against librdkafka's mock cluster (tests) with two deliberate
- * choices: the producer is not idempotent, because kafkajs's idempotent
- * producer asks the cluster controller for a producer id and the mock
- * reports no usable controller; and topic creation (`ensureTopics`, admin
- * CreateTopics, also controller-bound and not implemented by the mock) is
- * optional and off unless configured.
+ * `KafkaProducer`, which is idempotent. Topic creation (`ensureTopics`,
+ * admin CreateTopics) is optional and off unless configured.
  */
 export class KafkaClient {
   readonly logger: KafkaLogger;
@@ -202,7 +197,7 @@ export class KafkaClient {
           const entry = { kafkajs: namespace, ...fields };
           if (level === KafkaLogLevel.ERROR && ROUTINE_ERRORS.includes(String(fields.error))) logger.info(message, entry);
           else if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.NOTHING) logger.error(message, entry);
-          else if (level === KafkaLogLevel.WARN) logger.warn(message, entry);
+          else if (level === KafkaLogLevel.WARN && !DELIBERATE_WARNINGS.includes(message)) logger.warn(message, entry);
           else if (level === KafkaLogLevel.INFO) logger.info(message, entry);
           else logger.debug(message, entry);
         },
@@ -227,8 +222,19 @@ export class KafkaClient {
   producer(): KafkaProducer {
     this.sharedProducer ??= new KafkaProducer(
       this.kafka.producer({
-        // See the class comment: the mock cluster cannot serve InitProducerId.
-        idempotent: false,
+        // The broker drops a batch it already appended when kafkajs retries it (same producer id and sequence), so a
+        // lost acknowledgement does not duplicate an alert. kafkajs serialises an idempotent producer's requests per
+        // broker; one request in flight keeps its sequence numbers in order.
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // Bounded (kafkajs would retry an idempotent send forever): an outage must reach the consumer's own backoff,
+        // which keeps the group heartbeat going; a failed send rolls its sequence numbers back, so the re-send is
+        // still recognised by the broker if the first attempt was appended after all.
+        retry: {
+          retries: this.options.retry?.retries ?? 5,
+          initialRetryTime: this.options.retry?.initialRetryTimeMs ?? 100,
+          maxRetryTime: this.options.retry?.maxRetryTimeMs ?? 5000,
+        },
         allowAutoTopicCreation: false,
         // Java-compatible murmur2 on the key, so a user's records land where any other client would put them.
         createPartitioner: Partitioners.DefaultPartitioner,
@@ -237,10 +243,7 @@ export class KafkaClient {
     return this.sharedProducer;
   }
 
-  /**
-   * Creates missing topics (CreateTopics via the controller). Off by default:
-   * production clusters usually forbid it, and the mock cluster lacks it.
-   */
+  /** Creates missing topics (CreateTopics via the controller). Off by default: production clusters usually forbid it. */
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     const admin = this.kafka.admin();
     try {
