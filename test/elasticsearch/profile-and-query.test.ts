@@ -146,15 +146,24 @@ describe('risk profiles and verdict queries against a real Elasticsearch node', 
     const ids = (list: readonly Verdict[]) => list.map((v) => v.event_id);
     const ms = (iso: string) => Date.parse(iso);
 
-    beforeEach(async () => {
-      const { sink: s } = await sink(es);
+    // The queries only read: the verdicts are written once, under a prefix of their own.
+    let readOnly: ElasticsearchClient;
+    let query: ElasticsearchVerdictQuery;
+    before(async () => {
+      readOnly = client(node.url, node.prefix('query'));
+      query = new ElasticsearchVerdictQuery(readOnly);
+      const { sink: s } = await sink(readOnly);
       all = [
         ...verdicts(30, '2026-11-30T23:50:00.000Z'),
         verdict({ event_id: 'tie-b', event_time: '2026-11-30T23:55:00.000Z', user_id: 'u-9' }),
       ];
       await s.write(all);
       // Near-real-time: make the writes searchable before querying.
-      await es.refresh(`${prefix}-verdicts`);
+      await readOnly.refresh(`${readOnly.indexPrefix}-verdicts`);
+    });
+    after(async () => {
+      await readOnly.close();
+      await node.deletePrefix(readOnly.indexPrefix);
     });
 
     const cases: [string, VerdictFilter, (v: Verdict) => boolean][] = [
