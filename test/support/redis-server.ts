@@ -79,7 +79,29 @@ export class TestRedisServer {
     });
   }
 
+  /** Kills the server with SIGKILL (a crash: no shutdown, no save) and waits for it to be gone. */
+  async kill(): Promise<void> {
+    const child = this.process;
+    this.process = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  unpause(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   async dispose(): Promise<void> {
+    this.unpause();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

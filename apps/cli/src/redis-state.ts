@@ -8,6 +8,8 @@ import type { StateFactory, StateRelease } from './replay-state';
 
 /** One Redis command that gets no answer within this long fails the replay (a stopped server never answers). */
 const COMMAND_TIMEOUT_MS = 10_000;
+/** How long the cleanup waits for a lost connection to come back. */
+const RECONNECT_WAIT_MS = 5_000;
 /** Longest time spent deleting the replay's keys before giving up and printing how to do it. */
 const CLEANUP_TIMEOUT_MS = 20_000;
 
@@ -79,8 +81,10 @@ async function releaseRedisState(client: RedisClient, store: RedisFeatureStore, 
   const deadline = new Promise<Error>((resolve) => {
     timer = setTimeout(() => resolve(new Error(`no answer within ${CLEANUP_TIMEOUT_MS / 1000} s`)), CLEANUP_TIMEOUT_MS);
   });
+  // After a restart the client reconnects within a second or so: worth a short wait, then the keys can go.
   const cleanup = store
     .close()
+    .then(() => client.waitReady(RECONNECT_WAIT_MS))
     .then(() => client.deleteMatching(`${prefix}*`))
     .then(
       () => undefined,
