@@ -349,11 +349,21 @@ export class TestKafkaCluster {
       const [topic, count] = spec.split(':');
       return { topic, numPartitions: count === undefined ? this.partitions : Number(count) };
     });
+    const deadline = Date.now() + 60_000;
     try {
-      await client.ensureTopics(topics);
-      // CreateTopics returns once the controller has leaders; a leader may still refuse requests for a moment
-      // (NOT_LEADER_FOR_PARTITION). ListOffsets is served by each partition's leader: once it answers, producing works.
-      const deadline = Date.now() + 30_000;
+      // A node that lags behind the metadata log answers UNKNOWN_TOPIC_OR_PARTITION for a topic just created, which
+      // kafkajs's wait for leaders does not retry; creating again is a no-op for the topics that exist.
+      for (;;) {
+        const failure = await client.ensureTopics(topics).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        if (failure === undefined) break;
+        if (Date.now() > deadline) throw failure;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // A leader may still refuse requests for a moment (NOT_LEADER_FOR_PARTITION). ListOffsets is served by each
+      // partition's leader: once it answers, producing works.
       for (const { topic, numPartitions } of topics) {
         for (;;) {
           const answered = await client.topicOffsets(topic).then(
@@ -361,7 +371,7 @@ export class TestKafkaCluster {
             () => false,
           );
           if (answered) break;
-          if (Date.now() > deadline) throw new Error(`kafka topic ${topic}: partition leaders not serving within 30 s`);
+          if (Date.now() > deadline) throw new Error(`kafka topic ${topic}: partition leaders not serving within 60 s`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }
