@@ -113,6 +113,21 @@ describe('decodeEvent (SPEC §1)', () => {
     assert.equal(pair.event.event_id, '\u{1F600}');
   });
 
+  it('rejects bytes that are not UTF-8 (a Kafka value) instead of reading them as U+FFFD', () => {
+    const good = Buffer.from(JSON.stringify({ ...valid, user_id: 'u-é' }), 'utf8');
+    const goodResult = decodeEvent(good);
+    assert.ok(goodResult.ok);
+    assert.equal(goodResult.event.user_id, 'u-é');
+    const bad = Buffer.concat([
+      Buffer.from('{"event_id":"e-1","user_id":"u-'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","event_type":"login","event_time":"2026-11-20T10:00:00Z"}'),
+    ]);
+    const result = decodeEvent(bad);
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.ok ? [] : result.errors, [{ path: '$', message: 'not valid UTF-8 (events are UTF-8, SPEC §1)' }]);
+  });
+
   it('rejects empty ids, non-finite amounts and non-integer epochs', () => {
     assert.match(errorsOf({ ...valid, event_id: '' }).event_id, /must not be empty/);
     assert.match(errorsOf({ ...valid, amount: 'ten' }).amount, /finite number/);

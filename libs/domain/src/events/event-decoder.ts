@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { isIP } from 'node:net';
 import type { FieldError } from '../shared/errors';
 import { MAX_EVENT_BYTES, type RiskEvent } from './risk-event';
@@ -21,6 +22,10 @@ export function decodeEvent(input: unknown): DecodeResult {
     if (size > MAX_EVENT_BYTES) {
       return reject('$', `event is ${size} bytes, more than the ${MAX_EVENT_BYTES} allowed`);
     }
+    // Bytes (a Kafka value) are checked strictly: toString('utf8') would turn
+    // invalid sequences into U+FFFD, and an id with a replacement character
+    // would alias every other id that differs only in its invalid bytes.
+    if (typeof input !== 'string' && !isUtf8(input)) return reject('$', 'not valid UTF-8 (events are UTF-8, SPEC §1)');
     try {
       parsed = JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
     } catch (error) {
