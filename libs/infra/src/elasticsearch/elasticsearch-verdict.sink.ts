@@ -29,6 +29,14 @@ export type { BulkInfo, ElasticsearchHealth, ElasticsearchSinkCounters, Elastics
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Rounds a bulk waits for its sink's other bulks to finish with shared profiles before it goes ahead anyway. */
+const MAX_DEFER_ROUNDS = 8;
+
+type RoundResult =
+  | { kind: 'done' }
+  | { kind: 'failed'; entries: Entry[]; error: unknown }
+  | { kind: 'again'; retry: boolean; conflicts: boolean; deferred: Promise<void>[]; lastFailure: string; cause?: unknown };
+
 /**
  * Writes verdicts to Elasticsearch with bulk requests (SPEC §5): document id =
  * event_id in the monthly index of its event_time, so a replay overwrites
@@ -68,6 +76,8 @@ export class ElasticsearchVerdictSink extends VerdictSink {
   private queuedBytes = 0;
   private inFlight = 0;
   private readonly jobs = new Set<Promise<void>>();
+  /** user_id → end of the round of this sink currently reading and writing that profile. */
+  private readonly profileClaims = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   /** Set when the interval fired or flush() was called: send partial batches until the queue is empty. */
   private forced = false;
@@ -202,8 +212,9 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     }
     let attempt = 1;
     let conflictRounds = 0;
+    let deferRounds = 0;
     while (pending.docs.length > 0 || pending.profiles.size > 0) {
-      const round = await this.round(pending, attempt, refused);
+      const round = await this.round(pending, attempt, refused, deferRounds >= MAX_DEFER_ROUNDS);
       // A failing reject sink fails only the refused verdicts' writes; the rest of the batch goes on.
       if (refused.size > 0) await this.reject(refused);
       if (round.kind === 'failed') {
@@ -211,7 +222,13 @@ export class ElasticsearchVerdictSink extends VerdictSink {
         return;
       }
       if (round.kind === 'done') return;
-      if (round.conflictsOnly) {
+      if (!round.retry && !round.conflicts) {
+        // Only profiles another bulk of this sink is writing are left: wait for its round, then read them.
+        deferRounds += 1;
+        if (round.deferred.length > 0) await Promise.race(round.deferred);
+        continue;
+      }
+      if (!round.retry) {
         conflictRounds += 1;
         if (conflictRounds >= this.maxConflictRounds) {
           const entries = [...pending.profiles.values()].flat();
@@ -235,20 +252,48 @@ export class ElasticsearchVerdictSink extends VerdictSink {
   }
 
   /**
-   * One read (mget) and one bulk. Updates `pending` to what is left and adds
-   * refused items to `refused`. `again`: something is left to retry;
-   * `conflictsOnly` when every leftover is a profile that lost to a concurrent
-   * writer (re-read at once).
+   * Claims the pending users no other bulk of this sink is reading and writing
+   * right now, then runs one round for them; the others are deferred to a later
+   * round. Without this the sink's own concurrent bulks, which often share users,
+   * would keep losing to each other with 409s. Claims last one round only, so
+   * bulks never wait on each other in a cycle; `force` ignores them (optimistic
+   * concurrency still keeps the result right).
    */
-  private async round(
+  private async round(pending: Pending, attempt: number, refused: Map<Entry, FieldError[]>, force: boolean): Promise<RoundResult> {
+    let release!: () => void;
+    const roundEnd = new Promise<void>((resolve) => (release = resolve));
+    const claimed = new Set<string>();
+    const deferred: Promise<void>[] = [];
+    for (const user of pending.profiles.keys()) {
+      const holder = this.profileClaims.get(user);
+      if (holder !== undefined && !force) {
+        deferred.push(holder);
+      } else {
+        this.profileClaims.set(user, roundEnd);
+        claimed.add(user);
+      }
+    }
+    try {
+      return await this.claimedRound(pending, claimed, deferred, attempt, refused);
+    } finally {
+      for (const user of claimed) if (this.profileClaims.get(user) === roundEnd) this.profileClaims.delete(user);
+      release();
+    }
+  }
+
+  /**
+   * One read (mget) of the claimed users' profiles and one bulk. Updates
+   * `pending` to what is left and adds refused items to `refused`. `again`:
+   * something is left; `retry` when something failed retriably (backoff),
+   * `conflicts` when a profile lost to a concurrent writer (re-read at once).
+   */
+  private async claimedRound(
     pending: Pending,
+    claimed: ReadonlySet<string>,
+    deferred: Promise<void>[],
     attempt: number,
     refused: Map<Entry, FieldError[]>,
-  ): Promise<
-    | { kind: 'done' }
-    | { kind: 'failed'; entries: Entry[]; error: unknown }
-    | { kind: 'again'; conflictsOnly: boolean; lastFailure: string; cause?: unknown }
-  > {
+  ): Promise<RoundResult> {
     const all = () => [...pending.docs, ...[...pending.profiles.values()].flat()];
     const retryWhole = (error: unknown, status: number) => {
       if (status === 429) this.counters.throttled += 1;
@@ -258,20 +303,20 @@ export class ElasticsearchVerdictSink extends VerdictSink {
         return { kind: 'failed' as const, entries: all(), error: unavailable(`bulk request failed (attempt ${attempt})`, error) };
       }
       this.counters.retries += pending.docs.length + [...pending.profiles.values()].reduce((n, l) => n + l.length, 0);
-      return { kind: 'again' as const, conflictsOnly: false, lastFailure: String(status), cause: error };
+      return { kind: 'again' as const, retry: true, conflicts: false, deferred, lastFailure: String(status), cause: error };
     };
 
     let writes: ProfileWrite<Entry>[] = [];
-    if (pending.profiles.size > 0) {
+    if (claimed.size > 0) {
       let read: EsVersionedDoc<StoredRiskProfile>[];
       try {
-        read = await this.client.mget<StoredRiskProfile>(this.profileIndex, [...pending.profiles.keys()]);
+        read = await this.client.mget<StoredRiskProfile>(this.profileIndex, [...claimed]);
       } catch (error) {
         return retryWhole(error, error instanceof EsResponseError ? error.statusCode : 0);
       }
-      const groups: ProfileGroup<Entry>[] = [...pending.profiles].map(([userId, entries]) => ({
+      const groups: ProfileGroup<Entry>[] = [...claimed].map((userId) => ({
         userId,
-        updates: entries.map((entry) => ({ update: entry.profile as RiskProfileUpdate, owner: entry })),
+        updates: pending.profiles.get(userId)!.map((entry) => ({ update: entry.profile as RiskProfileUpdate, owner: entry })),
       }));
       const plan = planProfileWrites(this.profileIndex, groups, new Map(read.map((doc) => [doc.id, doc])), this.profileRecentLimit);
       for (const entry of plan.unchanged) this.profileDone(entry);
@@ -280,7 +325,9 @@ export class ElasticsearchVerdictSink extends VerdictSink {
       writes = plan.writes;
     }
     const docs = pending.docs;
-    if (docs.length === 0 && writes.length === 0) return { kind: 'done' };
+    if (docs.length === 0 && writes.length === 0) {
+      return pending.profiles.size === 0 ? { kind: 'done' } : { kind: 'again', retry: false, conflicts: false, deferred, lastFailure: '' };
+    }
 
     const body = docs.map((e) => e.ndjson).join('') + writes.map((w) => w.ndjson).join('');
     const bytes = Buffer.byteLength(body);
@@ -341,7 +388,7 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     pending.docs = retryDocs;
     if (retryDocs.length === 0 && pending.profiles.size === 0) return { kind: 'done' };
     this.counters.retries += retriable + conflicts;
-    return { kind: 'again', conflictsOnly: retriable === 0, lastFailure };
+    return { kind: 'again', retry: retriable > 0, conflicts: conflicts > 0, deferred, lastFailure };
   }
 
   private profileDone(entry: Entry): void {
