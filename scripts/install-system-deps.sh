@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what the integration tests need when it is
-# missing: redis-server (state layer and rule store tests), librdkafka-dev + gcc
-# (the Kafka mock-cluster harness), kcat (an independent Kafka client) and
+# missing: redis-server (state layer and rule store tests), kcat (an independent Kafka client) and
 # docker-compose (validates docker-compose.yml), podman, runc and debootstrap (the image
 # test), then the Maven-resolved Kafka and Elasticsearch. Idempotent; a no-op when all
 # are present.
@@ -9,8 +8,6 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-[ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # The image test: podman with runc (crun fails on this cgroup layout) and debootstrap
