@@ -1,17 +1,21 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 
 /** The compiled service entry point, as `npm start` runs it. */
 const main = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
+
+const started: ChildProcessWithoutNullStreams[] = [];
 
 function startProcess(env: Record<string, string>): { child: ChildProcessWithoutNullStreams; url: Promise<string>; output: () => string } {
   const child = spawn(process.execPath, [main], {
     env: { ...process.env, PORT: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'risk-proc-')), ...env },
   });
+  started.push(child);
   let output = '';
   const url = new Promise<string>((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -26,6 +30,11 @@ function startProcess(env: Record<string, string>): { child: ChildProcessWithout
 }
 
 describe('the service process', () => {
+  // A failed assertion must not leave the engine running: its open pipes would keep the test file alive.
+  afterEach(() => {
+    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
   it('prints its URL, serves, and drains then stops on SIGTERM', async () => {
     const { child, url, output } = startProcess({ LOG_LEVEL: 'info' });
     const base = await url;
@@ -39,10 +48,13 @@ describe('the service process', () => {
       child.once('exit', (code, signal) => resolve({ code, signal })),
     );
     child.kill('SIGTERM');
-    // Nest runs the shutdown hooks, then re-raises the signal: status 143, as orchestrators expect.
-    assert.deepEqual(await exited, { code: null, signal: 'SIGTERM' });
+    // A shutdown that completed within SHUTDOWN_TIMEOUT exits 0 (also as a container's PID 1,
+    // where a re-raised SIGTERM would be ignored).
+    assert.deepEqual(await exited, { code: 0, signal: null });
     const log = output();
-    const phases = ['stopping intake', 'draining in-flight batches', 'flushing sinks', 'stopped'].map((phase) => log.indexOf(phase));
+    const phases = ['stopping intake', 'draining in-flight batches', 'flushing sinks', 'stopped', 'shutdown complete'].map((phase) =>
+      log.indexOf(phase),
+    );
     assert.ok(
       phases.every((i) => i >= 0),
       log,
@@ -53,6 +65,29 @@ describe('the service process', () => {
       'shutdown phases run in order',
     );
     for (const line of log.split('\n').filter((l) => l.startsWith('{'))) JSON.parse(line); // structured logs: every line is JSON
+  });
+
+  it('cuts a shutdown that hangs at SHUTDOWN_TIMEOUT: logged, exit code 1', async () => {
+    // An upload that never finishes keeps its connection active, so closing the HTTP server
+    // waits for it forever: the shutdown hangs until SHUTDOWN_TIMEOUT cuts it.
+    const { child, url, output } = startProcess({ LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: '1s' });
+    const { hostname, port } = new URL(await url);
+    const socket = connect(Number(port), hostname);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.write('POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ncontent-length: 1000\r\n\r\n{"event_id"');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the server has the request in hand
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const signalled = performance.now();
+    child.kill('SIGTERM');
+    const result = await exited;
+    const elapsed = performance.now() - signalled;
+    socket.destroy();
+    assert.deepEqual(result, { code: 1, signal: null }, output());
+    assert.ok(elapsed >= 900 && elapsed < 10_000, `exited ${Math.round(elapsed)} ms after SIGTERM, SHUTDOWN_TIMEOUT 1s`);
+    assert.match(output(), /shutdown exceeded SHUTDOWN_TIMEOUT/);
+    assert.doesNotMatch(output(), /"msg":"stopped"/, 'the hung phase never completed');
   });
 
   it('refuses an invalid configuration with every problem listed, exit code 2', async () => {

@@ -12,6 +12,7 @@ import { installBodyReaders } from './http/request-body';
 export interface RunningEngine {
   readonly app: NestExpressApplication;
   readonly url: string;
+  /** The phased shutdown (EngineLifecycle); main.ts calls it on SIGTERM/SIGINT, bounded by SHUTDOWN_TIMEOUT. */
   close(): Promise<void>;
 }
 
@@ -30,7 +31,8 @@ export async function startEngine(config: EngineConfig, logger = new JsonLogger(
     new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: toInvalidInput }),
   );
   app.useGlobalFilters(new ErrorFilter(logger.child('http')));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): main.ts owns the signals, so that SHUTDOWN_TIMEOUT bounds the
+  // shutdown and the exit code says whether it completed (Nest would wait forever, then re-raise).
   app.disable('x-powered-by');
 
   const document = SwaggerModule.createDocument(

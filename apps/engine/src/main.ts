@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConfigError, loadConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { startEngine } from './bootstrap';
+import { shutdownHandler } from './shutdown';
 
 async function main(): Promise<void> {
   let config;
@@ -16,7 +17,16 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = new JsonLogger(config.logLevel);
+  // Installed before start-up: as a container's PID 1 an unhandled SIGTERM is ignored, and a
+  // signal during start-up must still end the process (nothing has been accepted yet then).
+  let close = (): Promise<void> => Promise.resolve(); // until started there is nothing to drain
+  const shutdown = shutdownHandler(() => close(), {
+    timeoutMs: config.shutdownTimeoutMs,
+    log: logger.child('lifecycle'),
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, (received) => void shutdown(received));
   const engine = await startEngine(config, logger);
+  close = () => engine.close();
   logger.info(`risk-engine listening on ${engine.url}`, { url: engine.url, docs: `${engine.url}/docs` });
   process.stdout.write(`risk-engine ready: ${engine.url}  (API docs: ${engine.url}/docs)\n`);
 }

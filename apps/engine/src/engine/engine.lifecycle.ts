@@ -5,7 +5,7 @@ import type { ShutdownParticipant } from './engine.tokens';
 import { ClientRegistry } from './client-registry';
 
 /**
- * Graceful shutdown in phases (SIGTERM/SIGINT via enableShutdownHooks):
+ * Graceful shutdown in phases (SIGTERM/SIGINT handled in main.ts, bounded by SHUTDOWN_TIMEOUT):
  * stop intake → drain in-flight batches and commit → flush sinks → close clients.
  * Participants (Kafka consumer, HTTP ingest, rule watcher, clients) register here.
  */
