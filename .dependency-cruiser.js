@@ -27,6 +27,15 @@ module.exports = {
       to: { path: `node_modules/${pkg.replace('/', '/')}/` },
     })),
     {
+      name: 'production-imports-no-test-or-bench',
+      comment:
+        'production code (apps/engine, apps/cli, libs) is what tsconfig.build.json and the image compile: it must not import ' +
+        'test/, apps/bench or any *.bench.ts / *.spec.ts (those are not built, so the production build would break); specs may',
+      severity: 'error',
+      from: { path: '^(apps/(engine|cli)|libs)/', pathNot: '\\.spec\\.ts$' },
+      to: { path: ['^test/', '^apps/bench/', '\\.bench\\.ts$', '\\.spec\\.ts$'] },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

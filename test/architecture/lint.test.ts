@@ -28,6 +28,21 @@ describe('architecture and lint', () => {
     assert.match(output, /no dependency violations found/);
   });
 
+  it('the production build compiles production code only (no test, bench or spec file)', () => {
+    // What the image builds: a test or bench file reached from production code would break it (the image has no test/).
+    const { status, output } = run('tsc', ['-p', 'tsconfig.build.json', '--listFilesOnly']);
+    assert.equal(status, 0, output);
+    const ours = output.split('\n').filter((file) => file.startsWith(process.cwd()) && !file.includes('/node_modules/'));
+    assert.ok(
+      ours.some((file) => file.endsWith('apps/engine/src/main.ts')),
+      output,
+    );
+    assert.deepEqual(
+      ours.filter((file) => /\/(test|apps\/bench)\/|\.(bench|spec)\.ts$/.test(file.slice(process.cwd().length))),
+      [],
+    );
+  });
+
   it('prettier finds every file formatted', () => {
     const { status, output } = run('prettier', ['--check', 'apps', 'libs', 'test', 'rules', 'scripts']);
     assert.equal(status, 0, output);
