@@ -6,6 +6,7 @@ import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';
 import { benchSink } from './sink.bench';
+import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
 import { benchKafkaSection } from './kafka.bench';
 import { fmt, line } from './stats';
 
@@ -37,11 +38,18 @@ async function section(name: string, needs: string[], run: () => Promise<void>):
  * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,kafka,reload
  * runs a subset; BENCH_EVENTS sets the stream size (default 200,000);
  * BENCH_REDIS_PARTITIONS the concurrent partitions of each Redis run (default 1,3).
+ * The soak run (minutes, see soak.bench.ts) runs only when asked for:
+ * `npm run bench -- soak` or BENCH_ONLY=soak.
  */
 async function main(): Promise<void> {
   const events = Number(process.env.BENCH_EVENTS ?? 200_000);
-  const only = process.env.BENCH_ONLY?.split(',');
+  const args = process.argv.slice(2);
+  const only = args.length > 0 ? args : process.env.BENCH_ONLY?.split(',');
   const wanted = (name: string): boolean => only === undefined || only.includes(name);
+  if (only?.includes('soak')) {
+    await section('soak', [], () => benchSoak());
+    if (only.length === 1) return;
+  }
   const rulesDir = join(process.cwd(), 'rules');
   const features = loadFeatureFile(rulesDir);
   const rules = benchRules(loadRuleFiles(rulesDir, knownFacts(features)), 50);
@@ -58,6 +66,7 @@ async function main(): Promise<void> {
   if (wanted('memory')) {
     const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
     printMemory(memory, reference, events, rules.length);
+    benchBytesPerEntity(features);
   }
   if (wanted('redis')) {
     // BENCH_REDIS_PARTITIONS=1,3,6: how many partitions are decided concurrently in each Redis run.
@@ -66,6 +75,7 @@ async function main(): Promise<void> {
     await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules, counts));
   }
   if (wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
+  if (wanted('sink')) await section('SQLite sink', [], () => benchSqliteSink(memory.verdicts));
   if (wanted('reload')) {
     await section('hot reload', ['redis-server'], async () => {
       const result = await benchHotReload({ instances: 3, activations: 30, log: () => undefined });

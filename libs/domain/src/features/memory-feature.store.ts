@@ -80,12 +80,12 @@ const BUDGET_CHECK_EVERY = 1024;
 
 /**
  * Estimated heap bytes of the state, for the memory budget: the figures
- * `npm run bench` measures on the generated stream, rounded up (an entity
- * with its map entry, key and slots; one window entry; one remembered
- * event_id with its order slots). Deterministic on purpose: the same input
+ * `npm run bench` measures, rounded up (an entity with its map entry, key
+ * and slots; one series of one feature with its two arrays; one window
+ * entry; one remembered event_id with its order slots). Deterministic on purpose: the same input
  * evicts at the same point, whatever the garbage collector is doing.
  */
-export const STATE_BYTES = { entity: 640, entry: 48, eventId: 160 } as const;
+export const STATE_BYTES = { entity: 100, series: 420, entry: 64, eventId: 160 } as const;
 
 /** What an eviction forgot, cheapest loss first (see {@link MemoryBudget}). */
 export type EvictionKind = 'idle' | 'active' | 'dedup';
@@ -129,8 +129,9 @@ export class MemoryFeatureStore extends FeatureStore {
   private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
-  /** Window entries held (all series of all entities), for the budget estimate. */
+  /** Window entries and series held (all entities), for the budget estimate. */
   private entries = 0;
+  private seriesCount = 0;
   private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
   private readonly scratch: FeatureValue[];
 
@@ -175,13 +176,15 @@ export class MemoryFeatureStore extends FeatureStore {
   async close(): Promise<void> {
     this.accepted.clear();
     this.entries = 0;
+    this.seriesCount = 0;
     for (const group of this.groups) group.byKey.clear();
   }
 
   /** Entities and entries currently held, and their estimated bytes: for tests and metrics. */
-  get stateSize(): { entities: number; entries: number; dedup: number; estimatedBytes: number } {
+  get stateSize(): { entities: number; series: number; entries: number; dedup: number; estimatedBytes: number } {
     const entities = this.entityCount();
-    return { entities, entries: this.entries, dedup: this.accepted.size, estimatedBytes: this.estimatedBytes(entities) };
+    const { entries, seriesCount: series } = this;
+    return { entities, series, entries, dedup: this.accepted.size, estimatedBytes: this.estimatedBytes(entities) };
   }
 
   private entityCount(): number {
@@ -191,7 +194,12 @@ export class MemoryFeatureStore extends FeatureStore {
   }
 
   private estimatedBytes(entities = this.entityCount()): number {
-    return entities * STATE_BYTES.entity + this.entries * STATE_BYTES.entry + this.accepted.size * STATE_BYTES.eventId;
+    return (
+      entities * STATE_BYTES.entity +
+      this.seriesCount * STATE_BYTES.series +
+      this.entries * STATE_BYTES.entry +
+      this.accepted.size * STATE_BYTES.eventId
+    );
   }
 
   private applyOne(partition: string, { event, messageId }: StateInput): StateOutcome {
@@ -236,9 +244,12 @@ export class MemoryFeatureStore extends FeatureStore {
     } else if (t > state.newest) state.newest = t;
     for (let i = 0; i < group.windowed.length; i++) {
       const slot = group.windowed[i];
-      const before = state.series[i]?.times.length ?? 0;
+      const before = state.series[i];
+      const entriesBefore = before?.times.length ?? 0;
       values[slot.output] = windowedValue(slot, state, i, event);
-      this.entries += (state.series[i]?.times.length ?? 0) - before;
+      const after = state.series[i];
+      this.entries += (after?.times.length ?? 0) - entriesBefore;
+      if (before === undefined && after !== undefined) this.seriesCount++;
     }
     for (let i = 0; i < group.changed.length; i++) {
       const slot = group.changed[i];
@@ -274,7 +285,11 @@ export class MemoryFeatureStore extends FeatureStore {
 
   private forget(group: EntityGroup, key: string, state: EntityState): void {
     group.byKey.delete(key);
-    for (const s of state.series) this.entries -= s?.times.length ?? 0;
+    for (const s of state.series) {
+      if (s === undefined) continue;
+      this.entries -= s.times.length;
+      this.seriesCount--;
+    }
   }
 
   /** See {@link MemoryBudget}: a no-op under budget. */
@@ -292,7 +307,8 @@ export class MemoryFeatureStore extends FeatureStore {
       const idleBefore = this.globalMax - group.windowRetentionMs;
       for (const state of group.byKey.values()) ranks[n++] = rankOf(state.newest, idleBefore);
     }
-    const perEntity = STATE_BYTES.entity + (this.entries * STATE_BYTES.entry) / Math.max(entities, 1);
+    const perEntity =
+      STATE_BYTES.entity + (this.seriesCount * STATE_BYTES.series + this.entries * STATE_BYTES.entry) / Math.max(entities, 1);
     const count = Math.min(entities, Math.ceil(excess / perEntity));
     if (count > 0) {
       const threshold = ranks.slice().sort()[count - 1];

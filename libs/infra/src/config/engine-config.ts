@@ -121,7 +121,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   },
   {
     name: 'MEMORY_BUDGET',
-    default: '60%',
+    default: '50%',
     meaning: 'in-memory feature state budget: a size (256mb) or a share of the V8 heap limit; above it idle entities are evicted',
   },
   {
@@ -305,7 +305,7 @@ export function loadConfig(env: Env): EngineConfig {
     maxEventTimeSkewMs,
     alerts: { threshold, recentLimit: integer('ALERTS_RECENT_LIMIT', 10_000, 1, 10_000_000) },
     verdicts: { limit: integer('VERDICTS_LIMIT', 5_000_000, 1, 1_000_000_000) },
-    memoryBudgetBytes: memoryBudget(read('MEMORY_BUDGET') ?? '60%', bytes, problems),
+    memoryBudgetBytes: memoryBudget(read('MEMORY_BUDGET') ?? '50%', bytes, problems),
     kafka,
     redis,
     elasticsearch,
@@ -317,7 +317,7 @@ export function loadConfig(env: Env): EngineConfig {
 }
 
 /**
- * MEMORY_BUDGET: a share of the V8 heap limit (`60%`, follows --max-old-space-size)
+ * MEMORY_BUDGET: a share of the V8 heap limit (`50%`, follows --max-old-space-size)
  * or a size (`256mb`). The rest of the heap is for everything else (requests in
  * flight, rules, the framework), so a share above 80 % is refused.
  */

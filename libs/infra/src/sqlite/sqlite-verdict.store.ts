@@ -1,12 +1,5 @@
-import { VerdictSink, type Verdict } from '@risk/domain';
+import { VerdictSink, type RiskLevel, type Verdict } from '@risk/domain';
 import type { Statement } from 'better-sqlite3';
-import {
-  applyRiskProfileUpdate,
-  DEFAULT_PROFILE_RECENT_LIMIT,
-  riskProfileUpdate,
-  toRiskProfile,
-  type StoredRiskProfile,
-} from '../verdict-query/risk-profile';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -21,6 +14,53 @@ import type { SqliteDatabase } from './sqlite.database';
 
 /** Separates rule ids in `rule_ids` (ASCII unit separator: never part of a rule id). */
 const SEP = '\u001f';
+
+/** "Never seen" for last_medium_ms / last_high_ms: before any event time. */
+const NEVER = -1e16;
+const DAY_MS = 86_400_000;
+
+interface ProfileRow {
+  latest_ms: number;
+  latest_event_id: string;
+  latest_event_time: string;
+  latest_risk: RiskLevel;
+  latest_score: number;
+  updated_at: string;
+  low: number;
+  medium: number;
+  high: number;
+  last_medium_ms: number;
+  last_high_ms: number;
+}
+
+/**
+ * One statement per new verdict, no read-modify-write: counts add up, the
+ * latest verdict moves only to a newer event_time (ties: the greater
+ * event_id), and the newest MEDIUM / HIGH times give highest_risk_24h at read
+ * time, the same rules as the Elasticsearch profile (risk-profile.ts). SET
+ * expressions see the row's old values.
+ */
+const PROFILE_UPSERT = `
+INSERT INTO profiles (user_id, last_seq, latest_ms, latest_event_id, latest_event_time, latest_risk, latest_score, updated_at,
+  low, medium, high, last_medium_ms, last_high_ms)
+VALUES (@user_id, @seq, @ms, @event_id, @event_time, @risk, @score, @decided_at, @low, @medium, @high, @medium_ms, @high_ms)
+ON CONFLICT (user_id) DO UPDATE SET
+  last_seq = excluded.last_seq,
+  latest_ms = CASE WHEN NEWER THEN excluded.latest_ms ELSE latest_ms END,
+  latest_event_id = CASE WHEN NEWER THEN excluded.latest_event_id ELSE latest_event_id END,
+  latest_event_time = CASE WHEN NEWER THEN excluded.latest_event_time ELSE latest_event_time END,
+  latest_risk = CASE WHEN NEWER THEN excluded.latest_risk ELSE latest_risk END,
+  latest_score = CASE WHEN NEWER THEN excluded.latest_score ELSE latest_score END,
+  updated_at = CASE WHEN NEWER THEN excluded.updated_at ELSE updated_at END,
+  low = low + excluded.low,
+  medium = medium + excluded.medium,
+  high = high + excluded.high,
+  last_medium_ms = max(last_medium_ms, excluded.last_medium_ms),
+  last_high_ms = max(last_high_ms, excluded.last_high_ms)
+`.replaceAll(
+  'NEWER',
+  '(excluded.latest_ms > latest_ms OR (excluded.latest_ms = latest_ms AND excluded.latest_event_id > latest_event_id))',
+);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -38,7 +78,17 @@ CREATE INDEX IF NOT EXISTS verdicts_by_level ON verdicts (risk_level, event_time
 CREATE TABLE IF NOT EXISTS profiles (
   user_id TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
-  doc TEXT NOT NULL
+  latest_ms INTEGER NOT NULL,
+  latest_event_id TEXT NOT NULL,
+  latest_event_time TEXT NOT NULL,
+  latest_risk TEXT NOT NULL,
+  latest_score INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  low INTEGER NOT NULL,
+  medium INTEGER NOT NULL,
+  high INTEGER NOT NULL,
+  last_medium_ms INTEGER NOT NULL,
+  last_high_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS profiles_by_seq ON profiles (last_seq);
 `;
@@ -58,8 +108,8 @@ export class SqliteVerdictStore extends VerdictSink {
   private readonly findSeq: Statement<[string], { seq: number }>;
   private readonly insert: Statement<[string, string, string, number, string, string]>;
   private readonly replace: Statement<[string, string, number, string, string, number]>;
-  private readonly readProfile: Statement<[string], { doc: string }>;
-  private readonly writeProfile: Statement<[string, number, string]>;
+  private readonly readProfile: Statement<[string], ProfileRow>;
+  private readonly writeProfile: Statement<[Record<string, string | number>]>;
   private readonly pruneVerdicts: Statement<[number]>;
   private readonly pruneProfiles: Statement<[number]>;
   private readonly byId: Statement<[string], { doc: string }>;
@@ -77,10 +127,8 @@ export class SqliteVerdictStore extends VerdictSink {
       'INSERT INTO verdicts (event_id, user_id, risk_level, event_time_ms, rule_ids, doc) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.replace = db.prepare('UPDATE verdicts SET user_id = ?, risk_level = ?, event_time_ms = ?, rule_ids = ?, doc = ? WHERE seq = ?');
-    this.readProfile = db.prepare('SELECT doc FROM profiles WHERE user_id = ?');
-    this.writeProfile = db.prepare(
-      'INSERT INTO profiles (user_id, last_seq, doc) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET last_seq = excluded.last_seq, doc = excluded.doc',
-    );
+    this.readProfile = db.prepare('SELECT * FROM profiles WHERE user_id = ?');
+    this.writeProfile = db.prepare(PROFILE_UPSERT);
     this.pruneVerdicts = db.prepare('DELETE FROM verdicts WHERE seq <= ?');
     this.pruneProfiles = db.prepare('DELETE FROM profiles WHERE last_seq <= ?');
     this.byId = db.prepare('SELECT doc FROM verdicts WHERE event_id = ?');
@@ -112,15 +160,22 @@ export class SqliteVerdictStore extends VerdictSink {
       return existing.seq;
     }
     const seq = Number(this.insert.run(verdict.event_id, verdict.user_id, verdict.risk_level, ms, ruleIds, doc).lastInsertRowid);
-    const update = riskProfileUpdate(verdict);
-    if ('errors' in update) return seq; // pipeline verdicts are always valid; a malformed one gets no profile
-    const row = this.readProfile.get(verdict.user_id);
-    const outcome = applyRiskProfileUpdate(
-      row === undefined ? undefined : (JSON.parse(row.doc) as StoredRiskProfile),
-      update,
-      DEFAULT_PROFILE_RECENT_LIMIT,
-    );
-    if (outcome.kind === 'updated') this.writeProfile.run(verdict.user_id, seq, JSON.stringify(outcome.profile));
+    const level = verdict.risk_level;
+    this.writeProfile.run({
+      user_id: verdict.user_id,
+      seq,
+      ms,
+      event_id: verdict.event_id,
+      event_time: verdict.event_time,
+      risk: level,
+      score: verdict.score,
+      decided_at: verdict.decided_at,
+      low: level === 'LOW' ? 1 : 0,
+      medium: level === 'MEDIUM' ? 1 : 0,
+      high: level === 'HIGH' ? 1 : 0,
+      medium_ms: level === 'MEDIUM' ? ms : NEVER,
+      high_ms: level === 'HIGH' ? ms : NEVER,
+    });
     return seq;
   }
 
@@ -137,7 +192,7 @@ export class SqliteVerdictStore extends VerdictSink {
     }
     getProfile(userId: string): Promise<RiskProfile | undefined> {
       const row = this.store.readProfile.get(userId);
-      return Promise.resolve(row === undefined ? undefined : toRiskProfile(JSON.parse(row.doc) as StoredRiskProfile));
+      return Promise.resolve(row === undefined ? undefined : toProfile(userId, row));
     }
   })(this);
 
@@ -170,4 +225,15 @@ export class SqliteVerdictStore extends VerdictSink {
       ...(rows.length > size && last !== undefined ? { next_search_after: encodeCursor(last.event_time_ms, last.event_id) } : {}),
     };
   }
+}
+
+function toProfile(userId: string, row: ProfileRow): RiskProfile {
+  const since = row.latest_ms - DAY_MS;
+  return {
+    user_id: userId,
+    latest: { event_id: row.latest_event_id, event_time: row.latest_event_time, risk_level: row.latest_risk, score: row.latest_score },
+    highest_risk_24h: row.last_high_ms > since ? 'HIGH' : row.last_medium_ms > since ? 'MEDIUM' : 'LOW',
+    counts: { LOW: row.low, MEDIUM: row.medium, HIGH: row.high },
+    updated_at: row.updated_at,
+  };
 }

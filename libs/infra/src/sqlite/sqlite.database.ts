@@ -18,5 +18,7 @@ export function openSqlite(dataDir: string, file = 'engine.sqlite'): SqliteDatab
   db.pragma('synchronous = NORMAL');
   // Readers (GET /verdicts) never block the writer in WAL mode; a short wait covers a checkpoint.
   db.pragma('busy_timeout = 5000');
+  // 64 MB of page cache (native memory, not V8 heap): the four verdict indexes stay cached on the write path.
+  db.pragma('cache_size = -65536');
   return db;
 }
