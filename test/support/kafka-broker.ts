@@ -183,13 +183,15 @@ class KafkaNode {
         const text = chunk.toString('utf8');
         this.output.push(text);
         if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
-        if (text.includes(STARTED)) {
+        // The line may arrive split over two chunks.
+        const previousTail = (this.output[this.output.length - 2] ?? '').slice(-STARTED.length);
+        if ((previousTail + text).includes(STARTED)) {
           clearTimeout(timer);
           resolvePromise();
         }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`kafka node ${this.nodeId} exited (${String(code ?? signal)}) before it started:\n${this.tail()}`));
@@ -356,7 +358,7 @@ export class TestKafkaCluster {
       for (;;) {
         const failure = await client.ensureTopics(topics).then(
           () => undefined,
-          (error: unknown) => error,
+          (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
         );
         if (failure === undefined) break;
         if (Date.now() > deadline) throw failure;

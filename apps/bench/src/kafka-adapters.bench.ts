@@ -241,7 +241,8 @@ async function rawThroughputRun(client: KafkaClient, count: number, mode: 'copy'
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 3,
-      eachBatch: async ({ batch, commitOffsetsIfNecessary }) => {
+      eachBatch: async (payload) => {
+        const batch = payload.batch;
         if (batch.messages.length === 0) return;
         if (mode === 'copy')
           await producer.send(
@@ -249,7 +250,9 @@ async function rawThroughputRun(client: KafkaClient, count: number, mode: 'copy'
             batch.messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })),
           );
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
-        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+        await payload.commitOffsetsIfNecessary({
+          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
+        });
         copied += batch.messages.length;
       },
     });
