@@ -180,6 +180,28 @@ describe('replay command (SPEC §7)', () => {
     );
   });
 
+  it('generate --format kcat keys each line by its user_id for kcat -K, the same events in the same order', () => {
+    const keyed = run(['generate', '--events', '20000', '--seed', '7', '--format', 'kcat']);
+    assert.equal(keyed.status, 0, keyed.stderr);
+    const keyedLines = keyed.stdout.split('\n').filter((l) => l.length > 0);
+    assert.equal(keyedLines.length, lines.length);
+    let malformed = 0;
+    keyedLines.forEach((keyedLine, i) => {
+      const bar = keyedLine.indexOf('|');
+      const [key, value] = [keyedLine.slice(0, bar), keyedLine.slice(bar + 1)];
+      assert.equal(value, lines[i]);
+      let userId: unknown;
+      try {
+        userId = (JSON.parse(value) as { user_id?: unknown }).user_id;
+      } catch {
+        malformed++;
+      }
+      assert.equal(key, typeof userId === 'string' ? userId : '', `line ${i + 1}`);
+    });
+    assert.ok(malformed > 0, 'the stream keeps its malformed lines, with an empty key');
+    assert.equal(run(['generate', '--events', '10', '--format', 'csv']).status, 2);
+  });
+
   it('is deterministic: two replays give byte-identical verdicts apart from decided_at', () => {
     const a = run(['replay', '--input', input, '--output', '-']);
     const b = run(['replay', '--input', '-', '--output', '-'], readFileSync(input, 'utf8'));
