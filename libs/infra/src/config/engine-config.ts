@@ -156,7 +156,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; me
   { name: 'ELASTICSEARCH_FLUSH_DOCS', default: '5000', meaning: 'bulk flush size in documents' },
   { name: 'ELASTICSEARCH_FLUSH_BYTES', default: '5mb', meaning: 'bulk flush size in bytes' },
   { name: 'API_KEYS', default: '(unset: admin writes refused)', meaning: 'name:role:key,... with role viewer or editor' },
-  { name: 'SHUTDOWN_TIMEOUT', default: '30s', meaning: 'longest graceful shutdown before exit' },
+  { name: 'SHUTDOWN_TIMEOUT', default: '30s', meaning: 'longest graceful shutdown; past it the process logs it and exits 1' },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
