@@ -172,7 +172,14 @@ describe('replay: input and output files (issue 11, defect 3)', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.stdin.write(events.slice(0, events.length >> 1));
       const temporaryFiles = (): string[] => readdirSync(dir).filter((name) => name.endsWith('.tmp'));
-      while (temporaryFiles().length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      // A guard against hanging, not a speed check: the files appear within milliseconds.
+      for (let waited = 0; temporaryFiles().length < 2; waited += 20) {
+        if (waited > 60_000) {
+          child.kill('SIGKILL');
+          assert.fail('the replay never opened its temporary files');
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       child.kill(signal);
       const status = await exited;
       assert.equal(status, signal === 'SIGINT' ? 130 : 143, stderr);

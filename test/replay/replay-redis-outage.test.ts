@@ -52,7 +52,14 @@ async function replayThroughOutage(name: string, redis: TestRedisServer, events:
     const temporary = readdirSync(dir).find((file) => file.endsWith('.tmp'));
     return temporary === undefined ? 0 : readFileSync(join(dir, temporary), 'utf8').split('\n').length - 1;
   };
-  while (temporaryVerdicts() < firstPart / 2) await sleep(20);
+  // A guard against hanging, not a speed check.
+  for (let waited = 0; temporaryVerdicts() < firstPart / 2; waited += 20) {
+    if (waited > 60_000) {
+      child.kill('SIGKILL');
+      assert.fail(`the replay never wrote verdicts to a temporary file: ${stderr}`);
+    }
+    await sleep(20);
+  }
   await outage();
   child.stdin.end(events.slice(firstPart).join('\n') + '\n');
   const status = await exited;
