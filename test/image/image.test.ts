@@ -37,7 +37,7 @@ describe('the engine image (podman)', { timeout: 25 * 60_000 }, () => {
     await container?.remove();
   });
 
-  it('builds from the real Dockerfile, serves, decides, and stops within SHUTDOWN_TIMEOUT with exit code 0', async (t) => {
+  it('builds from the real Dockerfile, serves, decides, stops within SHUTDOWN_TIMEOUT with exit code 0, restarts with its data, dies on kill -9', async (t) => {
     // Fails, never skips, when podman cannot build or run here: CI must build and run the image.
     const seconds = await buildEngineImage();
     t.diagnostic(`image built in ${seconds.toFixed(1)} s (base image included when it was missing)`);
@@ -91,5 +91,15 @@ describe('the engine image (podman)', { timeout: 25 * 60_000 }, () => {
     assert.ok(stopped.ms < SHUTDOWN_TIMEOUT_S * 1000, `stopped in ${Math.round(stopped.ms)} ms, SHUTDOWN_TIMEOUT ${SHUTDOWN_TIMEOUT_S} s`);
     assert.match(logs, /"msg":"shutdown complete"/);
     t.diagnostic(`SIGTERM to exit: ${Math.round(stopped.ms)} ms`);
+
+    // Started again (same container, same DATA_DIR): the verdicts were kept in DATA_DIR's SQLite
+    // file, so better-sqlite3's native binary, built in the image, loads and works.
+    await container.restart();
+    const kept = (await (await fetch(`${container.url}/verdicts/img-2`)).json()) as { risk_level?: string };
+    assert.equal(kept.risk_level, 'HIGH', JSON.stringify(kept));
+    // kill -9: no shutdown at all, as the stack test does to one instance.
+    await container.kill();
+    const killed = await container.state();
+    assert.deepEqual(killed, { status: 'exited', exitCode: 137 });
   });
 });
