@@ -39,7 +39,7 @@ export interface ReplaySummary extends OutcomeCounts {
 
 /** Options of `risk-engine replay`; see SPEC §7. */
 export const REPLAY_USAGE =
-  'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file>] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>] [--now <ISO time>] [--max-event-time-skew <duration>]';
+  'usage: risk-engine replay --input <file|-> --output <file|-> [--rules <dir>] [--rejects <file|->] [--allowed-lateness <duration>] [--state redis://host:port] [--batch-size <n>] [--now <ISO time>] [--max-event-time-skew <duration>]';
 
 /**
  * Runs the service's pipeline over an NDJSON file with in-memory state.
