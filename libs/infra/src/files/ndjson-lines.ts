@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
+import { MAX_EVENT_BYTES } from '@risk/domain';
 
 /** A line whose bytes are not valid UTF-8 (SPEC §1): kept as bytes so it can be rejected, never repaired. */
 export interface UndecodableLine {
@@ -11,6 +12,15 @@ export interface UndecodableLine {
 export type NdjsonLine = string | UndecodableLine;
 
 export const NOT_UTF8_REASON = 'not valid UTF-8 (events are UTF-8, SPEC §1)';
+
+/**
+ * Longest line kept whole. An event is at most 64 KiB (SPEC §1, checked by the
+ * decoder with its own reason); a line far past that is rejected here without
+ * holding it, so a file with no newline cannot exhaust memory.
+ */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/** How much of an over-long line the reject keeps, for the record. */
+const OVERLONG_HEAD_BYTES = 1024;
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -27,20 +37,38 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  * first is safe.) A UTF-8 byte order mark at the start of the stream is
  * dropped, as editors on Windows write one; anywhere else it is data.
  */
-export async function* readLineBatches(input: Readable, batchSize: number): AsyncGenerator<NdjsonLine[]> {
+export async function* readLineBatches(input: Readable, batchSize: number, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<NdjsonLine[]> {
   // Chunks of a line not ended yet; joined once its newline arrives (a long line costs no repeated copying).
   let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  // The start of a line that outgrew maxLineBytes; the rest of it is skipped up to its newline.
+  let overlongHead: Buffer | undefined;
   let batch: NdjsonLine[] = [];
   let atStart = true;
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    let bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    if (overlongHead !== undefined) {
+      const end = bytes.indexOf(NEWLINE);
+      if (end === -1) continue;
+      batch.push(overlongLine(overlongHead, maxLineBytes));
+      overlongHead = undefined;
+      atStart = false;
+      bytes = bytes.subarray(end + 1);
+    }
     const lastNewline = bytes.lastIndexOf(NEWLINE);
     if (lastNewline === -1) {
       pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes > maxLineBytes) {
+        overlongHead = Buffer.from(Buffer.concat(pending).subarray(0, OVERLONG_HEAD_BYTES));
+        pending = [];
+        pendingBytes = 0;
+      }
       continue;
     }
     let complete = pending.length === 0 ? bytes.subarray(0, lastNewline) : Buffer.concat([...pending, bytes.subarray(0, lastNewline)]);
     pending = lastNewline + 1 < bytes.length ? [bytes.subarray(lastNewline + 1)] : [];
+    pendingBytes = pending.length === 0 ? 0 : pending[0].length;
     if (atStart) {
       complete = withoutBom(complete);
       atStart = false;
@@ -53,6 +81,7 @@ export async function* readLineBatches(input: Readable, batchSize: number): Asyn
       }
     }
   }
+  if (overlongHead !== undefined) batch.push(overlongLine(overlongHead, maxLineBytes));
   if (pending.length > 0) {
     const rest = Buffer.concat(pending);
     const last = decodeLine(atStart ? withoutBom(rest) : rest);
@@ -87,6 +116,13 @@ function decodeLine(bytes: Buffer): NdjsonLine {
   const line = bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN ? bytes.subarray(0, -1) : bytes;
   if (!isUtf8(line)) return { bytes: Buffer.from(line), reason: NOT_UTF8_REASON };
   return line.toString('utf8');
+}
+
+function overlongLine(head: Buffer, maxLineBytes: number): UndecodableLine {
+  return {
+    bytes: head,
+    reason: `line is more than ${maxLineBytes} bytes (an event is at most ${MAX_EVENT_BYTES}); its first ${head.length} bytes are kept`,
+  };
 }
 
 function withoutBom(bytes: Buffer): Buffer {
