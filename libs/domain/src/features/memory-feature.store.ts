@@ -2,29 +2,17 @@ import type { EventField, RiskEvent } from '../events/risk-event';
 import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
 import { featureValuesFactory } from './feature-values-factory';
 import { DEFAULT_STATE_SETTINGS, FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
-
-/**
- * Events of one entity that take part in one windowed feature, sorted by
- * event_time; equal times keep arrival order.
- */
-interface Series {
-  times: number[];
-  /** The aggregated field's value (distinct / sum); unused for count. */
-  values: (string | number)[];
-  /**
-   * Distinct features only: multiset of the values in the window ending at
-   * the newest entry, (newest − W, newest], from index `start` on. Most
-   * events are their entity's newest, and shared keys (a device farm's
-   * device) can hold thousands of entries, so this keeps them O(1) amortised
-   * instead of a scan per event.
-   */
-  sliding: SlidingDistinct | undefined;
-}
-
-interface SlidingDistinct {
-  readonly counts: Map<string | number, number>;
-  start: number;
-}
+import {
+  countDistinct,
+  insertSorted,
+  SLIDING_THRESHOLD,
+  slidingOf,
+  TRIM_BATCH,
+  trim,
+  upperBound,
+  upperBoundFrom,
+  type Series,
+} from './window-series';
 
 interface LatestValue {
   value: string | number;
@@ -400,22 +388,6 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   return result;
 }
 
-/** Windows larger than this keep a sliding multiset (see Series.sliding). */
-const SLIDING_THRESHOLD = 32;
-/** Expired entries are removed in batches: one splice per batch, not per event. */
-const TRIM_BATCH = 16;
-
-function slidingOf(values: readonly (string | number)[], start: number, end: number): SlidingDistinct {
-  const counts = new Map<string | number, number>();
-  for (let i = start; i < end; i++) counts.set(values[i], (counts.get(values[i]) ?? 0) + 1);
-  return { counts, start };
-}
-
-/** Number of leading entries ≤ x, checking the first entry before searching (usually none expire). */
-function upperBoundFrom(times: readonly number[], x: number): number {
-  return times[0] > x ? 0 : upperBound(times, x);
-}
-
 function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {
   const value = event[slot.definition.field!];
   if (value === undefined) return false;
@@ -432,90 +404,4 @@ function changedValue(slot: FeatureSlot, state: EntityState, index: number, even
     known.time = t;
   }
   return changed;
-}
-
-/** Index of the first element > x in an ascending array. */
-function upperBound(times: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = times.length;
-  // Fast path: most events are the newest of their entity.
-  if (hi === 0 || times[hi - 1] <= x) return hi;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (times[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insertSorted(series: Series, t: number, value: string | number, windowMs: number): void {
-  const { times, values, sliding } = series;
-  const at = upperBound(times, t);
-  if (at === times.length) {
-    times.push(t);
-    values.push(value);
-    if (sliding !== undefined) {
-      // The newest entry moved: add it, then drop what left (t − W, t].
-      const counts = sliding.counts;
-      counts.set(value, (counts.get(value) ?? 0) + 1);
-      const cutoff = t - windowMs;
-      let start = sliding.start;
-      while (times[start] <= cutoff) {
-        const old = values[start];
-        const n = counts.get(old)! - 1;
-        if (n === 0) counts.delete(old);
-        else counts.set(old, n);
-        start++;
-      }
-      sliding.start = start;
-    }
-  } else {
-    times.splice(at, 0, t);
-    values.splice(at, 0, value);
-    if (sliding !== undefined) {
-      // An out-of-order entry lands inside the newest window or before its start.
-      if (t > times[times.length - 1] - windowMs) sliding.counts.set(value, (sliding.counts.get(value) ?? 0) + 1);
-      else sliding.start++;
-    }
-  }
-}
-
-function trim(series: Series, drop: number): void {
-  series.times.splice(0, drop);
-  series.values.splice(0, drop);
-  // Expired entries are older than the newest window (horizon ≥ W): all before `start`.
-  if (series.sliding !== undefined) series.sliding.start -= drop;
-}
-
-/** Reused across calls: the hot path counts distinct values without allocating. */
-const distinctScratch: (string | number)[] = [];
-
-function countDistinct(values: readonly (string | number)[], start: number, end: number): number {
-  const n = end - start;
-  if (n <= 1) return n;
-  // Windows usually hold few distinct values (one user's devices, one device's
-  // users), so comparing against the distinct values found so far is O(n·d)
-  // with small d, and cheaper than building a Set per event.
-  const found = distinctScratch;
-  let distinct = 0;
-  for (let i = start; i < end; i++) {
-    const value = values[i];
-    let seen = false;
-    for (let j = 0; j < distinct; j++) {
-      if (found[j] === value) {
-        seen = true;
-        break;
-      }
-    }
-    if (seen) continue;
-    if (distinct === 32) return countDistinctWithSet(values, start, end);
-    found[distinct++] = value;
-  }
-  return distinct;
-}
-
-function countDistinctWithSet(values: readonly (string | number)[], start: number, end: number): number {
-  const seen = new Set<string | number>();
-  for (let i = start; i < end; i++) seen.add(values[i]);
-  return seen.size;
 }
