@@ -27,6 +27,22 @@ module.exports = {
       to: { path: `node_modules/${pkg.replace('/', '/')}/` },
     })),
     {
+      name: 'generator-is-not-engine-code',
+      comment:
+        'libs/generator (the seeded stream generator and random) serves the CLI (risk-engine generate), tests and benches: ' +
+        'the engine service and the libraries it runs on do not import it (specs may)',
+      severity: 'error',
+      from: { path: '^(apps/engine|libs/(domain|infra))/', pathNot: '\\.spec\\.ts$' },
+      to: { path: '^libs/generator/' },
+    },
+    {
+      name: 'generator-stands-alone',
+      comment: 'libs/generator imports no repo code but the domain (its events), so the CLI, tests and benches can share it',
+      severity: 'error',
+      from: { path: '^libs/generator/' },
+      to: { path: ['^libs/infra/', '^apps/', '^test/'] },
+    },
+    {
       name: 'production-imports-no-test-or-bench',
       comment:
         'production code (apps/engine, apps/cli, libs) is what tsconfig.build.json and the image compile: it must not import ' +

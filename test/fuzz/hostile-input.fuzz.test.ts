@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decodeEvent, FeatureStore, SeededRandom, VerdictSink } from '@risk/domain';
+import { decodeEvent, FeatureStore, VerdictSink } from '@risk/domain';
+import { SeededRandom } from '@risk/generator';
 import { RuleAdministration } from '@risk/domain/rules/lifecycle';
 import type { RunningEngine } from '@risk/engine/bootstrap';
 import { rawRequest, type RawResponse } from '@test/support/raw-http';

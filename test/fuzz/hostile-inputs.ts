@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { SeededRandom } from '@risk/domain';
+import type { SeededRandom } from '@risk/generator';
 
 /**
  * Generators of hostile input for the fuzz test: every value is built from a

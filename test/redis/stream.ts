@@ -1,16 +1,5 @@
 import type { RiskEvent, StateInput } from '@risk/domain';
-
-/** mulberry32: small, fast, good enough to shuffle test traffic reproducibly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { SeededRandom } from '@risk/generator';
 
 export interface StreamOptions {
   readonly seed: number;
@@ -51,10 +40,11 @@ const CITIES = ['Paris', 'Lyon', 'Berlin', 'Madrid', 'Rome', 'Oslo', 'Lisbon', '
  * lateness, and duplicates (same id, same or other payload, same or other message).
  */
 export function generateStream(options: StreamOptions): StateInput[] {
-  const random = prng(options.seed);
+  const rng = new SeededRandom(options.seed);
+  const random = (): number => rng.next();
   const start = options.startMs ?? Date.UTC(2026, 10, 20, 0, 0, 0);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
-  const int = (n: number): number => Math.floor(random() * n);
+  const pick = <T>(list: readonly T[]): T => rng.pick(list);
+  const int = (n: number): number => rng.int(0, n);
   const partition = options.partition ?? 'events/0';
   const out: StateInput[] = [];
   const step = options.spanMs / options.events;

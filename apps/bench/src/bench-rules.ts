@@ -1,5 +1,5 @@
 import type { RuleDefinition, RuleCondition } from '@risk/domain';
-import { SeededRandom } from '@risk/domain';
+import { SeededRandom } from '@risk/generator';
 
 const FEATURE_THRESHOLDS: ReadonlyArray<[string, number[]]> = [
   ['distinct_devices_1h', [1, 2, 3]],

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { generateStream, knownFacts, loadFeatureFile, loadRuleFiles } from '@risk/domain';
+import { knownFacts, loadFeatureFile, loadRuleFiles } from '@risk/domain';
+import { generateStream } from '@risk/generator';
 import { benchHotReload } from './hot-reload.bench';
 import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { generateStream } from '@risk/domain';
+import { generateStream } from '@risk/generator';
 import { writeChunk } from '@risk/infra/files/ndjson-file.sinks';
 import { UsageError, parseArgs } from './args';
 

@@ -17,6 +17,4 @@ export * from './verdicts/decide-verdict';
 export * from './pipeline/ports';
 export * from './pipeline/risk-pipeline';
 export * from './pipeline/event-time-skew';
-export * from './generator/random';
-export * from './generator/stream-generator';
 export * from './rules/lifecycle';

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { referenceRulesEngine } from '@test/support/reference-rules-engine';
-import { SeededRandom } from '../generator/random';
+import { SeededRandom } from '@risk/generator';
 import { BUILT_IN_OPERATORS, type RuleCondition, type TopLevelCondition } from './rule';
 import { compileCondition, generateCondition, type Facts } from './rule-compiler';
 
