@@ -1,4 +1,4 @@
-import { isRetriable } from '@risk/domain';
+import { retry } from '@risk/infra/retry/retry';
 import type { JsonLogger } from '@risk/infra/logging/json-logger';
 
 /**
@@ -7,16 +7,11 @@ import type { JsonLogger } from '@risk/infra/logging/json-logger';
  * after `timeoutMs` with the last error.
  */
 export async function retryAtStartup(what: string, step: () => Promise<void>, logger: JsonLogger, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await step();
-      return;
-    } catch (error) {
-      if (!isRetriable(error) || Date.now() > deadline) throw error;
-      const delay = Math.min(200 * 2 ** attempt, 5_000);
-      logger.warn(`${what} not available yet, retrying`, { attempt, delayMs: delay, error: (error as Error).message });
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+  await retry(step, {
+    initialMs: 400,
+    maxMs: 5_000,
+    maxTimeMs: timeoutMs,
+    onRetry: ({ attempt, delayMs, error }) =>
+      logger.warn(`${what} not available yet, retrying`, { attempt, delayMs: Math.round(delayMs), error: (error as Error).message }),
+  });
 }
