@@ -1,6 +1,22 @@
-import { createHash } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
-import { parseDuration, RISK_LEVELS, type RiskLevel } from '@risk/domain';
+import { RISK_LEVELS, type RiskLevel } from '@risk/domain';
+import {
+  apiKey,
+  duration,
+  flag,
+  heapShareOrSize,
+  hostPort,
+  integer,
+  list,
+  oneOf,
+  size,
+  text,
+  url,
+  type ApiKeyConfig,
+  type Parser,
+} from './config-parsers';
+
+export type { ApiKeyConfig } from './config-parsers';
 
 /**
  * The whole configuration, validated once at start-up (`loadConfig`).
@@ -36,7 +52,10 @@ export interface EngineConfig {
   readonly shutdownTimeoutMs: number;
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
 export interface KafkaConfig {
   readonly brokers: readonly string[];
@@ -46,8 +65,7 @@ export interface KafkaConfig {
   readonly alertsTopic: string;
   readonly deadLetterTopic: string;
   readonly ssl: boolean;
-  readonly sasl:
-    { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
+  readonly sasl: { readonly mechanism: (typeof SASL_MECHANISMS)[number]; readonly username: string; readonly password: string } | undefined;
   readonly createTopics: boolean;
   readonly maxBatchBytes: number;
   readonly maxBatchEvents: number;
@@ -73,13 +91,6 @@ export interface ElasticsearchConfig {
   readonly flushMaxBytes: number;
 }
 
-export interface ApiKeyConfig {
-  readonly name: string;
-  readonly role: 'viewer' | 'editor';
-  /** SHA-256 of the key, hex. Keys are hashed as soon as they are read. */
-  readonly sha256: string;
-}
-
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -87,255 +98,374 @@ export class ConfigError extends Error {
   }
 }
 
-/** Every variable the engine reads, with its default and meaning (rendered into the README table). */
-export const CONFIG_VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-  { name: 'HOST', default: '127.0.0.1', meaning: 'HTTP bind address' },
-  { name: 'PORT', default: '8080', meaning: 'HTTP port (0 = any free port)' },
-  { name: 'HTTP_MAX_BODY', default: '64mb', meaning: 'largest HTTP body (NDJSON batches up to 10,000 events)' },
-  { name: 'RULES_DIR', default: 'rules', meaning: 'feature definitions (features.json) and seed rules (*.json)' },
-  {
-    name: 'DATA_DIR',
+/** A dotted path to a value in EngineConfig (`kafka.maxWaitMs`), checked by the compiler. */
+type ConfigPath<T, Depth extends 0[] = []> = Depth['length'] extends 3
+  ? never
+  : {
+      [K in keyof T & string]: NonNullable<T[K]> extends string | number | boolean | readonly unknown[]
+        ? K
+        : K | `${K}.${ConfigPath<NonNullable<T[K]>, [...Depth, 0]>}`;
+    }[keyof T & string];
+
+interface Variable<T> {
+  /** Markdown, as in the README table. */
+  readonly meaning: string;
+  readonly parse: Parser<T>;
+  /**
+   * Where the value lands in EngineConfig: engine-config.spec.ts checks that
+   * setting the variable changes it, test/docs/config-usage.test.ts that
+   * production code reads it.
+   */
+  readonly field: ConfigPath<EngineConfig>;
+}
+/** A variable with a default, written as it would be in the environment. */
+interface Setting<T> extends Variable<T> {
+  readonly default: string;
+}
+/** A variable that may stay unset; `unset` says what that means (README: "(unset: …)"). */
+interface OptionalSetting<T> extends Variable<T> {
+  readonly default?: undefined;
+  readonly unset?: string;
+}
+const setting = <T>(row: Setting<T>): Setting<T> => row;
+const optional = <T>(row: OptionalSetting<T>): OptionalSetting<T> => row;
+
+/**
+ * Every variable the engine reads: its default, meaning, parser and the
+ * EngineConfig field it fills. The one source of each default: loadConfig,
+ * the README table (test/docs/readme.test.ts) and the adapters' options
+ * (passed by the wiring) all follow from it.
+ */
+export const CONFIG_TABLE = {
+  HOST: setting({ default: '127.0.0.1', parse: text, field: 'http.host', meaning: 'HTTP bind address' }),
+  PORT: setting({ default: '8080', parse: integer(0, 65535), field: 'http.port', meaning: 'HTTP port (0 = any free port)' }),
+  HTTP_MAX_BODY: setting({
+    default: '64mb',
+    parse: size,
+    field: 'http.maxBodyBytes',
+    meaning: 'largest HTTP body (NDJSON batches up to 10,000 events)',
+  }),
+  RULES_DIR: setting({
+    default: 'rules',
+    parse: text,
+    field: 'rulesDir',
+    meaning: 'feature definitions (features.json) and seed rules (*.json)',
+  }),
+  DATA_DIR: setting({
     default: 'data',
+    parse: text,
+    field: 'dataDir',
     meaning: 'embedded mode: rule versions, audit trail, and engine.sqlite (verdicts, profiles, recent alerts and rejects)',
-  },
-  {
-    name: 'RULES_RECONCILE_INTERVAL',
+  }),
+  RULES_RECONCILE_INTERVAL: setting({
     default: '5s',
+    parse: duration,
+    field: 'rulesReconcileIntervalMs',
     meaning: 'how often an instance re-checks the active rule set (pub/sub can drop messages)',
-  },
-  { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error (JSON lines on stdout)' },
-  { name: 'ALLOWED_LATENESS', default: '10m', meaning: 'events older than the partition watermark by more are flagged late' },
-  {
-    name: 'MAX_EVENT_TIME_SKEW',
+  }),
+  LOG_LEVEL: setting({
+    default: 'info',
+    parse: oneOf(LOG_LEVELS),
+    field: 'logLevel',
+    meaning: 'debug, info, warn or error (JSON lines on stdout)',
+  }),
+  ALLOWED_LATENESS: setting({
+    default: '10m',
+    parse: duration,
+    field: 'state.allowedLatenessMs',
+    meaning: 'events older than the partition watermark by more are flagged late',
+  }),
+  MAX_EVENT_TIME_SKEW: setting({
     default: '5m',
-    meaning: "events dated further ahead of the instance's clock are rejected (reason event_time_ahead); at most ALLOWED_LATENESS",
-  },
-  { name: 'DEDUP_RETENTION', default: '24h', meaning: 'how long (event time) an event_id is remembered' },
-  { name: 'LATEST_VALUE_RETENTION', default: '30d', meaning: "how long a user's latest device/city is remembered" },
-  { name: 'ALERT_THRESHOLD', default: 'MEDIUM', meaning: 'verdicts at or above this level raise an alert' },
-  { name: 'ALERTS_RECENT_LIMIT', default: '10000', meaning: 'embedded mode: alerts kept for GET /alerts' },
-  {
-    name: 'VERDICTS_LIMIT',
+    parse: duration,
+    field: 'maxEventTimeSkewMs',
+    meaning: "events dated further ahead of the instance's clock are rejected (reason `event_time_ahead`); at most `ALLOWED_LATENESS`",
+  }),
+  DEDUP_RETENTION: setting({
+    default: '24h',
+    parse: duration,
+    field: 'state.dedupRetentionMs',
+    meaning: 'how long (event time) an event_id is remembered',
+  }),
+  LATEST_VALUE_RETENTION: setting({
+    default: '30d',
+    parse: duration,
+    field: 'state.latestValueRetentionMs',
+    meaning: "how long a user's latest device/city is remembered",
+  }),
+  ALERT_THRESHOLD: setting({
+    default: 'MEDIUM',
+    parse: oneOf(RISK_LEVELS),
+    field: 'alerts.threshold',
+    meaning: 'verdicts at or above this level raise an alert',
+  }),
+  ALERTS_RECENT_LIMIT: setting({
+    default: '10000',
+    parse: integer(1, 10_000_000),
+    field: 'alerts.recentLimit',
+    meaning: 'embedded mode: alerts kept for GET /alerts',
+  }),
+  VERDICTS_LIMIT: setting({
     default: '5000000',
+    parse: integer(1, 1_000_000_000),
+    field: 'verdicts.limit',
     meaning: 'embedded mode: verdicts kept in DATA_DIR/engine.sqlite (oldest deleted first, with profiles left without verdicts)',
-  },
-  {
-    name: 'MEMORY_BUDGET',
+  }),
+  MEMORY_BUDGET: setting({
     default: '50%',
+    parse: heapShareOrSize(getHeapStatistics().heap_size_limit),
+    field: 'memoryBudgetBytes',
     meaning: 'in-memory feature state budget: a size (256mb) or a share of the V8 heap limit; above it idle entities are evicted',
-  },
-  {
-    name: 'KAFKA_BROKERS',
-    default: '(unset: HTTP ingest only)',
+  }),
+  KAFKA_BROKERS: optional({
+    unset: 'HTTP ingest only',
+    parse: list(hostPort),
+    field: 'kafka.brokers',
     meaning: 'comma-separated brokers; enables the Kafka consumer and producers',
-  },
-  { name: 'KAFKA_CLIENT_ID', default: 'risk-engine', meaning: 'Kafka client id' },
-  { name: 'KAFKA_GROUP_ID', default: 'risk-engine', meaning: 'consumer group' },
-  { name: 'KAFKA_EVENTS_TOPIC', default: 'user-events', meaning: 'input topic' },
-  { name: 'KAFKA_ALERTS_TOPIC', default: 'risk-alerts', meaning: 'alerts topic' },
-  { name: 'KAFKA_DLQ_TOPIC', default: 'user-events-dlq', meaning: 'dead-letter topic' },
-  { name: 'KAFKA_SSL', default: 'false', meaning: 'TLS to the brokers' },
-  { name: 'KAFKA_SASL_MECHANISM', default: '(unset)', meaning: 'plain, scram-sha-256 or scram-sha-512' },
-  { name: 'KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD', default: '(unset)', meaning: 'SASL credentials' },
-  { name: 'KAFKA_CREATE_TOPICS', default: 'false', meaning: 'create missing topics at start-up' },
-  { name: 'KAFKA_MAX_BATCH_BYTES', default: '1048576', meaning: 'max bytes fetched per partition per batch' },
-  { name: 'KAFKA_MAX_BATCH_EVENTS', default: '500', meaning: 'events decided per pipeline call' },
-  { name: 'KAFKA_MAX_WAIT', default: '500ms', meaning: 'fetch long-poll; a real broker answers as soon as data arrives' },
-  { name: 'REDIS_URL', default: '(unset: in-memory state)', meaning: 'redis://host:port; enables shared state and rule sets in Redis' },
-  { name: 'REDIS_CLUSTER_NODES', default: '(unset)', meaning: 'comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)' },
-  { name: 'REDIS_KEY_PREFIX', default: 'risk:', meaning: 'prefix of every Redis key' },
-  {
-    name: 'ELASTICSEARCH_NODE',
-    default: '(unset: verdicts in SQLite under DATA_DIR)',
+  }),
+  KAFKA_CLIENT_ID: setting({ default: 'risk-engine', parse: text, field: 'kafka.clientId', meaning: 'Kafka client id' }),
+  KAFKA_GROUP_ID: setting({ default: 'risk-engine', parse: text, field: 'kafka.groupId', meaning: 'consumer group' }),
+  KAFKA_EVENTS_TOPIC: setting({ default: 'user-events', parse: text, field: 'kafka.eventsTopic', meaning: 'input topic' }),
+  KAFKA_ALERTS_TOPIC: setting({ default: 'risk-alerts', parse: text, field: 'kafka.alertsTopic', meaning: 'alerts topic' }),
+  KAFKA_DLQ_TOPIC: setting({ default: 'user-events-dlq', parse: text, field: 'kafka.deadLetterTopic', meaning: 'dead-letter topic' }),
+  KAFKA_SSL: setting({ default: 'false', parse: flag, field: 'kafka.ssl', meaning: 'TLS to the brokers' }),
+  KAFKA_SASL_MECHANISM: optional({
+    parse: oneOf(SASL_MECHANISMS),
+    field: 'kafka.sasl',
+    meaning: 'plain, scram-sha-256 or scram-sha-512',
+  }),
+  KAFKA_SASL_USERNAME: optional({ parse: text, field: 'kafka.sasl', meaning: 'SASL user name (required with KAFKA_SASL_MECHANISM)' }),
+  KAFKA_SASL_PASSWORD: optional({ parse: text, field: 'kafka.sasl', meaning: 'SASL password (required with KAFKA_SASL_MECHANISM)' }),
+  KAFKA_CREATE_TOPICS: setting({
+    default: 'false',
+    parse: flag,
+    field: 'kafka.createTopics',
+    meaning: 'create missing topics at start-up',
+  }),
+  KAFKA_MAX_BATCH_BYTES: setting({
+    default: '1048576',
+    parse: integer(1024, 256 * 1024 * 1024),
+    field: 'kafka.maxBatchBytes',
+    meaning: 'max bytes fetched per partition per batch',
+  }),
+  KAFKA_MAX_BATCH_EVENTS: setting({
+    default: '500',
+    parse: integer(1, 100_000),
+    field: 'kafka.maxBatchEvents',
+    meaning: 'events decided per pipeline call',
+  }),
+  KAFKA_MAX_WAIT: setting({
+    default: '500ms',
+    parse: duration,
+    field: 'kafka.maxWaitMs',
+    meaning: 'fetch long-poll; a real broker answers as soon as data arrives',
+  }),
+  REDIS_URL: optional({
+    unset: 'in-memory state',
+    parse: url(['rediss?'], 'redis://host:port'),
+    field: 'redis.url',
+    meaning: 'redis://host:port; enables shared state and rule sets in Redis',
+  }),
+  REDIS_CLUSTER_NODES: optional({
+    parse: list(hostPort),
+    field: 'redis.clusterNodes',
+    meaning: 'comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)',
+  }),
+  REDIS_KEY_PREFIX: setting({ default: 'risk:', parse: text, field: 'redis.keyPrefix', meaning: 'prefix of every Redis key' }),
+  ELASTICSEARCH_NODE: optional({
+    unset: 'verdicts in SQLite under DATA_DIR',
+    parse: url(['https?'], 'http(s)://host:port'),
+    field: 'elasticsearch.node',
     meaning: 'http(s)://host:9200; enables the verdict store',
+  }),
+  ELASTICSEARCH_USERNAME: optional({ parse: text, field: 'elasticsearch.username', meaning: 'basic auth user name' }),
+  ELASTICSEARCH_PASSWORD: optional({ parse: text, field: 'elasticsearch.password', meaning: 'basic auth password' }),
+  ELASTICSEARCH_API_KEY: optional({ parse: text, field: 'elasticsearch.apiKey', meaning: 'API key auth' }),
+  ELASTICSEARCH_REQUEST_TIMEOUT: setting({
+    default: '30s',
+    parse: duration,
+    field: 'elasticsearch.requestTimeoutMs',
+    meaning: 'per-request timeout',
+  }),
+  ELASTICSEARCH_FLUSH_INTERVAL: setting({
+    default: '200ms',
+    parse: duration,
+    field: 'elasticsearch.flushIntervalMs',
+    meaning: 'bulk flush interval',
+  }),
+  ELASTICSEARCH_FLUSH_DOCS: setting({
+    default: '5000',
+    parse: integer(1, 1_000_000),
+    field: 'elasticsearch.flushMaxDocs',
+    meaning: 'bulk flush size in documents',
+  }),
+  ELASTICSEARCH_FLUSH_BYTES: setting({
+    default: '5mb',
+    parse: size,
+    field: 'elasticsearch.flushMaxBytes',
+    meaning: 'bulk flush size in bytes',
+  }),
+  API_KEYS: optional({
+    unset: 'admin writes refused',
+    parse: list(apiKey),
+    field: 'apiKeys',
+    meaning: 'name:role:key,... with role viewer or editor',
+  }),
+  SHUTDOWN_TIMEOUT: setting({
+    default: '30s',
+    parse: duration,
+    field: 'shutdownTimeoutMs',
+    meaning: 'longest graceful shutdown; past it the process logs it and exits 1',
+  }),
+};
+
+export type ConfigVariableName = keyof typeof CONFIG_TABLE;
+
+/** What each variable parses to: its parser's type, or undefined too when it may stay unset. */
+export type ConfigValues = {
+  readonly [K in ConfigVariableName]: (typeof CONFIG_TABLE)[K] extends Setting<infer T>
+    ? T
+    : (typeof CONFIG_TABLE)[K] extends OptionalSetting<infer T>
+      ? T | undefined
+      : never;
+};
+
+export interface ConfigVariable {
+  readonly name: ConfigVariableName;
+  /** As written in the environment; undefined when the variable may stay unset. */
+  readonly default: string | undefined;
+  /** What leaving an optional variable unset means, if anything more than "not used". */
+  readonly unset: string | undefined;
+  readonly meaning: string;
+  readonly field: string;
+}
+
+/** The table as rows, in order (the README table lists them the same way). */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.entries(CONFIG_TABLE).map(([name, row]) => ({
+  name: name as ConfigVariableName,
+  default: row.default,
+  unset: 'unset' in row ? row.unset : undefined,
+  meaning: row.meaning,
+  field: row.field,
+}));
+
+/**
+ * Rules across variables, checked once each variable has parsed. A check
+ * runs only when every variable it reads parsed, so one mistake is reported once.
+ */
+const CROSS_CHECKS: ReadonlyArray<{
+  readonly reads: readonly ConfigVariableName[];
+  readonly problem: (v: ConfigValues) => string | undefined;
+}> = [
+  {
+    // A skew above the lateness would let one accepted event, dated that far
+    // ahead, push the watermark past the present: on-time events would be late.
+    reads: ['MAX_EVENT_TIME_SKEW', 'ALLOWED_LATENESS'],
+    problem: (v) =>
+      v.MAX_EVENT_TIME_SKEW > v.ALLOWED_LATENESS
+        ? `MAX_EVENT_TIME_SKEW: must not exceed ALLOWED_LATENESS (${v.ALLOWED_LATENESS} ms), got ${v.MAX_EVENT_TIME_SKEW} ms`
+        : undefined,
   },
-  { name: 'ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD', default: '(unset)', meaning: 'basic auth' },
-  { name: 'ELASTICSEARCH_API_KEY', default: '(unset)', meaning: 'API key auth' },
-  { name: 'ELASTICSEARCH_REQUEST_TIMEOUT', default: '30s', meaning: 'per-request timeout' },
-  { name: 'ELASTICSEARCH_FLUSH_INTERVAL', default: '200ms', meaning: 'bulk flush interval' },
-  { name: 'ELASTICSEARCH_FLUSH_DOCS', default: '5000', meaning: 'bulk flush size in documents' },
-  { name: 'ELASTICSEARCH_FLUSH_BYTES', default: '5mb', meaning: 'bulk flush size in bytes' },
-  { name: 'API_KEYS', default: '(unset: admin writes refused)', meaning: 'name:role:key,... with role viewer or editor' },
-  { name: 'SHUTDOWN_TIMEOUT', default: '30s', meaning: 'longest graceful shutdown; past it the process logs it and exits 1' },
+  {
+    reads: ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'],
+    problem: (v) =>
+      v.KAFKA_SASL_MECHANISM !== undefined && (v.KAFKA_SASL_USERNAME === undefined || v.KAFKA_SASL_PASSWORD === undefined)
+        ? 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM'
+        : undefined,
+  },
+  {
+    reads: ['REDIS_URL', 'REDIS_CLUSTER_NODES'],
+    problem: (v) =>
+      v.REDIS_URL !== undefined && v.REDIS_CLUSTER_NODES !== undefined ? 'set REDIS_URL or REDIS_CLUSTER_NODES, not both' : undefined,
+  },
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Parses every variable of CONFIG_TABLE (blank counts as unset), then applies
+ * the cross-variable checks; throws one ConfigError listing every problem.
+ */
 export function loadConfig(env: Env): EngineConfig {
   const problems: string[] = [];
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const duration = (name: string, fallback: string): number => {
+  const failed = new Set<ConfigVariableName>();
+  const values: Record<string, unknown> = {};
+  for (const [name, row] of Object.entries(CONFIG_TABLE) as Array<[ConfigVariableName, Setting<unknown> | OptionalSetting<unknown>]>) {
+    const written = env[name]?.trim();
+    const textValue = written === undefined || written === '' ? row.default : written;
+    if (textValue === undefined) continue;
     try {
-      return parseDuration(read(name) ?? fallback);
+      values[name] = row.parse(textValue);
     } catch (error) {
       problems.push(`${name}: ${(error as Error).message}`);
-      return parseDuration(fallback);
+      failed.add(name);
     }
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const text = read(name);
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name}: expected an integer from ${min} to ${max}, got "${text}"`);
-      return fallback;
-    }
-    return value;
-  };
-  const bytes = (name: string, fallback: string): number => {
-    const text = (read(name) ?? fallback).toLowerCase();
-    const match = /^(\d+)(b|kb|mb|gb)?$/.exec(text);
-    if (!match) {
-      problems.push(`${name}: expected a size such as 512kb or 5mb, got "${text}"`);
-      return 1024 * 1024;
-    }
-    const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[match[2] ?? 'b']!;
-    return Number(match[1]) * unit;
-  };
-  const flag = (name: string, fallback: boolean): boolean => {
-    const text = read(name)?.toLowerCase();
-    if (text === undefined) return fallback;
-    if (['true', '1', 'yes', 'on'].includes(text)) return true;
-    if (['false', '0', 'no', 'off'].includes(text)) return false;
-    problems.push(`${name}: expected true or false, got "${text}"`);
-    return fallback;
-  };
-  const list = (name: string): string[] | undefined =>
-    read(name)
-      ?.split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0);
-
-  const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
-    problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${logLevel}"`);
-  const threshold = (read('ALERT_THRESHOLD') ?? 'MEDIUM').toUpperCase() as RiskLevel;
-  if (!RISK_LEVELS.includes(threshold)) problems.push(`ALERT_THRESHOLD: expected LOW, MEDIUM or HIGH, got "${threshold}"`);
-
-  let kafka: KafkaConfig | undefined;
-  const brokers = list('KAFKA_BROKERS');
-  if (brokers !== undefined) {
-    for (const broker of brokers) if (!/^[^:\s]+:\d+$/.test(broker)) problems.push(`KAFKA_BROKERS: "${broker}" is not host:port`);
-    const mechanism = read('KAFKA_SASL_MECHANISM')?.toLowerCase();
-    let sasl: KafkaConfig['sasl'];
-    if (mechanism !== undefined) {
-      if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {
-        problems.push(`KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, got "${mechanism}"`);
-      }
-      const username = read('KAFKA_SASL_USERNAME');
-      const password = read('KAFKA_SASL_PASSWORD');
-      if (username === undefined || password === undefined)
-        problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM');
-      sasl = { mechanism: mechanism as 'plain', username: username ?? '', password: password ?? '' };
-    }
-    kafka = {
-      brokers,
-      clientId: read('KAFKA_CLIENT_ID') ?? 'risk-engine',
-      groupId: read('KAFKA_GROUP_ID') ?? 'risk-engine',
-      eventsTopic: read('KAFKA_EVENTS_TOPIC') ?? 'user-events',
-      alertsTopic: read('KAFKA_ALERTS_TOPIC') ?? 'risk-alerts',
-      deadLetterTopic: read('KAFKA_DLQ_TOPIC') ?? 'user-events-dlq',
-      ssl: flag('KAFKA_SSL', false),
-      sasl,
-      createTopics: flag('KAFKA_CREATE_TOPICS', false),
-      maxBatchBytes: integer('KAFKA_MAX_BATCH_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
-      maxBatchEvents: integer('KAFKA_MAX_BATCH_EVENTS', 500, 1, 100_000),
-      maxWaitMs: duration('KAFKA_MAX_WAIT', '500ms'),
-    };
   }
-
-  let redis: RedisConfig | undefined;
-  const redisUrl = read('REDIS_URL');
-  const clusterNodes = list('REDIS_CLUSTER_NODES');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push(`REDIS_URL: expected redis://host:port, got "${redisUrl}"`);
-  if (redisUrl !== undefined && clusterNodes !== undefined) problems.push('set REDIS_URL or REDIS_CLUSTER_NODES, not both');
-  if (redisUrl !== undefined || clusterNodes !== undefined) {
-    redis = { url: redisUrl, clusterNodes, keyPrefix: read('REDIS_KEY_PREFIX') ?? 'risk:' };
+  const parsed = values as ConfigValues;
+  for (const check of CROSS_CHECKS) {
+    if (check.reads.some((name) => failed.has(name))) continue;
+    const problem = check.problem(parsed);
+    if (problem !== undefined) problems.push(problem);
   }
-
-  let elasticsearch: ElasticsearchConfig | undefined;
-  const esNode = read('ELASTICSEARCH_NODE');
-  if (esNode !== undefined) {
-    if (!/^https?:\/\//.test(esNode)) problems.push(`ELASTICSEARCH_NODE: expected http(s)://host:port, got "${esNode}"`);
-    elasticsearch = {
-      node: esNode,
-      username: read('ELASTICSEARCH_USERNAME'),
-      password: read('ELASTICSEARCH_PASSWORD'),
-      apiKey: read('ELASTICSEARCH_API_KEY'),
-      requestTimeoutMs: duration('ELASTICSEARCH_REQUEST_TIMEOUT', '30s'),
-      flushIntervalMs: duration('ELASTICSEARCH_FLUSH_INTERVAL', '200ms'),
-      flushMaxDocs: integer('ELASTICSEARCH_FLUSH_DOCS', 5000, 1, 1_000_000),
-      flushMaxBytes: bytes('ELASTICSEARCH_FLUSH_BYTES', '5mb'),
-    };
-  }
-
-  const apiKeys: ApiKeyConfig[] = [];
-  for (const entry of list('API_KEYS') ?? []) {
-    const [name, role, ...rest] = entry.split(':');
-    const key = rest.join(':');
-    if (name === undefined || name === '' || (role !== 'viewer' && role !== 'editor') || key.length < 16) {
-      problems.push('API_KEYS: each entry must be name:role:key with role viewer or editor and a key of at least 16 characters');
-      continue;
-    }
-    apiKeys.push({ name, role, sha256: sha256Hex(key) });
-  }
-
-  const allowedLatenessMs = duration('ALLOWED_LATENESS', '10m');
-  const maxEventTimeSkewMs = duration('MAX_EVENT_TIME_SKEW', '5m');
-  // A skew above the lateness would let one accepted event, dated that far
-  // ahead, push the watermark past the present: on-time events would be late.
-  if (maxEventTimeSkewMs > allowedLatenessMs) {
-    problems.push(`MAX_EVENT_TIME_SKEW: must not exceed ALLOWED_LATENESS (${allowedLatenessMs} ms), got ${maxEventTimeSkewMs} ms`);
-  }
-
-  const config: EngineConfig = {
-    http: { host: read('HOST') ?? '127.0.0.1', port: integer('PORT', 8080, 0, 65535), maxBodyBytes: bytes('HTTP_MAX_BODY', '64mb') },
-    rulesDir: read('RULES_DIR') ?? 'rules',
-    dataDir: read('DATA_DIR') ?? 'data',
-    rulesReconcileIntervalMs: duration('RULES_RECONCILE_INTERVAL', '5s'),
-    logLevel,
-    state: {
-      allowedLatenessMs,
-      dedupRetentionMs: duration('DEDUP_RETENTION', '24h'),
-      latestValueRetentionMs: duration('LATEST_VALUE_RETENTION', '30d'),
-    },
-    maxEventTimeSkewMs,
-    alerts: { threshold, recentLimit: integer('ALERTS_RECENT_LIMIT', 10_000, 1, 10_000_000) },
-    verdicts: { limit: integer('VERDICTS_LIMIT', 5_000_000, 1, 1_000_000_000) },
-    memoryBudgetBytes: memoryBudget(read('MEMORY_BUDGET') ?? '50%', bytes, problems),
-    kafka,
-    redis,
-    elasticsearch,
-    apiKeys,
-    shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', '30s'),
-  };
   if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  return engineConfig(parsed);
 }
 
-/**
- * MEMORY_BUDGET: a share of the V8 heap limit (`50%`, follows --max-old-space-size)
- * or a size (`256mb`). The rest of the heap is for everything else (requests in
- * flight, rules, the framework), so a share above 80 % is refused.
- */
-function memoryBudget(text: string, bytes: (name: string, fallback: string) => number, problems: string[]): number {
-  const heapLimit = getHeapStatistics().heap_size_limit;
-  const share = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (share !== null) {
-    const percent = Number(share[1]);
-    if (percent <= 0 || percent > 80) problems.push(`MEMORY_BUDGET: expected a share from 1% to 80% of the heap limit, got "${text}"`);
-    return Math.floor((heapLimit * Math.min(Math.max(percent, 1), 80)) / 100);
-  }
-  const value = bytes('MEMORY_BUDGET', text);
-  if (value > heapLimit)
-    problems.push(`MEMORY_BUDGET: ${text} is more than the V8 heap limit (${heapLimit} bytes; raise --max-old-space-size)`);
-  return value;
-}
-
-/** Keys are hashed as soon as they are read, so plaintext never sits in the config object. */
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+function engineConfig(v: ConfigValues): EngineConfig {
+  return {
+    http: { host: v.HOST, port: v.PORT, maxBodyBytes: v.HTTP_MAX_BODY },
+    rulesDir: v.RULES_DIR,
+    dataDir: v.DATA_DIR,
+    rulesReconcileIntervalMs: v.RULES_RECONCILE_INTERVAL,
+    logLevel: v.LOG_LEVEL,
+    state: {
+      allowedLatenessMs: v.ALLOWED_LATENESS,
+      dedupRetentionMs: v.DEDUP_RETENTION,
+      latestValueRetentionMs: v.LATEST_VALUE_RETENTION,
+    },
+    maxEventTimeSkewMs: v.MAX_EVENT_TIME_SKEW,
+    alerts: { threshold: v.ALERT_THRESHOLD, recentLimit: v.ALERTS_RECENT_LIMIT },
+    verdicts: { limit: v.VERDICTS_LIMIT },
+    memoryBudgetBytes: v.MEMORY_BUDGET,
+    kafka:
+      v.KAFKA_BROKERS === undefined
+        ? undefined
+        : {
+            brokers: v.KAFKA_BROKERS,
+            clientId: v.KAFKA_CLIENT_ID,
+            groupId: v.KAFKA_GROUP_ID,
+            eventsTopic: v.KAFKA_EVENTS_TOPIC,
+            alertsTopic: v.KAFKA_ALERTS_TOPIC,
+            deadLetterTopic: v.KAFKA_DLQ_TOPIC,
+            ssl: v.KAFKA_SSL,
+            sasl:
+              v.KAFKA_SASL_MECHANISM === undefined
+                ? undefined
+                : // The cross-check guarantees both credentials.
+                  { mechanism: v.KAFKA_SASL_MECHANISM, username: v.KAFKA_SASL_USERNAME ?? '', password: v.KAFKA_SASL_PASSWORD ?? '' },
+            createTopics: v.KAFKA_CREATE_TOPICS,
+            maxBatchBytes: v.KAFKA_MAX_BATCH_BYTES,
+            maxBatchEvents: v.KAFKA_MAX_BATCH_EVENTS,
+            maxWaitMs: v.KAFKA_MAX_WAIT,
+          },
+    redis:
+      v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined
+        ? undefined
+        : { url: v.REDIS_URL, clusterNodes: v.REDIS_CLUSTER_NODES, keyPrefix: v.REDIS_KEY_PREFIX },
+    elasticsearch:
+      v.ELASTICSEARCH_NODE === undefined
+        ? undefined
+        : {
+            node: v.ELASTICSEARCH_NODE,
+            username: v.ELASTICSEARCH_USERNAME,
+            password: v.ELASTICSEARCH_PASSWORD,
+            apiKey: v.ELASTICSEARCH_API_KEY,
+            requestTimeoutMs: v.ELASTICSEARCH_REQUEST_TIMEOUT,
+            flushIntervalMs: v.ELASTICSEARCH_FLUSH_INTERVAL,
+            flushMaxDocs: v.ELASTICSEARCH_FLUSH_DOCS,
+            flushMaxBytes: v.ELASTICSEARCH_FLUSH_BYTES,
+          },
+    apiKeys: v.API_KEYS ?? [],
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT,
+  };
 }
