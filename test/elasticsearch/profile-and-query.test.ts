@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { InvalidInputError, type Verdict } from '@risk/domain';
+import { InvalidInputError, type Verdict, type VerdictFilter } from '@risk/domain';
 import { ElasticsearchVerdictQuery } from '@risk/infra/elasticsearch/elasticsearch-verdict.query';
 import type { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
-import type { VerdictFilter } from '@risk/infra/verdict-query/verdict.query';
 import { TestElasticsearchNode } from '../support/elasticsearch-node';
 import { EsFaultProxy } from '../support/es-test-server';
 import { NodeReader, client, sink, verdict, verdicts } from './es-fixtures';

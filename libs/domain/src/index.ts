@@ -15,6 +15,7 @@ export * from './rules/rule-files';
 export * from './verdicts/verdict';
 export * from './verdicts/decide-verdict';
 export * from './pipeline/ports';
+export * from './pipeline/query-ports';
 export * from './pipeline/risk-pipeline';
 export * from './pipeline/event-time-skew';
 export * from './rules/lifecycle';

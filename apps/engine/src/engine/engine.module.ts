@@ -2,9 +2,12 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import {
   AlertPublisher,
   FeatureStore,
+  RecentAlerts,
+  RecentRejects,
   RejectSink,
   RiskPipeline,
   RuleSetHolder,
+  VerdictQuery,
   VerdictSink,
   loadFeatureFile,
   type FeatureDefinition,
@@ -15,10 +18,8 @@ import { HeapGuard } from '@risk/infra/memory/heap-guard';
 import { openSqlite } from '@risk/infra/sqlite/sqlite.database';
 import { SqliteAlertStore, SqliteRejectStore } from '@risk/infra/sqlite/sqlite-recent.stores';
 import { SqliteVerdictStore } from '@risk/infra/sqlite/sqlite-verdict.store';
-import { RecentAlerts, RecentRejects } from '@risk/infra/verdict-query/recent.query';
 import { TeeAlertPublisher, TeeRejectSink } from '@risk/infra/memory/tee';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
-import { VerdictQuery } from '@risk/infra/verdict-query/verdict.query';
 import { openFeatureStore } from '@risk/infra/state/create-feature-store';
 import { ReadinessRegistry } from '../health/readiness';
 import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';

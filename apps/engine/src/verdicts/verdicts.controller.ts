@@ -1,8 +1,17 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InvalidInputError, NotFoundError, type Alert, type Verdict } from '@risk/domain';
-import { RecentAlerts, RecentRejects } from '@risk/infra/verdict-query/recent.query';
-import { decodeCursor, VerdictQuery, type RiskProfile, type VerdictPage } from '@risk/infra/verdict-query/verdict.query';
+import {
+  decodeCursor,
+  InvalidInputError,
+  NotFoundError,
+  RecentAlerts,
+  RecentRejects,
+  VerdictQuery,
+  type Alert,
+  type RiskProfile,
+  type Verdict,
+  type VerdictPage,
+} from '@risk/domain';
 import { RecentQueryDto, VerdictQueryDto } from './verdict-query.dto';
 
 @ApiTags('verdicts')

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidInputError } from '@risk/domain';
-import { encodeCursor } from '../verdict-query/verdict.query';
+import { encodeCursor, InvalidInputError } from '@risk/domain';
 import { buildVerdictSearch, checkVerdictFilter } from './elasticsearch-verdict.query';
 
 describe('verdict search body', () => {

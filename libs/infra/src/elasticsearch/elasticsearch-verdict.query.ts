@@ -1,14 +1,19 @@
-import { DependencyUnavailableError, InvalidInputError, RISK_LEVELS, type FieldError, type RiskLevel, type Verdict } from '@risk/domain';
 import {
   DEFAULT_PAGE_SIZE,
+  DependencyUnavailableError,
+  InvalidInputError,
   MAX_PAGE_SIZE,
+  RISK_LEVELS,
   VerdictQuery,
   decodeCursor,
   encodeCursor,
+  type FieldError,
+  type RiskLevel,
   type RiskProfile,
+  type Verdict,
   type VerdictFilter,
   type VerdictPage,
-} from '../verdict-query/verdict.query';
+} from '@risk/domain';
 import { ElasticsearchClient, EsResponseError } from './elasticsearch.client';
 import { verdictIndexNames } from './elasticsearch-verdict.indices';
 import { toRiskProfile, type StoredRiskProfile } from '../verdict-query/risk-profile';

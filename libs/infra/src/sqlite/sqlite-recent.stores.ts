@@ -1,6 +1,5 @@
-import { AlertPublisher, RejectSink, type Alert, type RejectedMessage } from '@risk/domain';
+import { AlertPublisher, RejectSink, type Alert, type RecentAlerts, type RecentRejects, type RejectedMessage } from '@risk/domain';
 import type { Statement } from 'better-sqlite3';
-import type { RecentAlerts, RecentRejects } from '../verdict-query/recent.query';
 import type { SqliteDatabase } from './sqlite.database';
 
 const SCHEMA = `

@@ -1,15 +1,17 @@
-import { VerdictSink, type RiskLevel, type Verdict } from '@risk/domain';
-import type { Statement } from 'better-sqlite3';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
   VerdictQuery,
+  VerdictSink,
   decodeCursor,
   encodeCursor,
+  type RiskLevel,
   type RiskProfile,
+  type Verdict,
   type VerdictFilter,
   type VerdictPage,
-} from '../verdict-query/verdict.query';
+} from '@risk/domain';
+import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './sqlite.database';
 
 /** Separates rule ids in `rule_ids` (ASCII unit separator: never part of a rule id). */

@@ -1,5 +1,4 @@
-import { RISK_LEVELS, type FieldError, type RiskLevel, type Verdict } from '@risk/domain';
-import type { RiskProfile } from './verdict.query';
+import { RISK_LEVELS, type FieldError, type RiskLevel, type RiskProfile, type Verdict } from '@risk/domain';
 
 /**
  * The per-user risk profile, as stored whole in `<prefix>-profiles` (id =

@@ -1,4 +1,11 @@
-import type { RiskLevel, Verdict } from '@risk/domain';
+import type { Alert, RiskLevel, Verdict } from '../verdicts/verdict';
+import type { RejectedMessage } from './ports';
+
+/*
+ * The read-side ports (what `GET /verdicts`, `/profiles`, `/alerts` and
+ * `/rejects` ask of the stores), beside the write-side ports in ports.ts.
+ * Adapters: Elasticsearch and SQLite in libs/infra.
+ */
 
 /** Filters of `GET /verdicts`; all optional, combined with AND. */
 export interface VerdictFilter {
@@ -38,6 +45,17 @@ export abstract class VerdictQuery {
   abstract findVerdicts(filter: VerdictFilter): Promise<VerdictPage>;
   abstract getVerdict(eventId: string): Promise<Verdict | undefined>;
   abstract getProfile(userId: string): Promise<RiskProfile | undefined>;
+}
+
+/** Read side of this instance's recent alerts (`GET /alerts`), newest first. */
+export abstract class RecentAlerts {
+  abstract recent(limit: number): Alert[];
+}
+
+/** Read side of this instance's recent rejects (`GET /rejects`), newest first, and how many were ever kept. */
+export abstract class RecentRejects {
+  abstract readonly total: number;
+  abstract recent(limit: number): RejectedMessage[];
 }
 
 export const DEFAULT_PAGE_SIZE = 100;
