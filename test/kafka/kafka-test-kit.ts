@@ -192,24 +192,28 @@ export async function readTopic(client: KafkaClient, topic: string, count: numbe
     maxWaitTimeMs: 50,
     heartbeatIntervalMs: 500,
   });
-  await consumer.connect();
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let done: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    await consumer.run({
-      eachMessage: ({ partition, message }) => {
-        const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-        records.push({
-          key: message.key?.toString() ?? null,
-          value: message.value ?? Buffer.alloc(0),
-          headers,
-          partition,
-          offset: message.offset,
-        });
+    await consumer.start({
+      topic,
+      fromBeginning: true,
+      eachBatch: async (batch, control) => {
+        for (const message of batch.messages) {
+          const headers: Record<string, string> = {};
+          for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+          records.push({
+            key: message.key?.toString() ?? null,
+            value: message.value ?? Buffer.alloc(0),
+            headers,
+            partition: batch.partition,
+            offset: message.offset,
+          });
+        }
         if (records.length >= count) done();
-        return Promise.resolve();
+        // Marks the batch processed, or the next fetch would return it again.
+        const last = batch.messages[batch.messages.length - 1];
+        if (last !== undefined) await control.commit(last.offset);
       },
     });
     let timer: NodeJS.Timeout | undefined;
@@ -217,7 +221,7 @@ export async function readTopic(client: KafkaClient, topic: string, count: numbe
     clearTimeout(timer);
     return records;
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
   }
 }
 

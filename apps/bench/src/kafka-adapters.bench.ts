@@ -233,26 +233,20 @@ async function rawThroughputRun(client: KafkaClient, count: number, mode: 'copy'
   let copied = 0;
   let joined: () => void = () => undefined;
   const assigned = new Promise<void>((resolve) => (joined = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, () => joined());
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic: BENCH_TOPICS.throughputEvents, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
+    await consumer.start({
+      topic: BENCH_TOPICS.throughputEvents,
+      fromBeginning: true,
       partitionsConsumedConcurrently: 3,
-      eachBatch: async (payload) => {
-        const batch = payload.batch;
+      onAssignment: () => joined(),
+      eachBatch: async (batch, control) => {
         if (batch.messages.length === 0) return;
         if (mode === 'copy')
           await producer.send(
             BENCH_TOPICS.rawOutput,
             batch.messages.map((m) => ({ key: m.key, value: m.value ?? Buffer.alloc(0) })),
           );
-        const next = (BigInt(batch.lastOffset()) + 1n).toString();
-        await payload.commitOffsetsIfNecessary({
-          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
-        });
+        await control.commit(batch.messages[batch.messages.length - 1].offset);
         copied += batch.messages.length;
       },
     });
@@ -261,7 +255,7 @@ async function rawThroughputRun(client: KafkaClient, count: number, mode: 'copy'
     await until(() => copied >= count, 600_000);
     return { eventsPerSec: Math.round(count / ((performance.now() - started) / 1000)) };
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
   }
 }
 
@@ -331,12 +325,12 @@ async function latencyRun(
   const reader = client.createConsumer({ groupId: `bench-alert-reader-${Date.now()}`, maxWaitTimeMs });
   let readerJoined: () => void = () => undefined;
   const readerReady = new Promise<void>((resolve) => (readerJoined = resolve));
-  reader.on(reader.events.GROUP_JOIN, () => readerJoined());
-  await reader.connect();
   try {
-    await reader.subscribe({ topic: topics.alerts, fromBeginning: false });
-    await reader.run({
-      eachBatch: ({ batch }) => {
+    await reader.start({
+      topic: topics.alerts,
+      fromBeginning: false,
+      onAssignment: () => readerJoined(),
+      eachBatch: async (batch, control) => {
         const now = Date.now();
         for (const message of batch.messages) {
           const id = message.headers?.alert_id?.toString();
@@ -346,7 +340,9 @@ async function latencyRun(
             sentAt.delete(id!);
           }
         }
-        return Promise.resolve();
+        // Marks the batch processed, or the next fetch would return it again.
+        const last = batch.messages[batch.messages.length - 1];
+        if (last !== undefined) await control.commit(last.offset);
       },
     });
     await Promise.all([engine.ready(), readerReady]);
@@ -371,7 +367,7 @@ async function latencyRun(
     return { events: count, latencies };
   } finally {
     await engine.stop();
-    await reader.disconnect();
+    await reader.stop();
   }
 }
 

@@ -1,6 +1,7 @@
 import { isRetriable, type DecidedBatch, type InboundMessage, type OutcomeCounts, type RiskPipeline } from '@risk/domain';
 import { JsonLogger } from '../logging/json-logger';
-import type { KafkaClient, KafkaConsumer, KafkaEachBatchPayload, KafkaLogger, KafkaMessage } from './kafka.client';
+import { retryWithOutcome } from '../retry/retry';
+import type { BatchControl, ConsumedBatch, ConsumedRecord, KafkaClient, KafkaGroupConsumer, KafkaLogger } from './kafka.client';
 
 /** What the consumer reports; `EngineMetrics` satisfies it. */
 export interface KafkaConsumerMetrics {
@@ -83,9 +84,10 @@ export class KafkaEventConsumer {
   private readonly retryMaxMs: number;
   private readonly stopTimeoutMs: number;
   private readonly metrics: KafkaConsumerMetrics | undefined;
-  private consumer: KafkaConsumer | undefined;
+  private consumer: KafkaGroupConsumer | undefined;
   private stopping = false;
-  private stopDeadline = 0;
+  /** Aborted `stopTimeoutMs` after `stop()`: an in-flight chunk stops retrying and is abandoned. */
+  private readonly stopTimedOut = new AbortController();
   private stopped: Promise<void> | undefined;
   private assigned: readonly number[] = [];
   private joinWaiters: (() => void)[] = [];
@@ -129,27 +131,19 @@ export class KafkaEventConsumer {
       maxWaitTimeMs: this.options.maxWaitTimeMs,
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.assigned = [...(event.payload.memberAssignment[this.topic] ?? [])].sort((a, b) => a - b);
-      this.logger.info('kafka consumer joined group', { groupId: this.groupId, topic: this.topic, partitions: this.assigned });
-      const waiters = this.joinWaiters;
-      this.joinWaiters = [];
-      for (const wake of waiters) wake();
-    });
-    consumer.on(consumer.events.CRASH, (event) => {
-      this.logger.error('kafka consumer crashed', {
-        groupId: this.groupId,
-        error: String(event.payload.error),
-        restart: event.payload.restart,
-      });
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: this.options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
+    await consumer.start({
+      topic: this.topic,
+      fromBeginning: this.options.fromBeginning ?? true,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
-      eachBatch: (payload) => this.handleBatch(payload),
+      onAssignment: (partitions) => {
+        this.assigned = [...partitions].sort((a, b) => a - b);
+        this.logger.info('kafka consumer joined group', { groupId: this.groupId, topic: this.topic, partitions: this.assigned });
+        const waiters = this.joinWaiters;
+        this.joinWaiters = [];
+        for (const wake of waiters) wake();
+      },
+      onCrash: (error, restart) => this.logger.error('kafka consumer crashed', { groupId: this.groupId, error: String(error), restart }),
+      eachBatch: (batch, control) => this.handleBatch(batch, control),
     });
   }
 
@@ -183,11 +177,11 @@ export class KafkaEventConsumer {
     const consumer = this.consumer;
     if (consumer === undefined) return;
     this.stopping = true;
-    this.stopDeadline = Date.now() + this.stopTimeoutMs;
+    const timer = setTimeout(() => this.stopTimedOut.abort(), this.stopTimeoutMs);
     try {
       await consumer.stop();
     } finally {
-      await consumer.disconnect();
+      clearTimeout(timer);
     }
   }
 
@@ -195,38 +189,34 @@ export class KafkaEventConsumer {
     return { ...this.counters, latencyMs: { ...this.counters.latencyMs }, lag: { ...this.counters.lag } };
   }
 
-  private async handleBatch(payload: KafkaEachBatchPayload): Promise<void> {
-    const { batch } = payload;
+  private async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
     const { topic, partition } = batch;
     // One pipeline partition per Kafka partition: its watermark is the partition's (SPEC §2).
     const pipelinePartition = `${topic}:${partition}`;
     const messages = batch.messages;
     for (let start = 0; start < messages.length; start += this.maxBatchEvents) {
       // Shutdown or revocation: leave the rest uncommitted for the next owner.
-      if (!payload.isRunning() || payload.isStale()) return;
+      if (!control.isRunning() || control.isStale()) return;
       const chunk = messages.slice(start, start + this.maxBatchEvents);
       const inbound = chunk.map((m) => toInbound(topic, partition, m));
       this.counters.consumed += chunk.length;
       const began = performance.now();
 
-      const decided = await this.attempt(payload, 'decide', () => this.pipeline.decide(pipelinePartition, inbound));
+      const decided = await this.attempt(batch, control, 'decide', () => this.pipeline.decide(pipelinePartition, inbound));
       if (decided === undefined) return this.abandon(topic, partition, chunk);
-      const delivered = await this.attempt(payload, 'deliver', () => this.pipeline.deliver(decided).then(() => true));
+      const delivered = await this.attempt(batch, control, 'deliver', () => this.pipeline.deliver(decided).then(() => true));
       if (delivered === undefined) return this.abandon(topic, partition, chunk);
       const writtenAt = Date.now();
-      if (this.mustAbandon(payload)) return this.abandon(topic, partition, chunk);
+      if (this.mustAbandon(control)) return this.abandon(topic, partition, chunk);
 
       const last = chunk[chunk.length - 1].offset;
-      const next = (BigInt(last) + 1n).toString();
-      payload.resolveOffset(last);
-      // Explicit offsets: kafkajs commits them with the current generation, so a member that lost the
-      // partition in a completed rebalance gets an error here instead of overwriting the new owner's progress.
-      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+      // With the current generation: a member that lost the partition in a completed rebalance gets an error here.
+      await control.commit(last);
       this.counters.commits++;
       // kafkajs heartbeats only between fetches, and a fetch holds up to maxBytesPerPartition of events: without this a
       // joining member would wait for the whole batch. Sent only when the interval has elapsed; a rebalance throws
       // here, after a commit, so the rest of the batch goes uncommitted to the partition's next owner.
-      await payload.heartbeat();
+      await control.heartbeat();
       this.record(
         topic,
         partition,
@@ -234,58 +224,59 @@ export class KafkaEventConsumer {
         decided,
         writtenAt,
         (performance.now() - began) / 1000,
-        Number(BigInt(batch.highWatermark) - BigInt(next)),
+        Number(BigInt(batch.highWatermark) - BigInt(last) - 1n),
       );
     }
   }
 
   /**
-   * Runs `step` until it succeeds. Between attempts the partition is paused
-   * and the group heartbeat kept; returns undefined when the chunk must be
-   * abandoned (revoked, stale, or shutdown timed out). A heartbeat that
-   * reports a rebalance throws, which hands control back to kafkajs to rejoin.
+   * Runs `step` until it succeeds, retriable error or not: a permanent failure
+   * blocks the partition rather than skipping input, it needs an operator.
+   * Between attempts the partition is paused and the group heartbeat kept;
+   * returns undefined when the chunk must be abandoned (revoked, stale, or
+   * shutdown timed out). A heartbeat that reports a rebalance throws, which
+   * hands control back to kafkajs to rejoin.
    */
-  private async attempt<T>(payload: KafkaEachBatchPayload, stage: string, step: () => Promise<T>): Promise<T | undefined> {
+  private async attempt<T>(batch: ConsumedBatch, control: BatchControl, stage: string, step: () => Promise<T>): Promise<T | undefined> {
     let resume: (() => void) | undefined;
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await step();
-        } catch (error) {
-          if (this.mustAbandon(payload) || (this.stopping && Date.now() >= this.stopDeadline)) return undefined;
+      const outcome = await retryWithOutcome(step, {
+        initialMs: this.retryInitialMs,
+        maxMs: this.retryMaxMs,
+        signal: this.stopTimedOut.signal,
+        shouldRetry: () => !this.mustAbandon(control),
+        onRetry: ({ error, attempt, delayMs }) => {
           this.counters.retries++;
-          const delayMs = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** Math.min(attempt - 1, 20));
           const fields = {
-            topic: payload.batch.topic,
-            partition: payload.batch.partition,
+            topic: batch.topic,
+            partition: batch.partition,
             stage,
             attempt,
-            delayMs,
+            delayMs: Math.round(delayMs),
             error: describe(error),
           };
-          // A permanent failure still blocks the partition rather than skipping input: it needs an operator.
           if (isRetriable(error)) this.logger.warn('kafka batch failed, retrying', fields);
           else
             this.logger.error(
               'kafka batch failed with a non-retriable error, retrying; the partition is blocked until it succeeds',
               fields,
             );
-          resume ??= payload.pause();
-          await sleep(delayMs);
-          await payload.heartbeat();
-        }
-      }
+          resume ??= control.pause();
+        },
+        afterWait: () => control.heartbeat(),
+      });
+      return outcome.ok ? outcome.value : undefined;
     } finally {
       resume?.();
     }
   }
 
-  private mustAbandon(payload: KafkaEachBatchPayload): boolean {
+  private mustAbandon(control: BatchControl): boolean {
     // kafkajs stops "running" both for our graceful stop (finish the chunk) and on a crash (give up).
-    return payload.isStale() || (!payload.isRunning() && !this.stopping);
+    return control.isStale() || (!control.isRunning() && !this.stopping);
   }
 
-  private abandon(topic: string, partition: number, chunk: readonly KafkaMessage[]): void {
+  private abandon(topic: string, partition: number, chunk: readonly ConsumedRecord[]): void {
     this.counters.abandoned++;
     this.logger.warn('kafka chunk abandoned uncommitted; it will be redelivered', {
       topic,
@@ -298,7 +289,7 @@ export class KafkaEventConsumer {
   private record(
     topic: string,
     partition: number,
-    chunk: readonly KafkaMessage[],
+    chunk: readonly ConsumedRecord[],
     decided: DecidedBatch,
     writtenAt: number,
     seconds: number,
@@ -332,7 +323,7 @@ export class KafkaEventConsumer {
   }
 }
 
-function toInbound(topic: string, partition: number, message: KafkaMessage): InboundMessage {
+function toInbound(topic: string, partition: number, message: ConsumedRecord): InboundMessage {
   return {
     // A tombstone (null value) is not an event: it is dead-lettered as such.
     value: message.value ?? Buffer.alloc(0),
@@ -346,8 +337,4 @@ function describe(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
   const coded = error as Error & { code?: unknown; retriable?: unknown };
   return { name: error.name, message: error.message, code: coded.code, retriable: coded.retriable };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

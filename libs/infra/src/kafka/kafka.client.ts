@@ -6,6 +6,7 @@ import {
   Partitioners,
   logLevel as KafkaLogLevel,
   type Consumer,
+  type EachBatchPayload,
   type ISocketFactory,
   type LogEntry,
   type Producer,
@@ -13,8 +14,64 @@ import {
 } from 'kafkajs';
 import { JsonLogger } from '../logging/json-logger';
 
-// The only file importing kafkajs: the rest of the code base sees these aliases.
-export type { Batch as KafkaBatch, Consumer as KafkaConsumer, EachBatchPayload as KafkaEachBatchPayload, KafkaMessage } from 'kafkajs';
+// The only file importing kafkajs: the rest of the code base sees the types below, never kafkajs's own.
+
+/** A record as consumed. kafkajs's messages satisfy it as they are: nothing is copied on the hot path. */
+export interface ConsumedRecord {
+  readonly key: Buffer | null;
+  /** `null` for a tombstone. */
+  readonly value: Buffer | null;
+  readonly offset: string;
+  /** Epoch milliseconds (create or log-append time), as a decimal string. */
+  readonly timestamp: string;
+  readonly headers?: Readonly<Record<string, Buffer | string | readonly (Buffer | string)[] | undefined>>;
+}
+
+/** The records of one partition fetched together. */
+export interface ConsumedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  /** Next offset to be written to the partition, when fetched. */
+  readonly highWatermark: string;
+  readonly messages: readonly ConsumedRecord[];
+}
+
+/**
+ * What a batch handler can do while it holds its batch. Errors thrown by
+ * `heartbeat` and `commit` go back to kafkajs untouched: they are how it
+ * learns of a rebalance and rejoins the group.
+ */
+export interface BatchControl {
+  /** False once the consumer is stopping or crashed. */
+  isRunning(): boolean;
+  /** True once the partition was revoked (or seeked): the batch must not be committed. */
+  isStale(): boolean;
+  /** Stops fetching this partition; the returned function resumes it. */
+  pause(): () => void;
+  /** Heartbeats when the interval has elapsed; throws when the group is rebalancing. */
+  heartbeat(): Promise<void>;
+  /**
+   * Marks every record up to `offset` processed and commits `offset + 1`,
+   * explicitly and with the current generation: a member that lost the
+   * partition in a completed rebalance gets an error instead of overwriting the
+   * new owner's progress.
+   */
+  commit(offset: string): Promise<void>;
+}
+
+export interface GroupConsumerRun {
+  readonly topic: string;
+  /** Where a group without committed offsets starts. */
+  readonly fromBeginning: boolean;
+  /** Partitions handled at the same time (each one still in order). Default 1. */
+  readonly partitionsConsumedConcurrently?: number;
+  /** The partitions of `topic` assigned to this member, at each group join. */
+  readonly onAssignment?: (partitions: readonly number[]) => void;
+  /** kafkajs crashed the consumer; `restart` says whether it restarts it by itself. */
+  readonly onCrash?: (error: unknown, restart: boolean) => void;
+  /** Nothing is committed unless the handler calls `control.commit`. */
+  readonly eachBatch: (batch: ConsumedBatch, control: BatchControl) => Promise<void>;
+}
 
 /** Structured logger the Kafka adapters write to (JsonLogger fits). */
 export interface KafkaLogger {
@@ -120,6 +177,61 @@ const ROUTINE_ERRORS = ['The group is rebalancing, so a rejoin is needed', 'Spec
 /** kafkajs warnings about choices made here on purpose (see `producer()`), logged at info. */
 const DELIBERATE_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
 
+/** A consumer group member on one topic, with commits left to the batch handler. */
+export class KafkaGroupConsumer {
+  private started = false;
+
+  constructor(private readonly consumer: Consumer) {}
+
+  /** Connects, subscribes and starts consuming; resolves once the consumer runs (the group join follows). */
+  async start(run: GroupConsumerRun): Promise<void> {
+    if (this.started) throw new RiskEngineError('KAFKA_CONSUMER_STARTED', 'this Kafka consumer is already started', false);
+    this.started = true;
+    const { consumer } = this;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => run.onAssignment?.(event.payload.memberAssignment[run.topic] ?? []));
+    consumer.on(consumer.events.CRASH, (event) => run.onCrash?.(event.payload.error, event.payload.restart));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: run.topic, fromBeginning: run.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: run.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => run.eachBatch(payload.batch, batchControl(payload)),
+      });
+    } catch (error) {
+      await this.consumer.disconnect().catch(() => undefined);
+      throw toEngineError(error, `kafka consumer start on ${run.topic}`);
+    }
+  }
+
+  /** Stops fetching, waits for the running batch handlers, then leaves the group so the partitions move at once. */
+  async stop(): Promise<void> {
+    try {
+      await this.consumer.stop();
+    } catch (error) {
+      throw toEngineError(error, 'kafka consumer stop');
+    } finally {
+      await this.consumer.disconnect();
+    }
+  }
+}
+
+function batchControl(payload: EachBatchPayload): BatchControl {
+  const { topic, partition } = payload.batch;
+  return {
+    isRunning: () => payload.isRunning(),
+    isStale: () => payload.isStale(),
+    pause: () => payload.pause(),
+    heartbeat: () => payload.heartbeat(),
+    commit: async (offset) => {
+      payload.resolveOffset(offset);
+      const next = (BigInt(offset) + 1n).toString();
+      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+    },
+  };
+}
+
 /** Producer acknowledged by all in-sync replicas, connected lazily, shared by the client's publishers. */
 export class KafkaProducer {
   private connecting: Promise<void> | undefined;
@@ -157,9 +269,9 @@ export class KafkaProducer {
 }
 
 /**
- * kafkajs behind typed options. Consumers are handed out raw (the event
- * consumer drives kafkajs's batch API itself); producing goes through
- * `KafkaProducer`, which is idempotent. Topic creation (`ensureTopics`,
+ * kafkajs behind typed options. Consuming goes through `KafkaGroupConsumer`
+ * (batches, explicit commits); producing through `KafkaProducer`, which is
+ * idempotent. Topic creation (`ensureTopics`,
  * admin CreateTopics) is optional and off unless configured.
  */
 export class KafkaClient {
@@ -204,8 +316,8 @@ export class KafkaClient {
     });
   }
 
-  createConsumer(settings: KafkaConsumerSettings): Consumer {
-    return this.kafka.consumer({
+  createConsumer(settings: KafkaConsumerSettings): KafkaGroupConsumer {
+    const consumer = this.kafka.consumer({
       groupId: settings.groupId,
       sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: settings.rebalanceTimeoutMs ?? 60_000,
@@ -216,6 +328,7 @@ export class KafkaClient {
       // Only committed input may be decided: a transactional upstream's aborted records are skipped.
       readUncommitted: false,
     });
+    return new KafkaGroupConsumer(consumer);
   }
 
   /** One producer per client, shared by the alert publisher and the dead-letter sink. */
