@@ -4,7 +4,7 @@ import type { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineModule } from './engine/engine.module';
 import { HealthController } from './health/health.controller';
 import { EventsController } from './ingest/events.controller';
-import { IngestService } from './ingest/ingest.service';
+import { HttpIngestService } from './ingest/http-ingest.service';
 import { KafkaIngestService } from './ingest/kafka-ingest.service';
 import { VerdictsController } from './verdicts/verdicts.controller';
 
@@ -15,7 +15,7 @@ export class AppModule {
       module: AppModule,
       imports: [EngineModule.forRoot(config, logger)],
       controllers: [EventsController, VerdictsController, HealthController],
-      providers: [IngestService, KafkaIngestService],
+      providers: [HttpIngestService, KafkaIngestService],
     };
   }
 }

@@ -1,12 +1,12 @@
 import { Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { IngestService, MAX_EVENTS_PER_REQUEST, type IngestResult } from './ingest.service';
+import { HttpIngestService, MAX_EVENTS_PER_REQUEST, type IngestResult } from './http-ingest.service';
 
 @ApiTags('events')
 @Controller('events')
 export class EventsController {
-  constructor(private readonly ingest: IngestService) {}
+  constructor(private readonly ingest: HttpIngestService) {}
 
   @Post()
   @HttpCode(200)

@@ -43,7 +43,7 @@ export class IngestUnavailableError extends RiskEngineError {
 }
 
 @Injectable()
-export class IngestService implements OnModuleInit {
+export class HttpIngestService implements OnModuleInit {
   private readonly queue = new SerialQueue();
   private stopped = false;
 
