@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { RISK_LEVELS, type RiskLevel } from '@risk/domain';
+import { RISK_LEVELS, type RiskLevel, type StateSettings } from '@risk/domain';
 import {
   apiKey,
   duration,
@@ -29,11 +29,8 @@ export interface EngineConfig {
   /** How often each instance re-reads the active rule set version, in case a pub/sub message was lost. */
   readonly rulesReconcileIntervalMs: number;
   readonly logLevel: LogLevel;
-  readonly state: {
-    readonly allowedLatenessMs: number;
-    readonly dedupRetentionMs: number;
-    readonly latestValueRetentionMs: number;
-  };
+  /** The domain's own type, so that the usage test sees the stores read each field. */
+  readonly state: StateSettings;
   /**
    * Events dated more than this after the instance's clock are rejected
    * (`RiskPipeline`): at most `allowedLatenessMs`, so that one event can never
