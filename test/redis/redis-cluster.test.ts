@@ -1,92 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_STATE_SETTINGS } from '@risk/domain';
 import { RedisClient, keySlot } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisRuleSetStore } from '@risk/infra/redis/redis-rule-set.store';
 import { StaleWriteError } from '@risk/domain/rules/lifecycle';
-import { freePort, waitForPort } from '../support/redis-server';
+import { TestRedisCluster } from '../support/redis-server';
 import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
 import { generateStream } from './stream';
-
-/** Three masters, no replicas, on free loopback ports. */
-class TestRedisCluster {
-  private readonly processes: ChildProcess[] = [];
-  private readonly dir = mkdtempSync(join(tmpdir(), 'risk-redis-cluster-'));
-  readonly ports: number[] = [];
-
-  async start(): Promise<void> {
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      this.ports.push(port);
-      const child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(this.dir, `nodes-${port}.conf`),
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          this.dir,
-        ],
-        { stdio: 'ignore' },
-      );
-      this.processes.push(child);
-    }
-    for (const port of this.ports) await waitForPort(port);
-    const created = spawnSync(
-      'redis-cli',
-      ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
-      {
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
-    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const states = this.ports.map((port) => spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
-      if (states.every((s) => s.includes('cluster_state:ok'))) return;
-      if (Date.now() > deadline) throw new Error(`cluster not ok: ${states.join('\n')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async dispose(): Promise<void> {
-    await Promise.all(
-      this.processes.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 let cluster: TestRedisCluster;
 let client: RedisClient;
 let stores = 0;
 
 before(async () => {
-  cluster = new TestRedisCluster();
-  await cluster.start();
-  client = new RedisClient({ clusterNodes: cluster.ports.map((p) => `127.0.0.1:${p}`), commandTimeoutMs: 3_000 });
+  cluster = await TestRedisCluster.start(3);
+  client = new RedisClient({ clusterNodes: cluster.nodes, commandTimeoutMs: 3_000 });
   await client.waitReady(20_000);
 });
 
@@ -135,7 +64,7 @@ describe('RedisFeatureStore on a cluster', () => {
 describe('RedisRuleSetStore on a cluster', () => {
   it('keeps versions, compare-and-set and activations working across instances, with pub/sub reaching the other client', async () => {
     // A second client stands for a second engine instance: its own connections to every master.
-    const otherClient = new RedisClient({ clusterNodes: cluster.ports.map((p) => `127.0.0.1:${p}`), commandTimeoutMs: 3_000 });
+    const otherClient = new RedisClient({ clusterNodes: cluster.nodes, commandTimeoutMs: 3_000 });
     await otherClient.waitReady(20_000);
     const writer = new RedisRuleSetStore(client, 'rules-cl:');
     const reader = new RedisRuleSetStore(otherClient, 'rules-cl:');

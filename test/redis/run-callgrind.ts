@@ -2,14 +2,14 @@
 // executes per event (valgrind callgrind), the reproducible figure for comparing versions of the scripts.
 // The state is built first on a plain redis-server (the first `warm` events of the bench stream), saved, and
 // loaded by a redis-server running under callgrind, which then applies `measured` events with collection on.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_STATE_SETTINGS, type StateInput } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { freePort, waitForPort } from '../support/redis-server';
+import { TestRedisServer } from '../support/redis-server';
 import { defaultDefinitions } from './feature-store.conformance';
 import { chunk, generateStream } from './stream';
 
@@ -26,14 +26,6 @@ async function applyAll(url: string, batches: readonly StateInput[][]): Promise<
   } finally {
     await client.quit();
   }
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }
 
 async function main(): Promise<void> {
@@ -55,38 +47,31 @@ async function main(): Promise<void> {
   const measuredBatches = batches.slice((warm + 1_000) / 100);
   const dir = mkdtempSync(join(tmpdir(), 'risk-callgrind-'));
   try {
-    const port = await freePort();
-    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'warm.rdb'];
-    const plain = spawn('redis-server', ['--port', String(port), ...base], { stdio: 'ignore' });
+    const base = ['--dbfilename', 'warm.rdb'];
+    const plain = await TestRedisServer.start(base, { dir });
     try {
-      await waitForPort(port);
-      await applyAll(`redis://127.0.0.1:${port}`, warmBatches);
-      execFileSync('redis-cli', ['-p', String(port), 'SAVE']);
+      await applyAll(plain.url, warmBatches);
+      execFileSync('redis-cli', ['-p', String(plain.port), 'SAVE']);
     } finally {
-      await stop(plain);
+      await plain.dispose();
     }
 
-    const cgPort = await freePort();
     const out = join(dir, 'callgrind.out');
     // CALLGRIND_SPLIT: one profile per script call (each dump holds the call before it).
     const splitArgs = split ? ['--dump-before=evalShaCommand*'] : [];
-    const cg = spawn(
-      'valgrind',
-      ['--tool=callgrind', `--callgrind-out-file=${out}`, ...splitArgs, 'redis-server', '--port', String(cgPort), ...base],
-      {
-        stdio: 'ignore',
-      },
-    );
+    const cg = await TestRedisServer.start(base, {
+      dir,
+      wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, ...splitArgs],
+      readyTimeoutMs: 120_000,
+    });
     try {
-      await waitForPort(cgPort, 120_000);
-      const url = `redis://127.0.0.1:${cgPort}`;
       // Scripts loaded and compiled, connections warm: not counted.
-      await applyAll(url, scriptBatches);
+      await applyAll(cg.url, scriptBatches);
       execFileSync('callgrind_control', ['-z', String(cg.pid)], { stdio: 'ignore' });
-      await applyAll(url, measuredBatches);
+      await applyAll(cg.url, measuredBatches);
       execFileSync('callgrind_control', ['-d', String(cg.pid)], { stdio: 'ignore' });
     } finally {
-      await stop(cg);
+      await cg.dispose();
     }
     // Dumps in order: callgrind.out.<n>; the last one (no suffix) is the exit's.
     const dumps = readdirSync(dir)

@@ -2,17 +2,13 @@ import { RejectSink, type RejectedMessage, type Verdict } from '@risk/domain';
 import { ElasticsearchClient } from '@risk/infra/elasticsearch/elasticsearch.client';
 import { ensureVerdictIndices, monthlyVerdictIndex } from '@risk/infra/elasticsearch/elasticsearch-verdict.indices';
 import { ElasticsearchVerdictSink } from '@risk/infra/elasticsearch/elasticsearch-verdict.sink';
+import { percentile } from './stats';
 
 class CountingRejectSink extends RejectSink {
   count = 0;
   override async reject(messages: readonly RejectedMessage[]): Promise<void> {
     this.count += messages.length;
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 export interface SinkRunResult {

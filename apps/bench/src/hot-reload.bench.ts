@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TestRedisServer } from '@test/support/redis-server';
+import { percentile } from './stats';
 
 export interface HotReloadBenchOptions {
   /** Engine processes sharing one Redis. Default 3. */
@@ -53,7 +54,7 @@ export async function benchHotReload(options: HotReloadBenchOptions = {}): Promi
   const warmup = options.warmup ?? 3;
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const dataDir = mkdtempSync(join(tmpdir(), 'risk-bench-hot-reload-'));
-  const redis = options.redisUrl === undefined ? await startRedis(dataDir) : undefined;
+  const redis = options.redisUrl === undefined ? await TestRedisServer.start() : undefined;
   const redisUrl = options.redisUrl ?? redis!.url;
   const prefix = `bench-${randomBytes(4).toString('hex')}:`;
   const engines: EngineProcess[] = [];
@@ -96,8 +97,8 @@ export async function benchHotReload(options: HotReloadBenchOptions = {}): Promi
       instances,
       activations,
       samplesMs: samples,
-      p50Ms: percentile(sorted, 0.5),
-      p99Ms: percentile(sorted, 0.99),
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
       maxMs: sorted[sorted.length - 1] ?? 0,
       versions: versions.slice(warmup),
     };
@@ -107,7 +108,7 @@ export async function benchHotReload(options: HotReloadBenchOptions = {}): Promi
     return result;
   } finally {
     await Promise.all(engines.map((engine) => engine.stop()));
-    await redis?.stop();
+    await redis?.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -184,49 +185,6 @@ function defaultMainPath(): string {
   return join(__dirname, '..', '..', 'engine', 'src', 'main.js');
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function startRedis(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const free = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(free));
-    });
-  });
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) break;
-    if (Date.now() > deadline) throw new Error(`redis-server did not open port ${port}`);
-    await sleep(50);
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
 }

@@ -15,6 +15,7 @@ import { KafkaAlertPublisher } from '@risk/infra/kafka/kafka-alert.publisher';
 import { KafkaDeadLetterSink } from '@risk/infra/kafka/kafka-dead-letter.sink';
 import { KafkaEventConsumer } from '@risk/infra/kafka/kafka-event.consumer';
 import { KafkaClient, type KafkaLogger, type OutboundRecord } from '@risk/infra/kafka/kafka.client';
+import { summarize } from './stats';
 
 /** Topics the bench uses; created by the harness before the run. */
 export const BENCH_TOPICS = {
@@ -161,20 +162,22 @@ export async function benchKafka(opts: KafkaBenchOptions): Promise<KafkaBenchRes
             topics: { events: BENCH_TOPICS.serviceLatencyEvents, alerts: BENCH_TOPICS.serviceLatencyAlerts },
             startLatencyEngine: opts.startLatencyEngine,
           });
+    const alerts = summarize(latency.latencies);
+    const serviceAlerts = service === undefined ? undefined : summarize(service.latencies);
     return {
       eventsPerSec: throughput.eventsPerSec,
       raw: { copyEventsPerSec: copy.eventsPerSec, commitOnlyEventsPerSec: commitOnly.eventsPerSec },
-      alertP50Ms: percentile(latency.latencies, 0.5),
-      alertP99Ms: percentile(latency.latencies, 0.99),
+      alertP50Ms: alerts.p50,
+      alertP99Ms: alerts.p99,
       throughputEvents: lines.length,
       latencyEvents: latency.events,
       latencyAlerts: latency.latencies.length,
       service:
-        service === undefined
+        service === undefined || serviceAlerts === undefined
           ? undefined
           : {
-              alertP50Ms: percentile(service.latencies, 0.5),
-              alertP99Ms: percentile(service.latencies, 0.99),
+              alertP50Ms: serviceAlerts.p50,
+              alertP99Ms: serviceAlerts.p99,
               alerts: service.latencies.length,
             },
     };
@@ -369,12 +372,6 @@ async function latencyRun(
     await engine.stop();
     await reader.stop();
   }
-}
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 }
 
 function inProcessEngine(client: KafkaClient, rulesDir: string, logger: KafkaLogger, settings: LatencyEngineSettings): LatencyEngineHandle {

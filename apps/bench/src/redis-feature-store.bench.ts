@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_STATE_SETTINGS, type FeatureDefinition, type StateInput } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
+import { percentile } from './stats';
 
 export interface RedisFeatureStoreBench {
   readonly eventsPerSec: number;
@@ -52,8 +53,8 @@ export async function benchRedisFeatureStore(opts: {
     latencies.sort((a, b) => a - b);
     return {
       eventsPerSec: Math.round(events / elapsedSec),
-      batchP50Ms: round(percentile(latencies, 0.5)),
-      batchP99Ms: round(percentile(latencies, 0.99)),
+      batchP50Ms: round(percentile(latencies, 50)),
+      batchP99Ms: round(percentile(latencies, 99)),
       redisCpuSec: round(cpuAfter - cpuBefore),
       redisCpuUsPerEvent: round(((cpuAfter - cpuBefore) * 1e6) / Math.max(events, 1)),
       usedMemoryPerUserBytes: Math.round((memoryAfter - memoryBefore) / Math.max(users.size, 1)),
@@ -75,11 +76,6 @@ async function redisCpu(client: RedisClient): Promise<number> {
 async function usedMemory(client: RedisClient): Promise<number> {
   const infos = await client.infoAll('memory');
   return infos.reduce((sum, info) => sum + Number(info.used_memory ?? 0), 0);
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
 function round(x: number): number {
