@@ -1,6 +1,5 @@
 import {
   DEFAULT_PAGE_SIZE,
-  DependencyUnavailableError,
   InvalidInputError,
   MAX_PAGE_SIZE,
   RISK_LEVELS,
@@ -14,7 +13,7 @@ import {
   type VerdictFilter,
   type VerdictPage,
 } from '@risk/domain';
-import { ElasticsearchClient, EsResponseError } from './elasticsearch.client';
+import { ElasticsearchClient, isMissingIndex } from './elasticsearch.client';
 import { verdictIndexNames } from './elasticsearch-verdict.indices';
 import { toRiskProfile, type StoredRiskProfile } from '../verdict-query/risk-profile';
 
@@ -115,12 +114,8 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
   }
 
   override async getProfile(userId: string): Promise<RiskProfile | undefined> {
-    let stored: StoredRiskProfile | undefined;
-    try {
-      stored = await this.client.get<StoredRiskProfile>(this.profileIndex, userId);
-    } catch (error) {
-      throw new DependencyUnavailableError('elasticsearch', 'reading a risk profile failed', { cause: error });
-    }
+    // Client errors arrive coded (ELASTICSEARCH_UNAVAILABLE, retriable, …) from the wrapper.
+    const stored = await this.client.get<StoredRiskProfile>(this.profileIndex, userId);
     return stored === undefined ? undefined : toRiskProfile(stored);
   }
 
@@ -130,8 +125,8 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
       return [...response.hits.hits];
     } catch (error) {
       // No verdict written yet: the alias appears with the first monthly index.
-      if (error instanceof EsResponseError && error.statusCode === 404 && error.type === 'index_not_found_exception') return [];
-      throw new DependencyUnavailableError('elasticsearch', 'searching verdicts failed', { cause: error });
+      if (isMissingIndex(error)) return [];
+      throw error;
     }
   }
 }

@@ -1,11 +1,14 @@
-import { DependencyUnavailableError, RejectSink, VerdictSink, type FieldError, type RejectedMessage, type Verdict } from '@risk/domain';
 import {
-  ElasticsearchClient,
-  EsResponseError,
-  EsUnreachableError,
-  type EsBulkItemResult,
-  type EsVersionedDoc,
-} from './elasticsearch.client';
+  DependencyUnavailableError,
+  RejectSink,
+  VerdictSink,
+  isRetriable,
+  type FieldError,
+  type RejectedMessage,
+  type Verdict,
+} from '@risk/domain';
+import { backoffDelay, sleep } from '../retry/retry';
+import { ElasticsearchClient, EsResponseError, type EsBulkItemResult, type EsVersionedDoc } from './elasticsearch.client';
 import { ensureVerdictIndices, monthlyVerdictIndex, verdictIndexNames } from './elasticsearch-verdict.indices';
 import {
   DEFAULT_PROFILE_RECENT_LIMIT,
@@ -26,8 +29,6 @@ import {
 } from './elasticsearch-sink.types';
 
 export type { BulkInfo, ElasticsearchHealth, ElasticsearchSinkCounters, ElasticsearchVerdictSinkOptions } from './elasticsearch-sink.types';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Rounds a bulk waits for its sink's other bulks to finish with shared profiles before it goes ahead anyway. */
 const MAX_DEFER_ROUNDS = 8;
@@ -246,7 +247,8 @@ export class ElasticsearchVerdictSink extends VerdictSink {
         );
         return;
       }
-      await sleep(this.backoff(attempt));
+      // Equal jitter: half the wait fixed, half random.
+      await sleep(backoffDelay(attempt, { initialMs: this.backoffBaseMs, maxMs: this.backoffMaxMs, jitter: 0.5 }));
       attempt += 1;
     }
   }
@@ -298,8 +300,7 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     const retryWhole = (error: unknown, status: number) => {
       if (status === 429) this.counters.throttled += 1;
       // A whole request refused with another 4xx (auth, body too large) will not pass by waiting.
-      const retriable = error instanceof EsUnreachableError || (error instanceof EsResponseError && error.retriable);
-      if (!retriable || attempt >= this.maxAttempts) {
+      if (!isRetriable(error) || attempt >= this.maxAttempts) {
         return { kind: 'failed' as const, entries: all(), error: unavailable(`bulk request failed (attempt ${attempt})`, error) };
       }
       this.counters.retries += pending.docs.length + [...pending.profiles.values()].reduce((n, l) => n + l.length, 0);
@@ -430,11 +431,6 @@ export class ElasticsearchVerdictSink extends VerdictSink {
     for (const entry of entries) {
       if (entry.ticket.fail(error)) this.counters.failedWrites += 1;
     }
-  }
-
-  private backoff(attempt: number): number {
-    const base = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** (attempt - 1));
-    return base / 2 + Math.random() * (base / 2);
   }
 
   private report(started: number, actions: number, bytes: number, attempt: number, status: number): void {

@@ -1,4 +1,5 @@
 import { Client, errors } from '@elastic/elasticsearch';
+import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
 
 /** The only file importing `@elastic/elasticsearch`: everything else sees these plain types. */
 export interface ElasticsearchClientOptions {
@@ -15,30 +16,34 @@ export interface ElasticsearchClientOptions {
   readonly maxRetries?: number;
 }
 
-/** Elasticsearch answered with an error status. */
-export class EsResponseError extends Error {
+/**
+ * Elasticsearch answered with an error status. 429 (too many requests) and
+ * 5xx can succeed later (`ELASTICSEARCH_UNAVAILABLE`, retriable); other
+ * statuses will not (`ELASTICSEARCH_REFUSED`). No answer at all (connection
+ * refused or reset, timeout) is a `DependencyUnavailableError`.
+ */
+export class EsResponseError extends RiskEngineError {
   constructor(
     readonly statusCode: number,
     /** Elasticsearch's `error.type`, e.g. `index_not_found_exception`. */
     readonly type: string | undefined,
     readonly reason: string | undefined,
+    options?: { cause?: unknown },
   ) {
-    super(`Elasticsearch answered ${statusCode}${type === undefined ? '' : ` ${type}`}${reason === undefined ? '' : `: ${reason}`}`);
-    this.name = 'EsResponseError';
-  }
-
-  /** 429 (too many requests) and 5xx can succeed later; other statuses will not. */
-  get retriable(): boolean {
-    return this.statusCode === 429 || this.statusCode >= 500;
+    const retriable = statusCode === 429 || statusCode >= 500;
+    super(
+      retriable ? 'ELASTICSEARCH_UNAVAILABLE' : 'ELASTICSEARCH_REFUSED',
+      `Elasticsearch answered ${statusCode}${type === undefined ? '' : ` ${type}`}${reason === undefined ? '' : `: ${reason}`}`,
+      retriable,
+      { dependency: 'elasticsearch', statusCode, type },
+      options,
+    );
   }
 }
 
-/** No answer at all: connection refused, reset, or the request timed out. */
-export class EsUnreachableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EsUnreachableError';
-  }
+/** The index (or every index behind an alias or pattern) does not exist yet. */
+export function isMissingIndex(error: unknown): boolean {
+  return error instanceof EsResponseError && error.statusCode === 404 && error.type === 'index_not_found_exception';
 }
 
 export interface EsBulkItemResult {
@@ -87,9 +92,11 @@ export interface EsAliasAction {
 type Method = 'GET' | 'PUT' | 'POST' | 'HEAD' | 'DELETE';
 
 /**
- * A thin wrapper around the v8 client: JSON in, JSON out, and errors turned
- * into {@link EsResponseError} / {@link EsUnreachableError} so that adapters
- * never depend on the client's types.
+ * A thin wrapper around the v8 client: JSON in, JSON out, and every client
+ * error turned into the engine's coded errors here, once: {@link EsResponseError}
+ * for an error status, `DependencyUnavailableError` for no answer, and
+ * `ELASTICSEARCH_ERROR` (not retriable) for anything else. Adapters never see
+ * the client's types.
  */
 export class ElasticsearchClient {
   readonly indexPrefix: string;
@@ -163,9 +170,7 @@ export class ElasticsearchClient {
         querystring: { filter_path: 'docs._id,docs.found,docs._seq_no,docs._primary_term,docs._source,docs.error' },
       });
     } catch (error) {
-      if (error instanceof EsResponseError && error.statusCode === 404 && error.type === 'index_not_found_exception') {
-        return ids.map((id) => ({ id, found: false }));
-      }
+      if (isMissingIndex(error)) return ids.map((id) => ({ id, found: false }));
       throw error;
     }
     return body.docs.map((doc) => {
@@ -293,12 +298,13 @@ function enc(segment: string): string {
   return encodeURIComponent(segment).replace(/%2C/g, ',').replace(/%2A/g, '*');
 }
 
-function translate(error: unknown): Error {
+function translate(error: unknown): RiskEngineError {
+  if (error instanceof RiskEngineError) return error;
   if (error instanceof errors.ResponseError) {
     const body = error.body as { error?: { type?: string; reason?: string } | string } | undefined;
     const detail = typeof body?.error === 'object' ? body.error : undefined;
     const reason = detail?.reason ?? (typeof body?.error === 'string' ? body.error : undefined);
-    return new EsResponseError(error.statusCode ?? 0, detail?.type, reason);
+    return new EsResponseError(error.statusCode ?? 0, detail?.type, reason, { cause: error });
   }
   if (
     error instanceof errors.ConnectionError ||
@@ -306,10 +312,17 @@ function translate(error: unknown): Error {
     error instanceof errors.NoLivingConnectionsError ||
     error instanceof errors.RequestAbortedError
   ) {
-    return new EsUnreachableError(error.message, { cause: error });
+    return new DependencyUnavailableError('elasticsearch', error.message, { cause: error });
   }
   if (error instanceof errors.ProductNotSupportedError) {
-    return new EsUnreachableError('the server at the configured node is not Elasticsearch', { cause: error });
+    return new DependencyUnavailableError('elasticsearch', 'the server at the configured node is not Elasticsearch', { cause: error });
   }
-  return error instanceof Error ? error : new Error(String(error));
+  const message = error instanceof Error ? error.message : String(error);
+  return new RiskEngineError(
+    'ELASTICSEARCH_ERROR',
+    `Elasticsearch client: ${message}`,
+    false,
+    { dependency: 'elasticsearch' },
+    { cause: error },
+  );
 }
