@@ -81,6 +81,7 @@ async function main(): Promise<void> {
       topic: `${prefix}-events`,
       groupId: `${prefix}-engine`,
       maxBatchEvents: 10,
+      maxBytesPerPartition: 1024 * 1024,
       maxWaitTimeMs: 50,
       heartbeatIntervalMs: 300,
       sessionTimeoutMs: 6000,

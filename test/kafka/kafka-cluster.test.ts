@@ -73,6 +73,7 @@ describe('Kafka cluster of three brokers: a group of two engines, a broker resta
       groupId: 'cl',
       maxWaitTimeMs: 100,
       maxBatchEvents: 20,
+      maxBytesPerPartition: 1024 * 1024,
       heartbeatIntervalMs: 300,
       sessionTimeoutMs: 6000,
       rebalanceTimeoutMs: 10_000,

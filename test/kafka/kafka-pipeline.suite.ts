@@ -104,11 +104,19 @@ export function describeKafkaPipeline(version: string): void {
       };
       const pipeline = buildPipeline(newFeatureStore(), {
         verdicts,
-        alerts: new KafkaAlertPublisher({ client }),
-        rejects: new KafkaDeadLetterSink({ client }),
+        alerts: new KafkaAlertPublisher({ client, topic: 'risk-alerts' }),
+        rejects: new KafkaDeadLetterSink({ client, topic: 'user-events-dlq' }),
       });
       const consumer = new KafkaEventConsumer(
-        { client, groupId: 'engine', maxWaitTimeMs: 50, maxBatchEvents: 8, metrics },
+        {
+          client,
+          topic: 'user-events',
+          groupId: 'engine',
+          maxWaitTimeMs: 50,
+          maxBatchEvents: 8,
+          maxBytesPerPartition: 1024 * 1024,
+          metrics,
+        },
         pipeline,
         quietLogger,
       );
@@ -213,6 +221,7 @@ export function describeKafkaPipeline(version: string): void {
         groupId: 'rb',
         maxWaitTimeMs: 50,
         maxBatchEvents: 10,
+        maxBytesPerPartition: 1024 * 1024,
         heartbeatIntervalMs: 200,
         sessionTimeoutMs: 10_000,
       };
@@ -279,7 +288,15 @@ export function describeKafkaPipeline(version: string): void {
         rejects: new KafkaDeadLetterSink({ client, topic: 'out-dlq' }),
       });
       const consumer = new KafkaEventConsumer(
-        { client, topic: 'out-events', groupId: 'out', maxWaitTimeMs: 50, retry: { initialMs: 20, maxMs: 100 } },
+        {
+          client,
+          topic: 'out-events',
+          groupId: 'out',
+          maxWaitTimeMs: 50,
+          maxBatchEvents: 500,
+          maxBytesPerPartition: 1024 * 1024,
+          retry: { initialMs: 20, maxMs: 100 },
+        },
         pipeline,
         quietLogger,
       );
@@ -316,7 +333,11 @@ export function describeKafkaPipeline(version: string): void {
         alerts: new KafkaAlertPublisher({ client, topic: 'kc-alerts' }),
         rejects: new KafkaDeadLetterSink({ client, topic: 'kc-dlq' }),
       });
-      const consumer = new KafkaEventConsumer({ client, topic: 'kc-events', groupId: 'kc', maxWaitTimeMs: 50 }, pipeline, quietLogger);
+      const consumer = new KafkaEventConsumer(
+        { client, topic: 'kc-events', groupId: 'kc', maxWaitTimeMs: 50, maxBatchEvents: 500, maxBytesPerPartition: 1024 * 1024 },
+        pipeline,
+        quietLogger,
+      );
       await consumer.start();
       try {
         await waitFor('kcat events decided', () => verdicts.distinctIds === events.length);

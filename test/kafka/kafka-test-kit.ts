@@ -190,6 +190,7 @@ export async function readTopic(client: KafkaClient, topic: string, count: numbe
   const consumer = client.createConsumer({
     groupId: `reader-${topic}-${process.pid}-${Date.now()}`,
     maxWaitTimeMs: 50,
+    maxBytesPerPartition: 1024 * 1024,
     heartbeatIntervalMs: 500,
   });
   let done: () => void = () => undefined;

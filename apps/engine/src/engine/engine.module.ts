@@ -155,7 +155,7 @@ export class EngineModule {
     return {
       module: EngineModule,
       global: true,
-      imports: [RulesModule.forRoot(config, features, { reconcileIntervalMs: config.rulesReconcileIntervalMs })],
+      imports: [RulesModule.forRoot(config, features)],
       providers,
       exports: providers.map((p) => ('provide' in p ? p.provide : p)),
     };

@@ -10,12 +10,7 @@ import { ApiKeyGuard } from '../auth/api-key.guard';
 import { ApiKeyVerifier } from '../auth/api-key.verifier';
 import { RuleActivations } from './rule-activations';
 import { createRuleSetStore } from './rule-set-store.factory';
-import { RULES_RECONCILE_INTERVAL_MS, RulesWatcher, RulesWatcherOptions } from './rules.watcher';
-
-export interface RulesModuleOptions {
-  /** Default RULES_RECONCILE_INTERVAL_MS (5 s). */
-  readonly reconcileIntervalMs?: number;
-}
+import { RulesWatcher, RulesWatcherOptions } from './rules.watcher';
 
 /**
  * Rule lifecycle: the versioned rule set store (Redis or files), the
@@ -25,11 +20,11 @@ export interface RulesModuleOptions {
  */
 @Module({})
 export class RulesModule {
-  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[], options: RulesModuleOptions = {}): DynamicModule {
+  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[]): DynamicModule {
     const activations = new RuleActivations();
     const providers: Provider[] = [
       { provide: RuleActivations, useValue: activations },
-      { provide: RulesWatcherOptions, useValue: { reconcileIntervalMs: options.reconcileIntervalMs ?? RULES_RECONCILE_INTERVAL_MS } },
+      { provide: RulesWatcherOptions, useValue: { reconcileIntervalMs: config.rulesReconcileIntervalMs } },
       { provide: ApiKeyVerifier, useValue: new ApiKeyVerifier(config.apiKeys) },
       { provide: APP_GUARD, useClass: ApiKeyGuard },
       { provide: RuleSetStore, useFactory: (): Promise<RuleSetStore> => createRuleSetStore(config) },

@@ -6,14 +6,8 @@ import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
 import { RuleActivations } from './rule-activations';
 
-/**
- * How often each instance re-reads the active pointer, in case a pub/sub
- * message was lost. A constant until the configuration grows a
- * RULES_RECONCILE_INTERVAL variable.
- */
-export const RULES_RECONCILE_INTERVAL_MS = 5_000;
-
 export abstract class RulesWatcherOptions {
+  /** How often each instance re-reads the active pointer, in case a pub/sub message was lost (RULES_RECONCILE_INTERVAL). */
   abstract readonly reconcileIntervalMs: number;
 }
 

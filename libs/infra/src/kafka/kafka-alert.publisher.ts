@@ -3,8 +3,8 @@ import type { KafkaClient, OutboundRecord } from './kafka.client';
 
 export interface KafkaAlertPublisherOptions {
   readonly client: KafkaClient;
-  /** Default `risk-alerts`. */
-  readonly topic?: string;
+  /** KAFKA_ALERTS_TOPIC. */
+  readonly topic: string;
 }
 
 /**
@@ -20,7 +20,7 @@ export class KafkaAlertPublisher extends AlertPublisher {
 
   constructor(private readonly options: KafkaAlertPublisherOptions) {
     super();
-    this.topic = options.topic ?? 'risk-alerts';
+    this.topic = options.topic;
   }
 
   async publish(alerts: readonly Alert[]): Promise<void> {

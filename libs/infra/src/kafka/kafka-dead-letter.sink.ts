@@ -3,8 +3,8 @@ import type { KafkaClient, OutboundRecord } from './kafka.client';
 
 export interface KafkaDeadLetterSinkOptions {
   readonly client: KafkaClient;
-  /** Default `user-events-dlq`. */
-  readonly topic?: string;
+  /** KAFKA_DLQ_TOPIC. */
+  readonly topic: string;
 }
 
 /** Header names on dead letters (docs/kafka.md). */
@@ -26,7 +26,7 @@ export class KafkaDeadLetterSink extends RejectSink {
 
   constructor(private readonly options: KafkaDeadLetterSinkOptions) {
     super();
-    this.topic = options.topic ?? 'user-events-dlq';
+    this.topic = options.topic;
   }
 
   async reject(messages: readonly RejectedMessage[]): Promise<void> {

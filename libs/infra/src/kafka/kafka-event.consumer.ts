@@ -14,21 +14,21 @@ export interface KafkaConsumerMetrics {
 
 export interface KafkaEventConsumerOptions {
   readonly client: KafkaClient;
-  /** Default `user-events`. */
-  readonly topic?: string;
-  /** Default: the client's groupId, else `risk-engine`. */
-  readonly groupId?: string;
+  /** KAFKA_EVENTS_TOPIC. */
+  readonly topic: string;
+  /** KAFKA_GROUP_ID. */
+  readonly groupId: string;
   /**
    * Where a group without committed offsets starts. Default true: events
    * produced before the first start are decided, not skipped.
    */
   readonly fromBeginning?: boolean;
-  /** Events per `decide` + commit step; a fetched batch is split into chunks of this size. Default 500. */
-  readonly maxBatchEvents?: number;
-  /** Default 1 MiB. */
-  readonly maxBytesPerPartition?: number;
-  /** Fetch long-poll; default 500 ms (see KafkaConsumerSettings). */
-  readonly maxWaitTimeMs?: number;
+  /** Events per `decide` + commit step; a fetched batch is split into chunks of this size (KAFKA_MAX_BATCH_EVENTS). */
+  readonly maxBatchEvents: number;
+  /** KAFKA_MAX_BATCH_BYTES. */
+  readonly maxBytesPerPartition: number;
+  /** Fetch long-poll (KAFKA_MAX_WAIT; see KafkaConsumerSettings). */
+  readonly maxWaitTimeMs: number;
   readonly sessionTimeoutMs?: number;
   readonly rebalanceTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
@@ -110,9 +110,9 @@ export class KafkaEventConsumer {
     private readonly pipeline: RiskPipeline,
     private readonly logger: KafkaLogger = new JsonLogger('warn', 'kafka-consumer'),
   ) {
-    this.topic = options.topic ?? 'user-events';
-    this.groupId = options.groupId ?? options.client.options.groupId ?? 'risk-engine';
-    this.maxBatchEvents = Math.max(1, options.maxBatchEvents ?? 500);
+    this.topic = options.topic;
+    this.groupId = options.groupId;
+    this.maxBatchEvents = Math.max(1, options.maxBatchEvents);
     this.retryInitialMs = options.retry?.initialMs ?? 200;
     this.retryMaxMs = options.retry?.maxMs ?? 10_000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;

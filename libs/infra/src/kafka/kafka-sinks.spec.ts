@@ -23,7 +23,7 @@ describe('Kafka sinks', () => {
   it('dead-letters the original bytes and key with reason, stage and source in headers', async () => {
     const { client, sent } = recordingClient();
     const raw = Buffer.from([0x7b, 0xff, 0x00]);
-    await new KafkaDeadLetterSink({ client }).reject([
+    await new KafkaDeadLetterSink({ client, topic: 'user-events-dlq' }).reject([
       {
         raw,
         key: Buffer.from('u-1'),

@@ -108,12 +108,12 @@ export interface KafkaConsumerSettings {
   readonly sessionTimeoutMs?: number;
   readonly rebalanceTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
-  readonly maxBytesPerPartition?: number;
+  readonly maxBytesPerPartition: number;
   /**
    * Fetch long-poll. The broker answers as soon as data arrives, so this
    * only bounds idle polling.
    */
-  readonly maxWaitTimeMs?: number;
+  readonly maxWaitTimeMs: number;
 }
 
 export interface OutboundRecord {
@@ -322,8 +322,8 @@ export class KafkaClient {
       sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: settings.rebalanceTimeoutMs ?? 60_000,
       heartbeatInterval: settings.heartbeatIntervalMs ?? 3000,
-      maxBytesPerPartition: settings.maxBytesPerPartition ?? 1024 * 1024,
-      maxWaitTimeInMs: settings.maxWaitTimeMs ?? 500,
+      maxBytesPerPartition: settings.maxBytesPerPartition,
+      maxWaitTimeInMs: settings.maxWaitTimeMs,
       allowAutoTopicCreation: false,
       // Only committed input may be decided: a transactional upstream's aborted records are skipped.
       readUncommitted: false,
