@@ -69,13 +69,12 @@ export async function benchRedisFeatureStore(opts: {
 }
 
 async function redisCpu(client: RedisClient): Promise<number> {
-  const infos = await client.infoAll('cpu');
-  return infos.reduce((sum, info) => sum + Number(info.used_cpu_user ?? 0) + Number(info.used_cpu_sys ?? 0), 0);
+  const info = await client.info('cpu');
+  return Number(info.used_cpu_user ?? 0) + Number(info.used_cpu_sys ?? 0);
 }
 
 async function usedMemory(client: RedisClient): Promise<number> {
-  const infos = await client.infoAll('memory');
-  return infos.reduce((sum, info) => sum + Number(info.used_memory ?? 0), 0);
+  return Number((await client.info('memory')).used_memory ?? 0);
 }
 
 function round(x: number): number {

@@ -171,7 +171,7 @@ export class RedisRuleSetStore extends RuleSetStore {
   }
 
   async subscribe(listener: (version: number | undefined) => void): Promise<() => Promise<void>> {
-    const subscription = await this.client.subscribeWhenReady(
+    const subscription = await this.client.subscribe(
       this.channel,
       (message) => {
         const version = Number(message);

@@ -1,5 +1,6 @@
 import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
 import { Cluster, Redis, ReplyError } from 'ioredis';
+import { backoffDelay } from '../retry/retry';
 
 /** The only file importing `ioredis`: everything else sees this wrapper and plain types. */
 export interface RedisClientOptions {
@@ -49,7 +50,8 @@ export class RedisClient {
   constructor(readonly options: RedisClientOptions) {
     const commandTimeout = options.commandTimeoutMs ?? 2_000;
     const maxDelay = options.maxReconnectDelayMs ?? 1_000;
-    const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay);
+    // ioredis asks before each reconnection (times from 1): 100 ms, 200 ms, … up to maxDelay.
+    const retryStrategy = (times: number): number => backoffDelay(times, { initialMs: 100, maxMs: maxDelay, jitter: 0 });
     const nodes = options.clusterNodes;
     if (nodes !== undefined && nodes.length > 0) {
       this.client = new Cluster(nodes.map(parseNode), {
@@ -168,14 +170,6 @@ export class RedisClient {
     return this.call('DEL', () => this.client.del(...keys));
   }
 
-  incr(key: string): Promise<number> {
-    return this.call('INCR', () => this.client.incr(key));
-  }
-
-  pexpire(key: string, ttlMs: number): Promise<number> {
-    return this.call('PEXPIRE', () => this.client.pexpire(key, ttlMs));
-  }
-
   hget(key: string, field: string): Promise<string | null> {
     return this.call('HGET', () => this.client.hget(key, field));
   }
@@ -188,39 +182,50 @@ export class RedisClient {
     return this.call('HGETALL', () => this.client.hgetall(key));
   }
 
-  hdel(key: string, ...fields: string[]): Promise<number> {
-    return this.call('HDEL', () => this.client.hdel(key, ...fields));
-  }
-
   publish(channel: string, message: string): Promise<number> {
     return this.call('PUBLISH', () => this.client.publish(channel, message));
   }
 
   /**
    * Subscribes on a dedicated connection (a subscribed connection can run
-   * nothing else). It resubscribes by itself after a reconnection; messages
-   * published while it was down are lost, so subscribers should re-read the
-   * state they track after a `resubscribed` call.
+   * nothing else), once that connection is ready: with the offline queue
+   * disabled, a command sent while it is still connecting fails at once. It
+   * resubscribes by itself after a reconnection, but messages published while
+   * it was down are lost: `onResubscribed` runs after each reconnection so the
+   * subscriber can re-read the state it tracks.
    */
-  async subscribe(channel: string, onMessage: (message: string) => void, onResubscribed?: () => void): Promise<RedisSubscription> {
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onResubscribed?: () => void,
+    timeoutMs = 10_000,
+  ): Promise<RedisSubscription> {
     const connection = this.client.duplicate();
     connection.on('error', () => undefined);
     this.subscribers.add(connection);
     connection.on('message', (from: string, message: string) => {
       if (from === channel) onMessage(message);
     });
-    let first = true;
-    connection.on('ready', () => {
-      if (!first && onResubscribed !== undefined) onResubscribed();
-      first = false;
-    });
     try {
+      if (connection.status !== 'ready') {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new DependencyUnavailableError('redis', `Redis subscriber not ready within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          connection.once('ready', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
       await this.call('SUBSCRIBE', () => connection.subscribe(channel));
     } catch (error) {
       this.subscribers.delete(connection);
       connection.disconnect();
-      throw error;
+      throw toRiskError('SUBSCRIBE', error);
     }
+    if (onResubscribed !== undefined) connection.on('ready', onResubscribed);
     return {
       close: async () => {
         this.subscribers.delete(connection);
@@ -242,18 +247,14 @@ export class RedisClient {
     return parseInfo(text);
   }
 
-  /** `INFO <section>` of every master, for cluster-wide figures (memory, CPU). */
-  async infoAll(section: string): Promise<Record<string, string>[]> {
-    if (!(this.client instanceof Cluster)) return [await this.info(section)];
-    const masters = this.client.nodes('master');
-    return Promise.all(masters.map(async (node) => parseInfo(await this.call('INFO', () => node.info(section)))));
-  }
-
   async ping(): Promise<void> {
     await this.call('PING', () => this.client.ping());
   }
 
-  /** Deletes every key matching a glob pattern (SCAN + UNLINK, on every master): for tests and benchmarks. */
+  /**
+   * Deletes every key matching a glob pattern (SCAN + UNLINK, on every master). Production code: a replay with
+   * `--state` deletes its private key prefix with it (apps/cli), and `replay-clean` after a failed one.
+   */
   async deleteMatching(pattern: string): Promise<number> {
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     let deleted = 0;
@@ -293,54 +294,6 @@ export class RedisClient {
       throw toRiskError(what, error);
     }
   }
-
-  // ---- added by the rule lifecycle (issue 4): subscribe once the dedicated connection is ready ----
-  /**
-   * Like `subscribe`, but waits for the dedicated connection to be ready
-   * before SUBSCRIBE: with the offline queue disabled, a command sent while
-   * the duplicate is still connecting fails at once. `onResubscribed` runs
-   * after each later reconnection, when messages may have been missed.
-   */
-  async subscribeWhenReady(
-    channel: string,
-    onMessage: (message: string) => void,
-    onResubscribed?: () => void,
-    timeoutMs = 10_000,
-  ): Promise<RedisSubscription> {
-    const connection = this.client.duplicate();
-    connection.on('error', () => undefined);
-    this.subscribers.add(connection);
-    connection.on('message', (from: string, message: string) => {
-      if (from === channel) onMessage(message);
-    });
-    try {
-      if (connection.status !== 'ready') {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new DependencyUnavailableError('redis', `Redis subscriber not ready within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-          connection.once('ready', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      await this.call('SUBSCRIBE', () => connection.subscribe(channel));
-    } catch (error) {
-      this.subscribers.delete(connection);
-      connection.disconnect();
-      throw toRiskError('SUBSCRIBE', error);
-    }
-    if (onResubscribed !== undefined) connection.on('ready', onResubscribed);
-    return {
-      close: async () => {
-        this.subscribers.delete(connection);
-        await quietly(connection);
-      },
-    };
-  }
-  // ---- end of rule lifecycle addition ----
 }
 
 /** Maps ioredis failures onto the domain's errors: connection trouble is retriable, a command the server refuses is not. */
