@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '@test/support/cli';
 import { TestRedisServer } from '@test/support/redis-server';
 
 /**
@@ -11,22 +11,7 @@ import { TestRedisServer } from '@test/support/redis-server';
  * The line goes to the rejects file with its reason; every other line is
  * decided exactly as without it, in memory and with Redis state.
  */
-const cli = join(__dirname, '..', '..', 'apps', 'cli', 'src', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'risk-replay-skew-'));
-
-function run(args: string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
-}
 
 const withoutDecidedAt = (text: string): string => text.replace(/"decided_at":"[^"]*"/g, '');
 const summaryOf = (stderr: string): string => stderr.replace(/; [\d.]+ s, \d+ events\/s/, '').trim();
@@ -39,10 +24,10 @@ describe('replay: future-dated lines (MAX_EVENT_TIME_SKEW)', () => {
   before(async () => {
     redis = await TestRedisServer.start();
     // Generated streams are dated 2026-11-20: historical for the wall clock.
-    const generated = await run(['generate', '--events', '3000', '--seed', '5']);
+    const generated = await runCli(['generate', '--events', '3000', '--seed', '5']);
     assert.equal(generated.status, 0, generated.stderr);
     lines = generated.stdout.split('\n').filter((l) => l.length > 0);
-    const result = await run(['replay', '--input', '-', '--output', '-'], lines.join('\n') + '\n');
+    const result = await runCli(['replay', '--input', '-', '--output', '-'], lines.join('\n') + '\n');
     assert.equal(result.status, 0, result.stderr);
     control = result;
     assert.ok(control.stdout.split('\n').length > 2900);
@@ -70,7 +55,7 @@ describe('replay: future-dated lines (MAX_EVENT_TIME_SKEW)', () => {
         const rejects = join(dir, `rejects-${state}-${typeof eventTime()}.ndjson`);
         const args = ['replay', '--input', '-', '--output', '-', '--rejects', rejects];
         if (state === 'redis') args.push('--state', redis.url);
-        const result = await run(args, withFutureLine(eventTime()));
+        const result = await runCli(args, withFutureLine(eventTime()));
         assert.equal(result.status, 0, result.stderr);
         assert.equal(withoutDecidedAt(result.stdout), withoutDecidedAt(control.stdout), 'the same verdicts, none late because of it');
         const kept = readFileSync(rejects, 'utf8')
@@ -88,19 +73,19 @@ describe('replay: future-dated lines (MAX_EVENT_TIME_SKEW)', () => {
   }
 
   it('judges against --now instead of the wall clock: a stream dated in 2030 replays as the same stream dated today', async () => {
-    const shifted = await run(['generate', '--events', '3000', '--seed', '5', '--start', '2030-01-01T00:00:00Z']);
+    const shifted = await runCli(['generate', '--events', '3000', '--seed', '5', '--start', '2030-01-01T00:00:00Z']);
     assert.equal(shifted.status, 0, shifted.stderr);
-    const byWallClock = await run(['replay', '--input', '-', '--output', '-'], shifted.stdout);
+    const byWallClock = await runCli(['replay', '--input', '-', '--output', '-'], shifted.stdout);
     assert.equal(byWallClock.stdout, '', 'every event is years ahead of the wall clock');
-    const withNow = await run(['replay', '--input', '-', '--output', '-', '--now', '2030-01-01T01:00:00Z'], shifted.stdout);
+    const withNow = await runCli(['replay', '--input', '-', '--output', '-', '--now', '2030-01-01T01:00:00Z'], shifted.stdout);
     assert.equal(withNow.status, 0, withNow.stderr);
     assert.equal(withNow.stdout.split('\n').length, control.stdout.split('\n').length, 'one verdict per line accepted in the control run');
     assert.equal(summaryOf(withNow.stderr), summaryOf(control.stderr));
 
     // --now before the stream: every event is ahead of it by more than the skew, unless the skew is widened.
-    const tooEarly = await run(['replay', '--input', '-', '--output', '-', '--now', '2029-12-31T00:00:00Z'], shifted.stdout);
+    const tooEarly = await runCli(['replay', '--input', '-', '--output', '-', '--now', '2029-12-31T00:00:00Z'], shifted.stdout);
     assert.equal(tooEarly.stdout, '', 'all events are more than 5m after --now');
-    const skew = await run(
+    const skew = await runCli(
       ['replay', '--input', '-', '--output', '-', '--now', '2029-12-31T00:00:00Z', '--max-event-time-skew', '2d'],
       shifted.stdout,
     );
@@ -113,7 +98,7 @@ describe('replay: future-dated lines (MAX_EVENT_TIME_SKEW)', () => {
       ['--now', 'yesterday'],
       ['--max-event-time-skew', 'soon'],
     ]) {
-      const result = await run(['replay', '--input', '-', '--output', '-', ...args], '');
+      const result = await runCli(['replay', '--input', '-', '--output', '-', ...args], '');
       assert.equal(result.status, 2, args.join(' '));
       assert.match(result.stderr, /usage: risk-engine replay/);
     }
