@@ -103,9 +103,11 @@ export function client(node: string, indexPrefix = 'risk'): ElasticsearchClient 
 export async function sink(
   es: ElasticsearchClient,
   rejects = new RecordingRejectSink(),
-  options: ElasticsearchVerdictSinkOptions = {},
+  options: Partial<ElasticsearchVerdictSinkOptions> = {},
 ): Promise<{ sink: ElasticsearchVerdictSink; rejects: RecordingRejectSink }> {
   const s = new ElasticsearchVerdictSink(es, rejects, {
+    flushMaxDocs: 5000,
+    flushMaxBytes: 5 * 1024 * 1024,
     backoffBaseMs: 5,
     backoffMaxMs: 50,
     flushIntervalMs: 2,

@@ -246,7 +246,13 @@ describe('ElasticsearchVerdictSink against a real Elasticsearch node', () => {
     assert.equal((await s.health()).status, 'green');
 
     const nowhere = client(`http://127.0.0.1:${await freePort()}`);
-    const lost = new ElasticsearchVerdictSink(nowhere, new RecordingRejectSink(), { maxAttempts: 2, backoffBaseMs: 1 });
+    const lost = new ElasticsearchVerdictSink(nowhere, new RecordingRejectSink(), {
+      flushMaxDocs: 5000,
+      flushMaxBytes: 5 * 1024 * 1024,
+      flushIntervalMs: 200,
+      maxAttempts: 2,
+      backoffBaseMs: 1,
+    });
     assert.equal((await lost.health(500)).status, 'unreachable');
     await assert.rejects(
       lost.write(verdicts(1)),

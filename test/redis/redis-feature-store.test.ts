@@ -105,7 +105,7 @@ describe('RedisFeatureStore while Redis is down', () => {
     try {
       await outageClient.waitReady();
       const definitions = defaultDefinitions();
-      const store = new RedisFeatureStore(outageClient, definitions, DEFAULT_STATE_SETTINGS);
+      const store = new RedisFeatureStore(outageClient, definitions, DEFAULT_STATE_SETTINGS, { keyPrefix: 'outage:' });
       const reference = new MemoryFeatureStore(definitions, DEFAULT_STATE_SETTINGS);
       const inputs: StateInput[] = generateStream({
         seed: 3,

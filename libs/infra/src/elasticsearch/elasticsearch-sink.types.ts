@@ -6,12 +6,12 @@ import type { RiskProfileUpdate } from '../verdict-query/risk-profile';
 // The verdict sink's options, counters and per-batch bookkeeping (elasticsearch-verdict.sink.ts).
 
 export interface ElasticsearchVerdictSinkOptions {
-  /** A bulk request is sent once this many verdicts are queued (each with its profile update). Default 5 000. */
-  readonly flushMaxDocs?: number;
-  /** …or once the queued NDJSON reaches this many bytes; also the bound of one bulk body. Default 5 MiB. */
-  readonly flushMaxBytes?: number;
-  /** …or this long after the first verdict was queued. Default 200 ms (the ELASTICSEARCH_FLUSH_INTERVAL default). */
-  readonly flushIntervalMs?: number;
+  /** A bulk request is sent once this many verdicts are queued, each with its profile update (ELASTICSEARCH_FLUSH_DOCS). */
+  readonly flushMaxDocs: number;
+  /** …or once the queued NDJSON reaches this many bytes; also the bound of one bulk body (ELASTICSEARCH_FLUSH_BYTES). */
+  readonly flushMaxBytes: number;
+  /** …or this long after the first verdict was queued (ELASTICSEARCH_FLUSH_INTERVAL). */
+  readonly flushIntervalMs: number;
   /** Bulk requests in flight at once. Default 2. */
   readonly maxConcurrentBulks?: number;
   /** Attempts per action (first try included) before the write fails as retriable. Default 8. */

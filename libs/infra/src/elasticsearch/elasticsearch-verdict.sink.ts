@@ -86,15 +86,15 @@ export class ElasticsearchVerdictSink extends VerdictSink {
   constructor(
     private readonly client: ElasticsearchClient,
     private readonly rejects: RejectSink,
-    private readonly options: ElasticsearchVerdictSinkOptions = {},
+    private readonly options: ElasticsearchVerdictSinkOptions,
   ) {
     super();
     this.prefix = client.indexPrefix;
     this.profileIndex = verdictIndexNames(this.prefix).profileIndex;
     this.profiles = options.profiles ?? true;
-    this.maxBatchDocs = options.flushMaxDocs ?? 5_000;
-    this.maxBatchBytes = options.flushMaxBytes ?? 5 * 1024 * 1024;
-    this.flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.maxBatchDocs = options.flushMaxDocs;
+    this.maxBatchBytes = options.flushMaxBytes;
+    this.flushIntervalMs = options.flushIntervalMs;
     this.maxConcurrentBulks = options.maxConcurrentBulks ?? 2;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.maxConflictRounds = options.maxConflictRounds ?? 16;

@@ -1,5 +1,4 @@
 import {
-  DEFAULT_STATE_SETTINGS,
   FeatureStore,
   RiskEngineError,
   emptyFeatureValue,
@@ -16,8 +15,8 @@ import { Packer } from './redis-packer';
 import { keySlot, type RedisClient, type RedisScript } from './redis.client';
 
 export interface RedisFeatureStoreOptions {
-  /** Prefix of every key; default `risk:`. */
-  readonly keyPrefix?: string;
+  /** Prefix of every key (REDIS_KEY_PREFIX). */
+  readonly keyPrefix: string;
   /**
    * How long (wall clock) the state needed to finish a batch interrupted by a
    * crash is kept: a batch redelivered later than this may be counted twice
@@ -78,12 +77,12 @@ export class RedisFeatureStore extends FeatureStore {
   constructor(
     private readonly client: RedisClient,
     private readonly definitions: readonly FeatureDefinition[],
-    settings: StateSettings = DEFAULT_STATE_SETTINGS,
-    private readonly options: RedisFeatureStoreOptions = {},
+    settings: StateSettings,
+    private readonly options: RedisFeatureStoreOptions,
   ) {
     super();
     const pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
-    this.prefix = options.keyPrefix ?? 'risk:';
+    this.prefix = options.keyPrefix;
     this.groups = buildGroups(definitions, settings);
     this.keyParts = this.groups.map((group) => ({ before: `${this.prefix}{${FIELD_CODES[group.entity]}:`, after: `}:e${group.layout}` }));
     this.empty = definitions.map((definition) => emptyFeatureValue(definition));
