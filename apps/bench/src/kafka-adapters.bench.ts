@@ -231,7 +231,7 @@ async function checkHeld(client: KafkaClient, count: number): Promise<void> {
  * engine's shared idempotent producer) before committing the batch.
  */
 async function rawThroughputRun(client: KafkaClient, count: number, mode: 'copy' | 'commit-only'): Promise<{ eventsPerSec: number }> {
-  const consumer = client.createConsumer({ groupId: `bench-raw-${Date.now()}`, maxWaitTimeMs: 100 });
+  const consumer = client.createConsumer({ groupId: `bench-raw-${Date.now()}`, maxWaitTimeMs: 100, maxBytesPerPartition: 1024 * 1024 });
   const producer = client.producer();
   let copied = 0;
   let joined: () => void = () => undefined;
@@ -270,7 +270,14 @@ async function throughputRun(
 ): Promise<{ eventsPerSec: number }> {
   const verdicts = new CountingVerdictSink();
   const consumer = new KafkaEventConsumer(
-    { client, topic: BENCH_TOPICS.throughputEvents, groupId: `bench-throughput-${Date.now()}`, maxWaitTimeMs: 100 },
+    {
+      client,
+      topic: BENCH_TOPICS.throughputEvents,
+      groupId: `bench-throughput-${Date.now()}`,
+      maxWaitTimeMs: 100,
+      maxBatchEvents: 500,
+      maxBytesPerPartition: 1024 * 1024,
+    },
     pipelineFor(client, rulesDir, BENCH_TOPICS.throughputAlerts, verdicts),
     logger,
   );
@@ -325,7 +332,7 @@ async function latencyRun(
     startLatencyEngine === undefined
       ? inProcessEngine(client, rulesDir, logger, settings)
       : externalEngine(client, topics.events, await startLatencyEngine(settings));
-  const reader = client.createConsumer({ groupId: `bench-alert-reader-${Date.now()}`, maxWaitTimeMs });
+  const reader = client.createConsumer({ groupId: `bench-alert-reader-${Date.now()}`, maxWaitTimeMs, maxBytesPerPartition: 1024 * 1024 });
   let readerJoined: () => void = () => undefined;
   const readerReady = new Promise<void>((resolve) => (readerJoined = resolve));
   try {
@@ -382,6 +389,7 @@ function inProcessEngine(client: KafkaClient, rulesDir: string, logger: KafkaLog
       groupId: settings.groupId,
       maxWaitTimeMs: settings.maxWaitTimeMs,
       maxBatchEvents: settings.maxBatchEvents,
+      maxBytesPerPartition: 1024 * 1024,
     },
     pipelineFor(client, rulesDir, settings.topics.alerts, new CountingVerdictSink()),
     logger,
