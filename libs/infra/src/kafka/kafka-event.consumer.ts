@@ -34,7 +34,7 @@ export interface KafkaEventConsumerOptions {
   readonly heartbeatIntervalMs?: number;
   /** Partitions processed at the same time (each one still strictly in order). Default 3. */
   readonly partitionsConsumedConcurrently?: number;
-  /** Backoff between attempts while a dependency fails: doubles from `initialMs` up to `maxMs`. Default 200 ms .. 10 s. */
+  /** Backoff between attempts while a dependency fails: doubles from `initialMs` up to `maxMs`, up to a fifth less at random (shared retry helper). Default 200 ms .. 10 s. */
   readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
   /** How long `stop()` lets an in-flight batch keep retrying its delivery before abandoning it uncommitted. Default 10 s. */
   readonly stopTimeoutMs?: number;
