@@ -280,7 +280,7 @@ export class KafkaClient {
   private sharedProducer: KafkaProducer | undefined;
 
   constructor(readonly options: KafkaClientOptions) {
-    if (options.brokers.length === 0) throw new Error('KafkaClient: at least one broker is required');
+    if (options.brokers.length === 0) throw new RiskEngineError('KAFKA_CONFIG', 'Kafka needs at least one broker', false);
     this.logger = options.logger ?? new JsonLogger(options.logLevel ?? 'warn', 'kafka');
     const logger = this.logger;
     this.kafka = new Kafka({
