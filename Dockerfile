@@ -2,9 +2,8 @@
 # (podman, as CI does it: bash scripts/build-base-image.sh, then
 #  podman build --pull=never --network host -t risk-engine .; see test/support/podman.ts)
 #
-# Installing: one `npm ci`, in the build stage, with --ignore-scripts, because the
-# package's own `prepare` script (npm run build) would run before the sources are
-# copied. Dependencies that need their install script run it after the sources are
+# Installing: one `npm ci`, in the build stage, with --ignore-scripts, because
+# install scripts would run before the sources are copied. Dependencies that need their install script run it after the sources are
 # there, with `npm rebuild <name>`: today only better-sqlite3 (a native module: it
 # downloads a prebuilt binary, or compiles from source with python3, make and g++ when
 # it cannot; no download is reachable from CI, so the toolchain is here). A new

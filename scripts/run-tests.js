@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds everything (sources, specs, integration tests) and runs node's test
 // runner over the compiled specs and tests. Usage: npm test [-- filter...]
-// where each filter is a substring of the test file path.
+// where each filter is a substring of the test file path; `--unit` (npm run
+// test:unit) runs only the *.spec files beside the code: seconds, no servers.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const { readdirSync, statSync } = require('node:fs');
@@ -30,9 +31,12 @@ function collect(dir, into) {
   }
   return into;
 }
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filters = args.filter((arg) => arg !== '--unit');
 const files = ['apps', 'libs', 'test']
   .flatMap((dir) => collect(join(outDir, dir), []))
+  .filter((file) => !unitOnly || file.endsWith('.spec.js'))
   .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
   .sort();
 if (files.length === 0) {
