@@ -52,6 +52,15 @@ module.exports = {
       to: { path: ['^test/', '^apps/bench/', '\\.bench\\.ts$', '\\.spec\\.ts$'] },
     },
     {
+      name: 'engine-wiring-imports-no-edge',
+      comment:
+        'apps/engine/src/engine (the module, adapters, lifecycle) is what the ingest edges build on: it must not import ' +
+        'apps/engine/src/ingest, or the two folders depend on each other',
+      severity: 'error',
+      from: { path: '^apps/engine/src/engine/' },
+      to: { path: '^apps/engine/src/ingest/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TEST_MAX_EVENT_TIME_SKEW_MS, TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import {
   knownFacts,
   loadFeatureFile,
@@ -25,7 +26,7 @@ export function rulesDir(): string {
 }
 
 export function newFeatureStore(): MemoryFeatureStore {
-  return new MemoryFeatureStore(loadFeatureFile(rulesDir()));
+  return new MemoryFeatureStore(loadFeatureFile(rulesDir()), TEST_STATE_SETTINGS);
 }
 
 export function buildPipeline(
@@ -34,7 +35,10 @@ export function buildPipeline(
 ): RiskPipeline {
   const defs = loadFeatureFile(rulesDir());
   const rules = loadRuleFiles(rulesDir(), knownFacts(defs));
-  return new RiskPipeline(featureStore, new RuleSetHolder({ version: 1, rules }), sinks, { alertThreshold: 'MEDIUM' });
+  return new RiskPipeline(featureStore, new RuleSetHolder({ version: 1, rules }), sinks, {
+    alertThreshold: 'MEDIUM',
+    maxEventTimeSkewMs: TEST_MAX_EVENT_TIME_SKEW_MS,
+  });
 }
 
 /** Logs only errors to stderr: kafkajs warnings during planned rebalances would drown the test output. */

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_STATE_SETTINGS,
   MemoryFeatureStore,
   parseFeatureDefinitions,
   type FeatureDefinition,
@@ -14,6 +13,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { chunk, generateStream } from './stream';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 
 export type StoreFactory = (definitions: readonly FeatureDefinition[], settings: StateSettings) => Promise<FeatureStore>;
 
@@ -124,7 +124,7 @@ function isDeepStrictEqual(a: unknown, b: unknown): boolean {
  */
 export function featureStoreConformance(label: string, factory: StoreFactory): void {
   const defaults = defaultDefinitions();
-  const settings = DEFAULT_STATE_SETTINGS;
+  const settings = TEST_STATE_SETTINGS;
 
   describe(`FeatureStore conformance: ${label}`, () => {
     it('window edges: an event exactly W old is out, one W − 1 ms old is in', async () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_STATE_SETTINGS } from '@risk/domain';
 import { RedisClient, keySlot } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisRuleSetStore } from '@risk/infra/redis/redis-rule-set.store';
@@ -9,6 +8,7 @@ import { StaleWriteError } from '@risk/domain/rules/lifecycle';
 import { TestRedisCluster } from '../support/redis-server';
 import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
 import { generateStream } from './stream';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 
 let cluster: TestRedisCluster;
 let client: RedisClient;
@@ -32,7 +32,7 @@ featureStoreConformance('RedisFeatureStore (3-master cluster)', async (definitio
 describe('RedisFeatureStore on a cluster', () => {
   it('spreads entity state over the three masters and still matches MemoryFeatureStore', async () => {
     const definitions = defaultDefinitions();
-    const store = new RedisFeatureStore(client, definitions, DEFAULT_STATE_SETTINGS, { keyPrefix: 'cl:' });
+    const store = new RedisFeatureStore(client, definitions, TEST_STATE_SETTINGS, { keyPrefix: 'cl:' });
     const inputs = generateStream({
       seed: 99,
       events: 4_000,
@@ -42,7 +42,7 @@ describe('RedisFeatureStore on a cluster', () => {
       devices: 250,
       allowedLatenessMs: 600_000,
     });
-    const counts = await assertSameAsMemory(store, definitions, DEFAULT_STATE_SETTINGS, [{ partition: 'events/0', inputs }], 100);
+    const counts = await assertSameAsMemory(store, definitions, TEST_STATE_SETTINGS, [{ partition: 'events/0', inputs }], 100);
     assert.ok(counts.accepted > 3_500, JSON.stringify(counts));
     // Every node of this cluster is a master; asked directly, not through the wrapper, which has no per-node commands.
     const perMaster = cluster.ports.map((port) =>

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_STATE_SETTINGS, DependencyUnavailableError, MemoryFeatureStore, isRetriable, type StateInput } from '@risk/domain';
+import { DependencyUnavailableError, MemoryFeatureStore, isRetriable, type StateInput } from '@risk/domain';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { TestRedisServer } from '../support/redis-server';
 import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
 import { chunk, generateStream } from './stream';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 
 let server: TestRedisServer;
 let client: RedisClient;
@@ -28,7 +29,7 @@ featureStoreConformance('RedisFeatureStore (single node)', async (definitions, s
 
 describe('RedisFeatureStore', () => {
   const definitions = defaultDefinitions();
-  const settings = DEFAULT_STATE_SETTINGS;
+  const settings = TEST_STATE_SETTINGS;
 
   it('replays 50,000 generated events (out of order, late, duplicates, redeliveries) exactly like MemoryFeatureStore', async () => {
     const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'big:' });
@@ -105,8 +106,8 @@ describe('RedisFeatureStore while Redis is down', () => {
     try {
       await outageClient.waitReady();
       const definitions = defaultDefinitions();
-      const store = new RedisFeatureStore(outageClient, definitions, DEFAULT_STATE_SETTINGS, { keyPrefix: 'outage:' });
-      const reference = new MemoryFeatureStore(definitions, DEFAULT_STATE_SETTINGS);
+      const store = new RedisFeatureStore(outageClient, definitions, TEST_STATE_SETTINGS, { keyPrefix: 'outage:' });
+      const reference = new MemoryFeatureStore(definitions, TEST_STATE_SETTINGS);
       const inputs: StateInput[] = generateStream({
         seed: 3,
         events: 400,

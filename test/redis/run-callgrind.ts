@@ -6,12 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_STATE_SETTINGS, type StateInput } from '@risk/domain';
+import type { StateInput } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { TestRedisServer } from '../support/redis-server';
 import { defaultDefinitions } from './feature-store.conformance';
 import { chunk, generateStream } from './stream';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 
 const PREFIX = 'cg:';
 const PARTITION = 'bench/0';
@@ -20,7 +21,7 @@ async function applyAll(url: string, batches: readonly StateInput[][]): Promise<
   const client = new RedisClient({ url, commandTimeoutMs: 600_000 });
   try {
     await client.waitReady(120_000);
-    const store = new RedisFeatureStore(client, defaultDefinitions(), DEFAULT_STATE_SETTINGS, { keyPrefix: PREFIX });
+    const store = new RedisFeatureStore(client, defaultDefinitions(), TEST_STATE_SETTINGS, { keyPrefix: PREFIX });
     for (const batch of batches) await store.apply(PARTITION, batch);
     await store.close();
   } finally {

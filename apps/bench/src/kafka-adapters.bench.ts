@@ -16,6 +16,7 @@ import { KafkaDeadLetterSink } from '@risk/infra/kafka/kafka-dead-letter.sink';
 import { KafkaEventConsumer } from '@risk/infra/kafka/kafka-event.consumer';
 import { KafkaClient, type KafkaLogger, type OutboundRecord } from '@risk/infra/kafka/kafka.client';
 import { summarize } from './stats';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 /** Topics the bench uses; created by the harness before the run. */
 export const BENCH_TOPICS = {
@@ -198,10 +199,10 @@ function pipelineFor(client: KafkaClient, rulesDir: string, alertsTopic: string,
   const alerts: AlertPublisher = new KafkaAlertPublisher({ client, topic: alertsTopic });
   const rejects: RejectSink = new KafkaDeadLetterSink({ client, topic: BENCH_TOPICS.deadLetters });
   return new RiskPipeline(
-    new MemoryFeatureStore(defs),
+    new MemoryFeatureStore(defs, ENGINE_DEFAULTS.state),
     new RuleSetHolder({ version: 1, rules }),
     { verdicts, alerts, rejects },
-    { alertThreshold: 'MEDIUM' },
+    { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
   );
 }
 

@@ -14,6 +14,7 @@ import {
 import { CountingAlertPublisher, NdjsonRejectSink } from '@risk/infra/files/ndjson-file.sinks';
 import { VerdictSink, type Verdict } from '@risk/domain';
 import { fmt, line, summarize } from './stats';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 /** Serialises every verdict as the replay would, then drops it: measures the engine, not the disk. */
 class SerializingSink extends VerdictSink {
@@ -40,12 +41,12 @@ export async function benchMemoryPipeline(
   rules: RuleDefinition[],
 ): Promise<MemoryBenchResult> {
   const run = async (batchSize: number, timeEach: boolean): Promise<{ seconds: number; samples: number[]; pipeline: RiskPipeline }> => {
-    const store = new MemoryFeatureStore(features);
+    const store = new MemoryFeatureStore(features, ENGINE_DEFAULTS.state);
     const pipeline = new RiskPipeline(
       store,
       new RuleSetHolder({ version: 1, rules }),
       { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
-      { alertThreshold: 'MEDIUM' },
+      { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
     );
     const samples: number[] = [];
     const started = performance.now();
@@ -64,14 +65,14 @@ export async function benchMemoryPipeline(
   const { p50, p99 } = summarize(latency.samples);
 
   // Facts for the reference comparison, from one more decided pass.
-  const store = new MemoryFeatureStore(features);
+  const store = new MemoryFeatureStore(features, ENGINE_DEFAULTS.state);
   const decided: MemoryBenchResult['decided'] = [];
   const verdicts: Verdict[] = [];
   const pipeline = new RiskPipeline(
     store,
     new RuleSetHolder({ version: 1, rules }),
     { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
-    { alertThreshold: 'MEDIUM' },
+    { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
   );
   for (let i = 0; i < Math.min(lines.length, 100_000); i += 1000) {
     const batch = await pipeline.decide(

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_STATE_SETTINGS, type FeatureDefinition, type StateInput } from '@risk/domain';
+import { type FeatureDefinition, type StateInput } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { percentile } from './stats';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 export interface RedisFeatureStoreBench {
   readonly eventsPerSec: number;
@@ -32,7 +33,7 @@ export async function benchRedisFeatureStore(opts: {
   const prefix = `bench-${randomBytes(4).toString('hex')}:`;
   try {
     await client.waitReady();
-    const store = new RedisFeatureStore(client, opts.definitions, DEFAULT_STATE_SETTINGS, { keyPrefix: prefix });
+    const store = new RedisFeatureStore(client, opts.definitions, ENGINE_DEFAULTS.state, { keyPrefix: prefix });
     const cpuBefore = await redisCpu(client);
     const memoryBefore = await usedMemory(client);
     const latencies: number[] = [];

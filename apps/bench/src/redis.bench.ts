@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import {
-  DEFAULT_STATE_SETTINGS,
   RiskPipeline,
   RuleSetHolder,
   VerdictSink,
@@ -14,6 +13,7 @@ import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { TestRedisServer } from '@test/support/redis-server';
 import { fmt, line, summarize } from './stats';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 class SerializingSink extends VerdictSink {
   write(verdicts: readonly Verdict[]): Promise<void> {
@@ -80,12 +80,12 @@ async function runPartitions(
   try {
     await client.waitReady();
     const prefix = `bench-${randomBytes(3).toString('hex')}:`;
-    const store = new RedisFeatureStore(client, features, DEFAULT_STATE_SETTINGS, { keyPrefix: prefix });
+    const store = new RedisFeatureStore(client, features, ENGINE_DEFAULTS.state, { keyPrefix: prefix });
     const pipeline = new RiskPipeline(
       store,
       new RuleSetHolder({ version: 1, rules }),
       { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
-      { alertThreshold: 'MEDIUM' },
+      { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
     );
     const cpu = async (): Promise<number> => {
       const info = await client.info('cpu');

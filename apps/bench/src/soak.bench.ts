@@ -8,6 +8,7 @@ import { MemoryFeatureStore, STATE_BYTES, type FeatureDefinition, type StateInpu
 import { openSqlite } from '@risk/infra/sqlite/sqlite.database';
 import { SqliteVerdictStore } from '@risk/infra/sqlite/sqlite-verdict.store';
 import { fmt, line, summarize } from './stats';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 /** A login from a new user on a new IP and device: three new entities and one event_id. */
 function newKeysEvent(i: number, eventTimeMs: number): Record<string, unknown> {
@@ -45,7 +46,7 @@ export function benchBytesPerEntity(features: readonly FeatureDefinition[], n = 
   }
   gc();
   const before = process.memoryUsage().heapUsed;
-  const store = new MemoryFeatureStore(features);
+  const store = new MemoryFeatureStore(features, ENGINE_DEFAULTS.state);
   for (let i = 0; i < n; i += 1000) store.applySync('bench', inputs.slice(i, i + 1000));
   gc();
   const held = process.memoryUsage().heapUsed - before;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_STATE_SETTINGS, DependencyUnavailableError, FeatureStore, type StateInput, type StateOutcome } from '@risk/domain';
+import { DependencyUnavailableError, FeatureStore, type StateInput, type StateOutcome } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
-import { RedisClient } from '@risk/infra/redis/redis.client';
+import type { RedisClient } from '@risk/infra/redis/redis.client';
+import { openRedis } from '@risk/infra/wiring/open-redis';
 import { parseArgs } from './args';
 import type { ReplayIo } from './replay.command';
 import type { StateFactory, StateRelease } from './replay-state';
@@ -24,16 +25,16 @@ const CLEANUP_TIMEOUT_MS = 20_000;
  * so a marker key is checked after every batch and its absence fails the
  * replay too, instead of silently deciding on empty windows.
  */
-export const redisStateFactory: StateFactory = async (url, features, lateness) => {
-  const client = new RedisClient({ url, commandTimeoutMs: COMMAND_TIMEOUT_MS });
-  const ready = await client.waitReady(COMMAND_TIMEOUT_MS).then(
-    () => undefined,
-    (error: Error) => error,
-  );
-  if (ready !== undefined) {
-    // Stop reconnecting, or the process would never exit.
-    client.disconnect();
-    return { ok: false, message: `cannot open state ${url}: ${ready.message}` };
+export const redisStateFactory: StateFactory = async (url, features, settings) => {
+  let client: RedisClient;
+  try {
+    // A failed open disconnects: the client would otherwise reconnect forever and the process never exit.
+    client = await openRedis(
+      { url, clusterNodes: undefined },
+      { readyTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS },
+    );
+  } catch (error) {
+    return { ok: false, message: `cannot open state ${url}: ${(error as Error).message}` };
   }
   const prefix = `replay-${randomBytes(4).toString('hex')}:`;
   const marker = `${prefix}marker`;
@@ -45,12 +46,7 @@ export const redisStateFactory: StateFactory = async (url, features, lateness) =
     client.disconnect();
     return { ok: false, message: `cannot open state ${url}: ${marked.message}` };
   }
-  const redisStore = new RedisFeatureStore(
-    client,
-    features,
-    { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness },
-    { keyPrefix: prefix },
-  );
+  const redisStore = new RedisFeatureStore(client, features, settings, { keyPrefix: prefix });
   const store = new (class extends FeatureStore {
     async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
       const outcomes = await redisStore.apply(partition, inputs);
@@ -130,14 +126,20 @@ export async function runReplayClean(argv: readonly string[], io: ReplayIo): Pro
     );
     return 2;
   }
-  const client = new RedisClient({ url, commandTimeoutMs: COMMAND_TIMEOUT_MS });
-  const deleted = await client
-    .waitReady(COMMAND_TIMEOUT_MS)
-    .then(() => client.deleteMatching(`${prefix}*`))
-    .then(
-      (count) => count,
-      (error: Error) => error,
+  let client: RedisClient;
+  try {
+    client = await openRedis(
+      { url, clusterNodes: undefined },
+      { readyTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS },
     );
+  } catch (error) {
+    io.stderr.write(`replay-clean: ${url}: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const deleted = await client.deleteMatching(`${prefix}*`).then(
+    (count) => count,
+    (error: Error) => error,
+  );
   if (deleted instanceof Error) {
     client.disconnect();
     io.stderr.write(`replay-clean: ${url}: ${deleted.message}\n`);

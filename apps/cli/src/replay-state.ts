@@ -1,4 +1,5 @@
-import { FeatureStore, MemoryFeatureStore, type StateSettings, type loadFeatureFile } from '@risk/domain';
+import type { FeatureStore, StateSettings, loadFeatureFile } from '@risk/domain';
+import { openFeatureStore } from '@risk/infra/wiring/open-feature-store';
 
 /** The outcome of releasing a replay's state: clean, or what was left behind and how to remove it. */
 export type StateRelease = { readonly clean: true } | { readonly clean: false; readonly message: string };
@@ -15,15 +16,16 @@ export interface ReplayState {
 export type StateOpened = { readonly ok: true; readonly state: ReplayState } | { readonly ok: false; readonly message: string };
 
 /** Opens the `--state` backend for a URL. */
-export type StateFactory = (url: string, features: ReturnType<typeof loadFeatureFile>, lateness: number) => Promise<StateOpened>;
+export type StateFactory = (url: string, features: ReturnType<typeof loadFeatureFile>, settings: StateSettings) => Promise<StateOpened>;
 
-export function memoryState(features: ReturnType<typeof loadFeatureFile>, settings: StateSettings): ReplayState {
-  const store = new MemoryFeatureStore(features, settings);
+/** The service's in-memory state, without a budget: a replay holds what its input needs. */
+export async function memoryState(features: ReturnType<typeof loadFeatureFile>, settings: StateSettings): Promise<ReplayState> {
+  const opened = await openFeatureStore(features, { settings, redis: undefined, redisReadyTimeoutMs: 0 });
   return {
-    store,
+    store: opened.store,
     description: 'in-memory state',
     release: async () => {
-      await store.close();
+      await opened.close();
       return { clean: true };
     },
   };

@@ -1,7 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
 import {
-  DEFAULT_MAX_EVENT_TIME_SKEW_MS,
-  DEFAULT_STATE_SETTINGS,
   RiskEngineError,
   RiskPipeline,
   RuleSetHolder,
@@ -13,6 +11,7 @@ import {
   type InboundMessage,
   type OutcomeCounts,
 } from '@risk/domain';
+import { loadConfig } from '@risk/infra/config/engine-config';
 import { CountingAlertPublisher, NdjsonRejectSink, NdjsonVerdictSink } from '@risk/infra/files/ndjson-file.sinks';
 import { readLineBatches, type NdjsonLine } from '@risk/infra/files/ndjson-lines';
 import { describeFsError } from '@risk/infra/files/replacing-file';
@@ -49,6 +48,8 @@ export const REPLAY_USAGE =
  * Outputs appear only when complete (see ReplacingFile).
  */
 export async function runReplay(argv: readonly string[], io: ReplayIo, stateFactory: StateFactory): Promise<number> {
+  // The service's defaults (ALLOWED_LATENESS, MAX_EVENT_TIME_SKEW, the retentions), from the one config table; no environment is read.
+  const defaults = loadConfig({});
   let args: Map<string, string>;
   let lateness: number;
   let batchSize: number;
@@ -68,12 +69,12 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
       'max-event-time-skew',
     ]);
     if (!args.has('input') || !args.has('output')) throw new UsageError('--input and --output are required');
-    lateness = args.has('allowed-lateness') ? parseDuration(args.get('allowed-lateness')!) : DEFAULT_STATE_SETTINGS.allowedLatenessMs;
+    lateness = args.has('allowed-lateness') ? parseDuration(args.get('allowed-lateness')!) : defaults.state.allowedLatenessMs;
     batchSize = Number(args.get('batch-size') ?? '1000');
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
       throw new UsageError('--batch-size must be an integer from 1 to 100000');
     if (args.has('state') && !/^rediss?:\/\//.test(args.get('state')!)) throw new UsageError('--state must be a redis:// URL');
-    maxEventTimeSkewMs = args.has('max-event-time-skew') ? parseDuration(args.get('max-event-time-skew')!) : DEFAULT_MAX_EVENT_TIME_SKEW_MS;
+    maxEventTimeSkewMs = args.has('max-event-time-skew') ? parseDuration(args.get('max-event-time-skew')!) : defaults.maxEventTimeSkewMs;
     referenceTime = args.has('now') ? parseEventTime(args.get('now')!) : undefined;
     if (Number.isNaN(referenceTime)) throw new UsageError('--now must be an ISO-8601 time with a zone, e.g. 2026-11-20T10:00:00Z');
   } catch (error) {
@@ -109,17 +110,17 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   }
   const { input } = resolved.paths;
 
-  const settings = { ...DEFAULT_STATE_SETTINGS, allowedLatenessMs: lateness };
+  const settings = { ...defaults.state, allowedLatenessMs: lateness };
   let state: ReplayState;
   if (args.has('state')) {
-    const opened = await stateFactory(args.get('state')!, features, lateness);
+    const opened = await stateFactory(args.get('state')!, features, settings);
     if (!opened.ok) {
       input.destroy();
       io.stderr.write(`replay: ${opened.message}\n`);
       return 2;
     }
     state = opened.state;
-  } else state = memoryState(features, settings);
+  } else state = await memoryState(features, settings);
 
   const opened = await openReplayOutputs(resolved.paths, { output: outputPath, rejects: rejectsPath }, io.stdout);
   if (!opened.ok) {

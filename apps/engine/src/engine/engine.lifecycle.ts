@@ -1,5 +1,5 @@
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { FeatureStore, RiskPipeline } from '@risk/domain';
+import { RiskPipeline } from '@risk/domain';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import type { ShutdownParticipant } from './engine.tokens';
 import { ClientRegistry } from './client-registry';
@@ -17,7 +17,6 @@ export class EngineLifecycle implements BeforeApplicationShutdown, OnApplication
 
   constructor(
     private readonly pipeline: RiskPipeline,
-    private readonly featureStore: FeatureStore,
     private readonly clients: ClientRegistry,
     logger: JsonLogger,
   ) {
@@ -50,7 +49,7 @@ export class EngineLifecycle implements BeforeApplicationShutdown, OnApplication
         this.log.warn('error while closing a client', { error: (error as Error).message });
       }
     }
-    await this.featureStore.close();
+    // Everything EngineAdapters opened (feature state, verdict store, SQLite, Kafka), newest first.
     await this.clients.closeAll((name, error) =>
       this.log.warn('error while closing a client', { client: name, error: (error as Error).message }),
     );

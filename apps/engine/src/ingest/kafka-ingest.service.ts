@@ -6,7 +6,7 @@ import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
 import { EngineSettings } from '../engine/engine.tokens';
 import { ReadinessRegistry } from '../health/readiness';
-import { KafkaConnection } from './kafka-connection';
+import { KafkaConnection } from '../engine/kafka-connection';
 
 /**
  * Consumes the events topic when KAFKA_BROKERS is set: kafkajs batch

@@ -4,13 +4,17 @@ import { RuleSetHolder, knownFacts, loadRuleFiles, validateRule, type FeatureDef
 import { RuleAdministration, RuleSetStore } from '@risk/domain/rules/lifecycle';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
+import { openRuleSetStore } from '@risk/infra/wiring/open-rule-set-store';
 import { RulesController } from '../admin/rules.controller';
 import { RuleSetsController } from '../admin/rulesets.controller';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { ApiKeyVerifier } from '../auth/api-key.verifier';
 import { RuleActivations } from './rule-activations';
-import { createRuleSetStore } from './rule-set-store.factory';
+import { OpenedRuleSets } from './opened-rule-sets';
 import { RulesWatcher, RulesWatcherOptions } from './rules.watcher';
+
+/** Longest wait for Redis to answer when the engine starts. */
+const REDIS_STARTUP_TIMEOUT_MS = 10_000;
 
 /**
  * Rule lifecycle: the versioned rule set store (Redis or files), the
@@ -27,7 +31,13 @@ export class RulesModule {
       { provide: RulesWatcherOptions, useValue: { reconcileIntervalMs: config.rulesReconcileIntervalMs } },
       { provide: ApiKeyVerifier, useValue: new ApiKeyVerifier(config.apiKeys) },
       { provide: APP_GUARD, useClass: ApiKeyGuard },
-      { provide: RuleSetStore, useFactory: (): Promise<RuleSetStore> => createRuleSetStore(config) },
+      {
+        // Closed by RulesWatcher when it stops (its subscription first).
+        provide: OpenedRuleSets,
+        useFactory: (): Promise<OpenedRuleSets> =>
+          openRuleSetStore({ redis: config.redis, dataDir: config.dataDir, redisReadyTimeoutMs: REDIS_STARTUP_TIMEOUT_MS }),
+      },
+      { provide: RuleSetStore, useFactory: (opened: OpenedRuleSets): RuleSetStore => opened.store, inject: [OpenedRuleSets] },
       {
         provide: RuleAdministration,
         useFactory: (store: RuleSetStore): RuleAdministration =>

@@ -4,6 +4,7 @@ import { RuleSetStore, RuleSetSync } from '@risk/domain/rules/lifecycle';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { OpenedRuleSets } from './opened-rule-sets';
 import { RuleActivations } from './rule-activations';
 
 export abstract class RulesWatcherOptions {
@@ -27,6 +28,7 @@ export class RulesWatcher implements OnApplicationBootstrap {
 
   constructor(
     private readonly store: RuleSetStore,
+    private readonly opened: OpenedRuleSets,
     private readonly holder: RuleSetHolder,
     private readonly activations: RuleActivations,
     private readonly metrics: EngineMetrics,
@@ -75,6 +77,6 @@ export class RulesWatcher implements OnApplicationBootstrap {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.unsubscribe?.();
-    await this.store.close();
+    await this.opened.close();
   }
 }

@@ -24,22 +24,16 @@ export interface StateInput {
 }
 
 export interface StateSettings {
-  /** SPEC §2: events below (max event_time on the partition − this) are late. Default 10 min. */
+  /** SPEC §2: events below (max event_time on the partition − this) are late (ALLOWED_LATENESS). */
   readonly allowedLatenessMs: number;
-  /** SPEC §2: how long (in event time) an accepted event_id is remembered. Default 24 h. */
+  /** SPEC §2: how long (in event time) an accepted event_id is remembered (DEDUP_RETENTION). */
   readonly dedupRetentionMs: number;
   /**
    * How long (in event time) the latest known value behind a `changed`
-   * feature is remembered after the entity's last event. Default 30 days.
+   * feature is remembered after the entity's last event (LATEST_VALUE_RETENTION).
    */
   readonly latestValueRetentionMs: number;
 }
-
-export const DEFAULT_STATE_SETTINGS: StateSettings = {
-  allowedLatenessMs: 10 * 60_000,
-  dedupRetentionMs: 24 * 3_600_000,
-  latestValueRetentionMs: 30 * 24 * 3_600_000,
-};
 
 /**
  * The streaming state layer: acceptance (dedup by event_id, per-partition

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { RiskEvent } from '../events/risk-event';
 import { parseFeatureDefinitions } from './feature-definition';
-import { DEFAULT_STATE_SETTINGS, type StateInput, type StateOutcome } from './feature-store';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import type { StateInput, StateOutcome } from './feature-store';
 import { MemoryFeatureStore, STATE_BYTES, type EvictionKind } from './memory-feature.store';
 
 const definitions = parseFeatureDefinitions(JSON.parse(readFileSync(join(process.cwd(), 'rules', 'features.json'), 'utf8')));
@@ -36,9 +37,9 @@ function counter(): { counts: Record<EvictionKind, number>; onEvict: (kind: Evic
 describe('MemoryFeatureStore memory budget', () => {
   it('under budget: no eviction, outcomes identical to an unbounded store', () => {
     const inputs = Array.from({ length: 20_000 }, (_, i) => login(i, T0 + i * 1000, `u-${i % 500}`, `d-${i % 300}`));
-    const unbounded = new MemoryFeatureStore(definitions);
+    const unbounded = new MemoryFeatureStore(definitions, TEST_STATE_SETTINGS);
     const { counts, onEvict } = counter();
-    const bounded = new MemoryFeatureStore(definitions, DEFAULT_STATE_SETTINGS, { bytes: 1 << 30, onEvict });
+    const bounded = new MemoryFeatureStore(definitions, TEST_STATE_SETTINGS, { bytes: 1 << 30, onEvict });
     for (let i = 0; i < inputs.length; i += 1000) {
       assert.deepStrictEqual(bounded.applySync('p', inputs.slice(i, i + 1000)), unbounded.applySync('p', inputs.slice(i, i + 1000)));
     }
@@ -48,7 +49,7 @@ describe('MemoryFeatureStore memory budget', () => {
   it('over budget: the state stays near the budget, idle entities (windows expired) go first, least recently seen first', () => {
     const budget = 10_000_000;
     const { counts, onEvict } = counter();
-    const store = new MemoryFeatureStore(definitions, DEFAULT_STATE_SETTINGS, { bytes: budget, onEvict });
+    const store = new MemoryFeatureStore(definitions, TEST_STATE_SETTINGS, { bytes: budget, onEvict });
     // A first cohort whose windows (longest 24 h + lateness) will all have expired, kept only for its latest device/city.
     for (let i = 0; i < 500; i++) store.applySync('p', [login(i, T0 + i)]);
     // Then an ever-growing key space two days later, within a few hours.
@@ -74,7 +75,7 @@ describe('MemoryFeatureStore memory budget', () => {
 
   it('event_ids alone over budget: the oldest are forgotten (counted) instead of growing without bound', () => {
     const { counts, onEvict } = counter();
-    const store = new MemoryFeatureStore(definitions, DEFAULT_STATE_SETTINGS, { bytes: 200 * STATE_BYTES.eventId, onEvict });
+    const store = new MemoryFeatureStore(definitions, TEST_STATE_SETTINGS, { bytes: 200 * STATE_BYTES.eventId, onEvict });
     for (let i = 0; i < 5000; i++) store.applySync('p', [login(i, T0 + i)]);
     assert.ok(counts.dedup > 0, JSON.stringify(counts));
     assert.ok(store.stateSize.dedup <= 1024 + 200, `dedup ${store.stateSize.dedup}`);

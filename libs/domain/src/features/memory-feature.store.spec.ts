@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { RiskEvent } from '../events/risk-event';
 import { parseFeatureDefinitions } from './feature-definition';
-import { DEFAULT_STATE_SETTINGS, type StateOutcome } from './feature-store';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import type { StateOutcome } from './feature-store';
 import { MemoryFeatureStore } from './memory-feature.store';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ function ev(partial: Partial<RiskEvent> & { t: number }): RiskEvent {
   };
 }
 
-function store(settings = DEFAULT_STATE_SETTINGS): MemoryFeatureStore {
+function store(settings = TEST_STATE_SETTINGS): MemoryFeatureStore {
   return new MemoryFeatureStore(definitions, settings);
 }
 

@@ -1,7 +1,7 @@
 import type { EventField, RiskEvent } from '../events/risk-event';
 import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
 import { featureValuesFactory } from './feature-values-factory';
-import { DEFAULT_STATE_SETTINGS, FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
+import { FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
 import {
   countDistinct,
   insertSorted,
@@ -125,7 +125,7 @@ export class MemoryFeatureStore extends FeatureStore {
 
   constructor(
     definitions: readonly FeatureDefinition[],
-    private readonly settings: StateSettings = DEFAULT_STATE_SETTINGS,
+    private readonly settings: StateSettings,
     private readonly budget?: MemoryBudget,
   ) {
     super();

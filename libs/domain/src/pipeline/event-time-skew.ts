@@ -1,9 +1,6 @@
 import { formatEventTime } from '../events/event-time';
 import type { FieldError } from '../shared/errors';
 
-/** Default `MAX_EVENT_TIME_SKEW`: device and producer clocks run a little ahead; minutes, not days. */
-export const DEFAULT_MAX_EVENT_TIME_SKEW_MS = 5 * 60_000;
-
 /** Why the pipeline rejected a message (the `reason` label of the rejects metric). */
 export type RejectReason = 'invalid' | 'event_time_ahead';
 

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { TEST_MAX_EVENT_TIME_SKEW_MS, TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import { MemoryFeatureStore } from '../features/memory-feature.store';
 import { parseFeatureDefinitions } from '../features/feature-definition';
 import type { RuleDefinition } from '../rules/rule';
@@ -64,8 +65,9 @@ const DAY = 24 * 60 * MINUTE;
 function setup(threshold: RiskLevel, options: { now?: () => number; eventTimeReference?: () => number } = {}) {
   const sinks = { verdicts: new Verdicts(), alerts: new Alerts(), rejects: new Rejects() };
   const rules = new RuleSetHolder({ version: 3, rules: [rule('medium', 'MEDIUM', 2), rule('high', 'HIGH', 3)] });
-  const pipeline = new RiskPipeline(new MemoryFeatureStore(features), rules, sinks, {
+  const pipeline = new RiskPipeline(new MemoryFeatureStore(features, TEST_STATE_SETTINGS), rules, sinks, {
     alertThreshold: threshold,
+    maxEventTimeSkewMs: TEST_MAX_EVENT_TIME_SKEW_MS,
     now: options.now ?? (() => CLOCK),
     eventTimeReference: options.eventTimeReference,
   });

@@ -7,7 +7,7 @@ import type { FieldError } from '../shared/errors';
 import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
 import { decideVerdict } from '../verdicts/decide-verdict';
 import type { AlertPublisher, RejectedMessage, RejectSink, SourcePosition, VerdictSink } from './ports';
-import { DEFAULT_MAX_EVENT_TIME_SKEW_MS, eventTimeAheadError, type RejectReason } from './event-time-skew';
+import { eventTimeAheadError, type RejectReason } from './event-time-skew';
 
 /** One inbound message: raw bytes/text (Kafka, NDJSON) or an already-parsed HTTP item. */
 export interface InboundMessage {
@@ -59,9 +59,9 @@ export interface PipelineOptions {
   /**
    * `MAX_EVENT_TIME_SKEW`: an event dated more than this after the reference
    * time is rejected, so that no single event can move the watermark, the
-   * trimming horizon or the dedup sweep ahead of real time. Default 5 min.
+   * trimming horizon or the dedup sweep ahead of real time.
    */
-  readonly maxEventTimeSkewMs?: number;
+  readonly maxEventTimeSkewMs: number;
   /** Reference time of that check; replay's `--now` fixes it. Default: `now`. */
   readonly eventTimeReference?: () => number;
 }
@@ -91,7 +91,7 @@ export class RiskPipeline {
   ) {
     this.alertRank = RISK_RANK[options.alertThreshold];
     this.now = options.now ?? Date.now;
-    this.maxEventTimeSkewMs = options.maxEventTimeSkewMs ?? DEFAULT_MAX_EVENT_TIME_SKEW_MS;
+    this.maxEventTimeSkewMs = options.maxEventTimeSkewMs;
     this.eventTimeReference = options.eventTimeReference ?? this.now;
   }
 

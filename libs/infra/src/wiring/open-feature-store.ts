@@ -1,8 +1,8 @@
 import { MemoryFeatureStore, type FeatureDefinition, type FeatureStore, type MemoryBudget, type StateSettings } from '@risk/domain';
-import { HeapGuard, HeapGuardedFeatureStore } from '../memory/heap-guard';
 import type { RedisConfig } from '../config/engine-config';
+import { HeapGuard, HeapGuardedFeatureStore } from '../memory/heap-guard';
 import { RedisFeatureStore } from '../redis/redis-feature.store';
-import { RedisClient } from '../redis/redis.client';
+import { describeRedisTarget, openRedis } from './open-redis';
 
 export interface OpenedFeatureStore {
   readonly store: FeatureStore;
@@ -10,7 +10,9 @@ export interface OpenedFeatureStore {
   /** Readiness probe of the backend. */
   check(): Promise<{ ok: boolean; detail?: unknown }>;
   /** In-memory backend only: the state's estimated bytes (compared with the budget). */
-  estimatedBytes?: () => number;
+  readonly estimatedBytes?: () => number;
+  /** Waits for in-flight state writes, then closes the connection opened here. */
+  close(): Promise<void>;
 }
 
 /** Embedded mode's memory limits (see MemoryBudget and HeapGuard). */
@@ -21,44 +23,54 @@ export interface MemoryLimits {
   readonly onRefused?: (events: number) => void;
 }
 
-/**
- * The state layer the configuration asks for: Redis (shared by every
- * instance of the consumer group) when configured, else process memory.
- */
+export interface FeatureStoreOptions {
+  readonly settings: StateSettings;
+  /** Redis when configured (shared by every instance of the consumer group), else process memory. */
+  readonly redis: RedisConfig | undefined;
+  /** Redis only: longest wait for the first connection. */
+  readonly redisReadyTimeoutMs: number;
+  /** Memory only: the budget and heap guard (none: unbounded, as in a replay). */
+  readonly memory?: MemoryLimits;
+}
+
+/** The state layer the configuration asks for, with what closes it. */
 export async function openFeatureStore(
   definitions: readonly FeatureDefinition[],
-  settings: StateSettings,
-  redis: RedisConfig | undefined,
-  startupTimeoutMs = 15_000,
-  memory?: MemoryLimits,
+  options: FeatureStoreOptions,
 ): Promise<OpenedFeatureStore> {
+  const { redis, memory } = options;
   if (redis === undefined) {
-    const store = new MemoryFeatureStore(definitions, settings, memory?.budget);
+    const store = new MemoryFeatureStore(definitions, options.settings, memory?.budget);
     return {
       store: memory?.guard === undefined ? store : new HeapGuardedFeatureStore(store, memory.guard.start(), memory.onRefused),
       backend: 'memory',
       check: async () => ({ ok: true, detail: 'memory' }),
       estimatedBytes: () => store.stateSize.estimatedBytes,
+      close: () => store.close(),
     };
   }
-  const client = new RedisClient({ url: redis.url, clusterNodes: redis.clusterNodes });
+  let client;
   try {
-    await client.waitReady(startupTimeoutMs);
+    client = await openRedis(redis, { readyTimeoutMs: options.redisReadyTimeoutMs });
   } catch (error) {
-    await client.quit();
-    throw new Error(`cannot reach Redis at ${redis.url ?? redis.clusterNodes?.join(',')}: ${(error as Error).message}`);
+    throw new Error(`cannot reach Redis at ${describeRedisTarget(redis)}: ${(error as Error).message}`);
   }
-  const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: redis.keyPrefix, closeClient: true });
+  const opened = client;
+  const store = new RedisFeatureStore(opened, definitions, options.settings, { keyPrefix: redis.keyPrefix });
   return {
     store,
     backend: 'redis',
     check: async () => {
       try {
-        await client.ping();
+        await opened.ping();
         return { ok: true };
       } catch (error) {
         return { ok: false, detail: (error as Error).message };
       }
+    },
+    close: async () => {
+      await store.close();
+      await opened.quit();
     },
   };
 }
