@@ -86,8 +86,6 @@ export type KafkaClientLogLevel = 'error' | 'warn' | 'info' | 'debug';
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  /** Default consumer group for consumers created from this client. */
-  readonly groupId?: string;
   /** `true` for TLS with the system CAs, or explicit TLS options. */
   readonly ssl?: boolean | ConnectionOptions;
   readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
