@@ -52,6 +52,21 @@ module.exports = {
       to: { path: ['^test/', '^apps/bench/', '\\.bench\\.ts$', '\\.spec\\.ts$'] },
     },
     {
+      name: 'not-to-test',
+      comment:
+        'tests never import bench code, and benches import only the shared server harnesses and fixtures of test/support: ' +
+        'a bench change cannot break a test, and a test file is never a bench dependency',
+      severity: 'error',
+      from: { path: '^test/' },
+      to: { path: ['^apps/bench/', '\\.bench\\.ts$'] },
+    },
+    {
+      name: 'bench-uses-only-test-support',
+      severity: 'error',
+      from: { path: '^apps/bench/' },
+      to: { path: '^test/', pathNot: '^test/support/' },
+    },
+    {
       name: 'engine-wiring-imports-no-edge',
       comment:
         'apps/engine/src/engine (the module, adapters, lifecycle) is what the ingest edges build on: it must not import ' +

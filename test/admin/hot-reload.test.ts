@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { benchHotReload, startEngineProcess, waitForVersion, type EngineProcess } from '@risk/bench/hot-reload.bench';
+import { startEngineProcess, waitForVersion, type EngineProcess } from '@test/support/engine-process';
 import { TestRedisServer } from '../support/redis-server';
 import { API_KEYS, bigPaymentRule, EDITOR_KEY, paymentEvent, tempDir, VIEWER_KEY } from './admin-support';
 
@@ -96,30 +96,5 @@ describe('hot reload across engine processes sharing Redis', () => {
     }
     const metrics = await (await fetch(`${fleet[1].url}/metrics`)).text();
     assert.match(metrics, /^risk_engine_rules_version 2$/m);
-  });
-});
-
-describe('benchHotReload', () => {
-  let redis: TestRedisServer;
-  before(async () => {
-    redis = await TestRedisServer.start();
-  });
-  after(() => redis.dispose());
-
-  it('measures activations, rollbacks included, until every instance runs them', async () => {
-    const lines: string[] = [];
-    const result = await benchHotReload({
-      instances: 2,
-      activations: 4,
-      warmup: 0,
-      redisUrl: redis.url,
-      mainPath: MAIN,
-      log: (line) => lines.push(line),
-    });
-    assert.equal(result.samplesMs.length, 4);
-    assert.ok(result.samplesMs.every((ms) => Number.isFinite(ms) && ms >= 0));
-    // Three changes then a rollback to the version before the last one.
-    assert.deepEqual(result.versions, [2, 3, 4, 3]);
-    assert.match(lines[0], /p99/);
   });
 });

@@ -1,6 +1,5 @@
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   MemoryFeatureStore,
@@ -12,16 +11,12 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
-import { chunk, generateStream } from './stream';
-import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
 export type StoreFactory = (definitions: readonly FeatureDefinition[], settings: StateSettings) => Promise<FeatureStore>;
 
-export function defaultDefinitions(): FeatureDefinition[] {
-  return parseFeatureDefinitions(JSON.parse(readFileSync(join(process.cwd(), 'rules', 'features.json'), 'utf8')));
-}
-
 /** Feature definitions other than the defaults: the store must be generic over them. */
+
 export function customDefinitions(): FeatureDefinition[] {
   return parseFeatureDefinitions({
     features: [

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import { RedisClient, keySlot } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisRuleSetStore } from '@risk/infra/redis/redis-rule-set.store';
 import { StaleWriteError } from '@risk/domain/rules/lifecycle';
 import { TestRedisCluster } from '../support/redis-server';
-import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
-import { generateStream } from './stream';
-import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { assertSameAsMemory, featureStoreConformance } from './feature-store.conformance';
+import { defaultDefinitions, generateStream } from '@test/support/state-stream';
 
 let cluster: TestRedisCluster;
 let client: RedisClient;

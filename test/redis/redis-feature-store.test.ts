@@ -1,12 +1,12 @@
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DependencyUnavailableError, MemoryFeatureStore, isRetriable, type StateInput } from '@risk/domain';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { TestRedisServer } from '../support/redis-server';
-import { assertSameAsMemory, defaultDefinitions, featureStoreConformance } from './feature-store.conformance';
-import { chunk, generateStream } from './stream';
-import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { assertSameAsMemory, featureStoreConformance } from './feature-store.conformance';
+import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
 let server: TestRedisServer;
 let client: RedisClient;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestKafkaCluster } from '@test/support/kafka-broker';
-import { startEngineProcess } from './hot-reload.bench';
+import { startEngineProcess } from '@test/support/engine-process';
 import { BENCH_TOPIC_SPECS, benchKafka, type ExternalLatencyEngine, type LatencyEngineSettings } from './kafka-adapters.bench';
 import { fmt, line } from './stats';
 

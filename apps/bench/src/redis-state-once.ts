@@ -1,8 +1,7 @@
-// Not a test: `node <out>/test/redis/run-bench.js` measures the Redis state layer once on a generated 24-hour stream.
-import { benchRedisFeatureStore } from '@risk/bench/redis-feature-store.bench';
-import { TestRedisServer } from '../support/redis-server';
-import { defaultDefinitions } from './feature-store.conformance';
-import { chunk, generateStream } from './stream';
+// Not a test: `node <out>/apps/bench/src/redis-state-once.js` measures the Redis state layer once on a generated 24-hour stream.
+import { benchRedisFeatureStore } from './redis-feature-store.bench';
+import { TestRedisServer } from '@test/support/redis-server';
+import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
 async function main(): Promise<void> {
   const events = Number(process.argv[2] ?? 300_000);

@@ -1,4 +1,6 @@
-import type { RiskEvent, StateInput } from '@risk/domain';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseFeatureDefinitions, type FeatureDefinition, type RiskEvent, type StateInput } from '@risk/domain';
 import { SeededRandom } from '@risk/generator';
 
 export interface StreamOptions {
@@ -114,4 +116,9 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** The shipped feature definitions (rules/features.json), which the conformance suite and the Redis benches use. */
+export function defaultDefinitions(): FeatureDefinition[] {
+  return parseFeatureDefinitions(JSON.parse(readFileSync(join(process.cwd(), 'rules', 'features.json'), 'utf8')));
 }

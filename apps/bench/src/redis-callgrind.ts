@@ -1,4 +1,4 @@
-// Not a test: `node <out>/test/redis/run-callgrind.js [warm] [measured]` counts the instructions redis-server
+// Not a test: `node <out>/apps/bench/src/redis-callgrind.js [warm] [measured]` counts the instructions redis-server
 // executes per event (valgrind callgrind), the reproducible figure for comparing versions of the scripts.
 // The state is built first on a plain redis-server (the first `warm` events of the bench stream), saved, and
 // loaded by a redis-server running under callgrind, which then applies `measured` events with collection on.
@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import type { StateInput } from '@risk/domain';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { TestRedisServer } from '../support/redis-server';
-import { defaultDefinitions } from './feature-store.conformance';
-import { chunk, generateStream } from './stream';
-import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { TestRedisServer } from '@test/support/redis-server';
+import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
+import { ENGINE_DEFAULTS } from './engine-defaults';
 
 const PREFIX = 'cg:';
 const PARTITION = 'bench/0';
@@ -21,7 +20,7 @@ async function applyAll(url: string, batches: readonly StateInput[][]): Promise<
   const client = new RedisClient({ url, commandTimeoutMs: 600_000 });
   try {
     await client.waitReady(120_000);
-    const store = new RedisFeatureStore(client, defaultDefinitions(), TEST_STATE_SETTINGS, { keyPrefix: PREFIX });
+    const store = new RedisFeatureStore(client, defaultDefinitions(), ENGINE_DEFAULTS.state, { keyPrefix: PREFIX });
     for (const batch of batches) await store.apply(PARTITION, batch);
     await store.close();
   } finally {
