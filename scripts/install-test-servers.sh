@@ -15,7 +15,7 @@ mkdir -p "$cache"
 for tool in java mvn; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-test-servers: $tool is missing (OpenJDK 17 and Maven are needed)" >&2; exit 1; }
 done
-mvn_quiet() { mvn -q -B -f "$pom" "$@"; }
+mvn_quiet() { mvn -q -B -Dstyle.color=never -f "$pom" "$@"; }
 for version in $KAFKA_VERSIONS; do
   dir="$cache/kafka-$version"
   [ -f "$dir/.complete" ] && continue
@@ -29,7 +29,7 @@ for version in $ELASTICSEARCH_VERSIONS; do
   [ -f "$dir/.complete" ] && continue
   echo "install-test-servers: resolving org.elasticsearch.distribution.integ-test-zip:elasticsearch:$version" >&2
   rm -rf "$dir" "$dir.unpack"
-  mvn_quiet -Pelasticsearch "-Delasticsearch.version=$version" dependency:unpack-dependencies "-DoutputDirectory=$dir.unpack"
+  mvn_quiet -Pelasticsearch "-Delasticsearch.version=$version" dependency:unpack-dependencies "-DoutputDirectory=$dir.unpack" "-DmarkersDirectory=$dir.unpack/.markers"
   mv "$dir.unpack/elasticsearch-$version" "$dir"
   rm -rf "$dir.unpack"
   touch "$dir/.complete"
