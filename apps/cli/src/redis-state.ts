@@ -9,6 +9,11 @@ import type { StateFactory, StateRelease } from './replay-state';
 
 /** One Redis command that gets no answer within this long fails the replay (a stopped server never answers). */
 const COMMAND_TIMEOUT_MS = 10_000;
+
+/** Replay's and replay-clean's client: a command unanswered for 10 s fails the command instead of hanging it. */
+function openReplayRedis(url: string): Promise<RedisClient> {
+  return openRedis({ url, clusterNodes: undefined }, { readyTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+}
 /** How long the cleanup waits for a lost connection to come back. */
 const RECONNECT_WAIT_MS = 5_000;
 /** Longest time spent deleting the replay's keys before giving up and printing how to do it. */
@@ -29,10 +34,7 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
   let client: RedisClient;
   try {
     // A failed open disconnects: the client would otherwise reconnect forever and the process never exit.
-    client = await openRedis(
-      { url, clusterNodes: undefined },
-      { readyTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS },
-    );
+    client = await openReplayRedis(url);
   } catch (error) {
     return { ok: false, message: `cannot open state ${url}: ${(error as Error).message}` };
   }
@@ -128,10 +130,7 @@ export async function runReplayClean(argv: readonly string[], io: ReplayIo): Pro
   }
   let client: RedisClient;
   try {
-    client = await openRedis(
-      { url, clusterNodes: undefined },
-      { readyTimeoutMs: COMMAND_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS },
-    );
+    client = await openReplayRedis(url);
   } catch (error) {
     io.stderr.write(`replay-clean: ${url}: ${(error as Error).message}\n`);
     return 2;
