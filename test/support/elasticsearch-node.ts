@@ -49,6 +49,42 @@ function javaHome(): string {
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * As root the node runs as `nobody`, which cannot enter a checkout under a
+ * private folder (`mktemp -d` is mode 700). Then the distribution is copied
+ * once to a shared temp folder that nobody can read, and reused by later
+ * test files.
+ */
+function homeNobodyCanRun(home: string): string {
+  const canRun = (dir: string): boolean => {
+    try {
+      execFileSync('setpriv', [
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        'test',
+        '-x',
+        join(dir, 'bin', 'elasticsearch'),
+        '-a',
+        '-r',
+        join(dir, 'lib'),
+      ]);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (canRun(home)) return home;
+  const copy = join(tmpdir(), `risk-es-dist-${ELASTICSEARCH_VERSION}-${process.getuid?.() ?? 0}`);
+  if (!existsSync(join(copy, '.complete'))) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(home, copy, { recursive: true });
+    writeFileSync(join(copy, '.complete'), '');
+  }
+  if (!canRun(copy)) throw new Error(`Elasticsearch: user nobody cannot run ${home} nor its copy ${copy} (check the folders' permissions)`);
+  return copy;
+}
 const started = new Set<TestElasticsearchNode>();
 let exitHookInstalled = false;
 
@@ -83,7 +119,7 @@ export class TestElasticsearchNode {
   }
 
   static async start(options: { heapMb?: number; startTimeoutMs?: number } = {}): Promise<TestElasticsearchNode> {
-    const home = elasticsearchHome();
+    const home = isRoot ? homeNobodyCanRun(elasticsearchHome()) : elasticsearchHome();
     const java = javaHome();
     const dir = mkdtempSync(join(tmpdir(), 'risk-es-'));
     const node = new TestElasticsearchNode(await freePort(), dir);
