@@ -45,11 +45,23 @@ if (files.length === 0) {
 }
 // Integration tests start servers on their own ports; one file at a time
 // keeps a 2-core machine responsive and their timings meaningful.
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-  // NODE_PATH lets output directories outside the repo (TEST_OUT_DIR) resolve node_modules.
-  env: { ...process.env, NODE_ENV: 'test', NODE_PATH: join(root, 'node_modules') },
-});
+const result = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(__dirname, 'file-times-reporter.mjs')}`,
+    '--test-reporter-destination=stderr',
+    ...files,
+  ],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    // NODE_PATH lets output directories outside the repo (TEST_OUT_DIR) resolve node_modules.
+    env: { ...process.env, NODE_ENV: 'test', NODE_PATH: join(root, 'node_modules') },
+  },
+);
 if (typeCheckFailed) console.error('type check failed (see above)');
 process.exit(typeCheckFailed ? 1 : (result.status ?? 1));
