@@ -1,32 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-
-/** The compiled service entry point, as `npm start` runs it. */
-const main = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
+import { ENGINE_MAIN, spawnEngine, type SpawnedEngine } from '@test/support/engine-process';
 
 const started: ChildProcessWithoutNullStreams[] = [];
 
-function startProcess(env: Record<string, string>): { child: ChildProcessWithoutNullStreams; url: Promise<string>; output: () => string } {
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'risk-proc-')), ...env },
-  });
-  started.push(child);
-  let output = '';
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /risk-engine ready: (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
-  return { child, url, output: () => output };
+function startProcess(env: Record<string, string>): SpawnedEngine {
+  const engine = spawnEngine(env);
+  started.push(engine.child);
+  return engine;
 }
 
 describe('the service process', () => {
@@ -91,7 +74,7 @@ describe('the service process', () => {
   });
 
   it('refuses an invalid configuration with every problem listed, exit code 2', async () => {
-    const child = spawn(process.execPath, [main], {
+    const child = spawn(process.execPath, [ENGINE_MAIN], {
       env: { ...process.env, PORT: 'eighty', ALERT_THRESHOLD: 'SEVERE', KAFKA_BROKERS: 'nohost' },
     });
     let stderr = '';

@@ -1,44 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnEngine, type SpawnedEngine } from '@test/support/engine-process';
 
-/** The compiled service entry point, as `npm start` runs it. */
-const main = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
-
-interface EngineProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: Promise<string>;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-function startEngine(dataDir: string, nodeArgs: string[], env: Record<string, string> = {}): EngineProcess {
-  const child = spawn(process.execPath, [...nodeArgs, main], {
-    env: { ...process.env, PORT: '0', DATA_DIR: dataDir, RULES_DIR: join(process.cwd(), 'rules'), LOG_LEVEL: 'error', ...env },
-  });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /risk-engine ready: (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.once('exit', (code, signal) => reject(new Error(`exited with ${code ?? signal}: ${output.slice(-2000)}`)));
-  });
-  return {
-    child,
-    url,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
+function startEngine(dataDir: string, nodeArgs: string[], env: Record<string, string> = {}): SpawnedEngine {
+  return spawnEngine({ DATA_DIR: dataDir, LOG_LEVEL: 'error', ...env }, { nodeArgs });
 }
 
 /** Event times two days back: well inside MAX_EVENT_TIME_SKEW, and old enough for windows to expire within the run. */
