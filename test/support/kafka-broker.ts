@@ -236,8 +236,16 @@ function hasSetpriv(): boolean {
 }
 
 /** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
+/**
+ * A random KRaft cluster id (16 bytes, base64url), never starting with '-':
+ * the storage tool would read such an id as an option (1 start in 64 failed
+ * so). Kafka's own Uuid.randomUuid() draws again for the same reason.
+ */
 function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Broker settings that make a test node start fast and stay small; replication fitted to the node count. */
