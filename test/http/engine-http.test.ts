@@ -149,6 +149,8 @@ describe('embedded default over HTTP', () => {
     const health = await getJson('/health');
     assert.equal(health.body.status, 'ok');
     assert.equal(health.body.mode.state, 'memory');
+    // The embedded default keeps verdicts in SQLite under DATA_DIR, not in memory.
+    assert.equal(health.body.mode.verdicts, 'sqlite');
     assert.equal((await getJson('/ready')).status, 200);
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();
     assert.match(metrics, /risk_engine_events_total\{outcome="accepted",source="http"\} \d+/);

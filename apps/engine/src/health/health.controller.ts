@@ -31,7 +31,7 @@ export class HealthController {
       mode: {
         state: config.redis === undefined ? 'memory' : 'redis',
         ingest: config.kafka === undefined ? 'http' : 'kafka+http',
-        verdicts: config.elasticsearch === undefined ? 'memory' : 'elasticsearch',
+        verdicts: config.elasticsearch === undefined ? 'sqlite' : 'elasticsearch',
       },
     };
   }
