@@ -1,66 +1,29 @@
-import type { EventField, RiskEvent } from '../events/risk-event';
+import type { RiskEvent } from '../events/risk-event';
 import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
 import { featureValuesFactory } from './feature-values-factory';
 import { FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
+import { decideAcceptance, type AcceptedRecord } from './acceptance';
 import {
-  countDistinct,
-  insertSorted,
-  SLIDING_THRESHOLD,
-  slidingOf,
-  TRIM_BATCH,
-  trim,
-  upperBound,
-  upperBoundFrom,
-  type Series,
-} from './window-series';
+  applyEventToEntity,
+  buildEntityGroups,
+  emptyEntityState,
+  type EntityGroup,
+  type EntityState,
+  type StateTally,
+} from './entity-features';
 
-interface LatestValue {
-  value: string | number;
-  time: number;
-}
-
-/** All state of one entity key (one user, one IP, one device). */
-interface EntityState {
-  /** One slot per feature of the entity's group. */
-  readonly series: (Series | undefined)[];
-  readonly latest: (LatestValue | undefined)[];
-  /** Newest event_time seen for this key, for the idle sweep. */
-  newest: number;
-}
-
-interface FeatureSlot {
-  readonly definition: FeatureDefinition;
-  /** Position in the feature vector (definition order). */
-  readonly output: number;
-  /** Entries at or before (newest − horizon) can no longer fall in any non-late window. */
-  readonly horizonMs: number;
-  readonly types: ReadonlySet<string> | undefined;
-}
-
-interface EntityGroup {
-  readonly entity: EventField;
-  readonly windowed: readonly FeatureSlot[];
-  readonly changed: readonly FeatureSlot[];
+/** The memory store's entity groups: the shared group definition and its keys' states. */
+interface MemoryGroup {
+  readonly group: EntityGroup;
   readonly byKey: Map<string, EntityState>;
-  /** How long an idle key must be kept: its longest horizon. */
-  readonly retentionMs: number;
-  /** Longest windowed horizon: after it, only latest values (`changed`) remain useful. */
-  readonly windowRetentionMs: number;
-}
-
-/** First outcome of a message that may be redelivered (it had a message id). */
-interface AcceptedRecord {
-  readonly messageId: string;
-  readonly late: boolean;
-  readonly features: FeatureValues;
 }
 
 /**
  * Stored for accepted events without a message id (HTTP, replay): they can
  * be duplicated but never redelivered, so their outcome need not be kept
- * alive for the whole dedup retention.
+ * alive for the whole dedup retention. One shared object.
  */
-const NO_REDELIVERY = null;
+const NO_REDELIVERY: AcceptedRecord = { messageId: undefined, late: false, features: undefined };
 
 const SWEEP_EVERY = 8192;
 /** How often (in events) the state is compared with its memory budget. */
@@ -108,9 +71,9 @@ export interface MemoryBudget {
  * that a lagging partition would still count (documented in the README).
  */
 export class MemoryFeatureStore extends FeatureStore {
-  private readonly groups: EntityGroup[] = [];
+  private readonly groups: MemoryGroup[];
   private readonly partitionMax = new Map<string, number>();
-  private readonly accepted = new Map<string, AcceptedRecord | typeof NO_REDELIVERY>();
+  private readonly accepted = new Map<string, AcceptedRecord>();
   /** event_ids and their event times in acceptance order, for pruning the dedup memory. */
   private acceptedOrder: string[] = [];
   private acceptedTimes: number[] = [];
@@ -118,8 +81,7 @@ export class MemoryFeatureStore extends FeatureStore {
   private globalMax = -Infinity;
   private sinceSweep = 0;
   /** Window entries and series held (all entities), for the budget estimate. */
-  private entries = 0;
-  private seriesCount = 0;
+  private readonly tally: StateTally = { entries: 0, series: 0 };
   private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
   private readonly scratch: FeatureValue[];
 
@@ -131,23 +93,7 @@ export class MemoryFeatureStore extends FeatureStore {
     super();
     this.makeFeatures = featureValuesFactory(definitions);
     this.scratch = definitions.map(() => 0);
-    const byEntity = new Map<EventField, { windowed: FeatureSlot[]; changed: FeatureSlot[] }>();
-    definitions.forEach((definition, output) => {
-      let group = byEntity.get(definition.entity);
-      if (group === undefined) byEntity.set(definition.entity, (group = { windowed: [], changed: [] }));
-      const slot: FeatureSlot = {
-        definition,
-        output,
-        horizonMs: definition.windowMs + settings.allowedLatenessMs,
-        types: definition.eventTypes === undefined ? undefined : new Set(definition.eventTypes),
-      };
-      (definition.aggregate === 'changed' ? group.changed : group.windowed).push(slot);
-    });
-    for (const [entity, { windowed, changed }] of byEntity) {
-      const windowRetentionMs = Math.max(0, ...windowed.map((s) => s.horizonMs));
-      const retentionMs = Math.max(windowRetentionMs, changed.length > 0 ? settings.latestValueRetentionMs : 0);
-      this.groups.push({ entity, windowed, changed, byKey: new Map(), retentionMs, windowRetentionMs });
-    }
+    this.groups = buildEntityGroups(definitions, settings).map((group) => ({ group, byKey: new Map() }));
   }
 
   apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
@@ -163,15 +109,15 @@ export class MemoryFeatureStore extends FeatureStore {
 
   async close(): Promise<void> {
     this.accepted.clear();
-    this.entries = 0;
-    this.seriesCount = 0;
+    this.tally.entries = 0;
+    this.tally.series = 0;
     for (const group of this.groups) group.byKey.clear();
   }
 
   /** Entities and entries currently held, and their estimated bytes: for tests and metrics. */
   get stateSize(): { entities: number; series: number; entries: number; dedup: number; estimatedBytes: number } {
     const entities = this.entityCount();
-    const { entries, seriesCount: series } = this;
+    const { entries, series } = this.tally;
     return { entities, series, entries, dedup: this.accepted.size, estimatedBytes: this.estimatedBytes(entities) };
   }
 
@@ -184,24 +130,19 @@ export class MemoryFeatureStore extends FeatureStore {
   private estimatedBytes(entities = this.entityCount()): number {
     return (
       entities * STATE_BYTES.entity +
-      this.seriesCount * STATE_BYTES.series +
-      this.entries * STATE_BYTES.entry +
+      this.tally.series * STATE_BYTES.series +
+      this.tally.entries * STATE_BYTES.entry +
       this.accepted.size * STATE_BYTES.eventId
     );
   }
 
   private applyOne(partition: string, { event, messageId }: StateInput): StateOutcome {
-    const previous = this.accepted.get(event.event_id);
-    if (previous !== undefined) {
-      if (previous !== NO_REDELIVERY && previous.messageId === messageId) {
-        return { kind: 'accepted', late: previous.late, features: previous.features, redelivered: true };
-      }
-      return { kind: 'duplicate' };
-    }
-
     const t = event.event_time;
     const max = this.partitionMax.get(partition);
-    const late = max !== undefined && t < max - this.settings.allowedLatenessMs;
+    const decision = decideAcceptance(this.accepted.get(event.event_id), messageId, t, max, this.settings.allowedLatenessMs);
+    if (decision.kind === 'duplicate') return decision;
+    if (decision.kind === 'redelivered') return { kind: 'accepted', late: decision.late, features: decision.features, redelivered: true };
+    const late = decision.late;
     if (max === undefined || t > max) this.partitionMax.set(partition, t);
     if (t > this.globalMax) this.globalMax = t;
 
@@ -217,41 +158,24 @@ export class MemoryFeatureStore extends FeatureStore {
     return { kind: 'accepted', late, features, redelivered: false };
   }
 
-  private applyToEntity(group: EntityGroup, event: RiskEvent, values: FeatureValue[]): void {
+  private applyToEntity({ group, byKey }: MemoryGroup, event: RiskEvent, values: FeatureValue[]): void {
     const key = event[group.entity];
     if (key === undefined) {
-      for (const slot of group.windowed) values[slot.output] = 0;
-      for (const slot of group.changed) values[slot.output] = false;
+      applyEventToEntity(group, undefined, event, values);
       return;
     }
-    const t = event.event_time;
-    let state = group.byKey.get(key as string);
-    if (state === undefined) {
-      state = { series: group.windowed.map(() => undefined), latest: group.changed.map(() => undefined), newest: t };
-      group.byKey.set(key as string, state);
-    } else if (t > state.newest) state.newest = t;
-    for (let i = 0; i < group.windowed.length; i++) {
-      const slot = group.windowed[i];
-      const before = state.series[i];
-      const entriesBefore = before?.times.length ?? 0;
-      values[slot.output] = windowedValue(slot, state, i, event);
-      const after = state.series[i];
-      this.entries += (after?.times.length ?? 0) - entriesBefore;
-      if (before === undefined && after !== undefined) this.seriesCount++;
-    }
-    for (let i = 0; i < group.changed.length; i++) {
-      const slot = group.changed[i];
-      values[slot.output] = changedValue(slot, state, i, event);
-    }
+    let state = byKey.get(key as string);
+    if (state === undefined) byKey.set(key as string, (state = emptyEntityState(group, event.event_time)));
+    applyEventToEntity(group, state, event, values, this.tally);
   }
 
   /** Forgets idle entities and expired event_ids; amortised over SWEEP_EVERY events. */
   private sweep(): void {
     this.sinceSweep = 0;
-    for (const group of this.groups) {
-      const cutoff = this.globalMax - group.retentionMs;
-      for (const [key, state] of group.byKey) {
-        if (state.newest <= cutoff) this.forget(group, key, state);
+    for (const memoryGroup of this.groups) {
+      const cutoff = this.globalMax - memoryGroup.group.retentionMs;
+      for (const [key, state] of memoryGroup.byKey) {
+        if (state.newest <= cutoff) this.forget(memoryGroup, key, state);
       }
     }
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
@@ -271,12 +195,12 @@ export class MemoryFeatureStore extends FeatureStore {
     this.acceptedOrderHead = head;
   }
 
-  private forget(group: EntityGroup, key: string, state: EntityState): void {
+  private forget(group: MemoryGroup, key: string, state: EntityState): void {
     group.byKey.delete(key);
     for (const s of state.series) {
       if (s === undefined) continue;
-      this.entries -= s.times.length;
-      this.seriesCount--;
+      this.tally.entries -= s.times.length;
+      this.tally.series--;
     }
   }
 
@@ -291,25 +215,25 @@ export class MemoryFeatureStore extends FeatureStore {
     const entities = this.entityCount();
     const ranks = new Float64Array(entities);
     let n = 0;
-    for (const group of this.groups) {
+    for (const { group, byKey } of this.groups) {
       const idleBefore = this.globalMax - group.windowRetentionMs;
-      for (const state of group.byKey.values()) ranks[n++] = rankOf(state.newest, idleBefore);
+      for (const state of byKey.values()) ranks[n++] = rankOf(state.newest, idleBefore);
     }
     const perEntity =
-      STATE_BYTES.entity + (this.seriesCount * STATE_BYTES.series + this.entries * STATE_BYTES.entry) / Math.max(entities, 1);
+      STATE_BYTES.entity + (this.tally.series * STATE_BYTES.series + this.tally.entries * STATE_BYTES.entry) / Math.max(entities, 1);
     const count = Math.min(entities, Math.ceil(excess / perEntity));
     if (count > 0) {
       const threshold = ranks.slice().sort()[count - 1];
       let idle = 0;
       let active = 0;
-      for (const group of this.groups) {
-        const idleBefore = this.globalMax - group.windowRetentionMs;
-        for (const [key, state] of group.byKey) {
+      for (const memoryGroup of this.groups) {
+        const idleBefore = this.globalMax - memoryGroup.group.windowRetentionMs;
+        for (const [key, state] of memoryGroup.byKey) {
           const rank = rankOf(state.newest, idleBefore);
           if (rank > threshold) continue;
           if (rank < IDLE_TIER) idle++;
           else active++;
-          this.forget(group, key, state);
+          this.forget(memoryGroup, key, state);
         }
       }
       if (idle > 0) budget.onEvict?.('idle', idle);
@@ -340,68 +264,3 @@ function rankOf(newest: number, idleBefore: number): number {
 /** Larger than any event time in ms (±8.64e15): idle ranks are all below IDLE_TIER, active ones above. */
 const IDLE_OFFSET = 1e17;
 const IDLE_TIER = -IDLE_OFFSET / 2;
-
-function windowedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): number {
-  const { definition } = slot;
-  const t = event.event_time;
-  let series = state.series[index];
-  const field = definition.field;
-  const value = field === undefined ? 0 : event[field];
-  const takesPart =
-    (slot.types === undefined || slot.types.has(event.event_type)) && (definition.aggregate !== 'distinct' || value !== undefined);
-  if (takesPart) {
-    if (series === undefined) series = state.series[index] = { times: [], values: [], sliding: undefined };
-    const stored = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
-    insertSorted(series, t, stored, definition.windowMs);
-  }
-  if (series === undefined) return 0;
-
-  const { times, values } = series;
-  const newest = times[times.length - 1];
-  // Entries at or before (newest − horizon) count as trimmed even while they
-  // are still physically present: trimming is amortised, results are not.
-  const horizon = newest - slot.horizonMs;
-  let result: number;
-  if (series.sliding !== undefined && t === newest) {
-    result = series.sliding.counts.size;
-  } else if (t <= horizon) {
-    // A late event older than everything still kept: it sees only itself,
-    // exactly as if it had been inserted into already-trimmed state.
-    result = !takesPart ? 0 : definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : 1;
-  } else {
-    const end = upperBound(times, t);
-    const start = upperBound(times, Math.max(t - definition.windowMs, horizon));
-    if (definition.aggregate === 'count') result = end - start;
-    else if (definition.aggregate === 'sum') {
-      let sum = 0;
-      for (let i = start; i < end; i++) sum += values[i] as number;
-      result = sum;
-    } else {
-      result = countDistinct(values, start, end);
-      // A large window of the newest event (a shared device, a busy IP): from
-      // now on keep its multiset up to date instead of rescanning it.
-      if (t === newest && end - start > SLIDING_THRESHOLD) series.sliding = slidingOf(values, start, end);
-    }
-  }
-  const expired = upperBoundFrom(times, horizon);
-  if (expired >= TRIM_BATCH || (expired > 0 && expired * 2 >= times.length)) trim(series, expired);
-  return result;
-}
-
-function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {
-  const value = event[slot.definition.field!];
-  if (value === undefined) return false;
-  const known = state.latest[index];
-  const t = event.event_time;
-  if (known === undefined) {
-    state.latest[index] = { value, time: t };
-    return false;
-  }
-  const changed = known.value !== value;
-  // Ties go to the later arrival (SPEC §3).
-  if (t >= known.time) {
-    known.value = value;
-    known.time = t;
-  }
-  return changed;
-}
