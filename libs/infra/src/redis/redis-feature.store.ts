@@ -1,8 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import {
+  applyEventToEntity,
+  buildEntityGroups,
+  decideAcceptance,
+  DependencyUnavailableError,
   FeatureStore,
   RiskEngineError,
   emptyFeatureValue,
   featureValuesFactory,
+  type AcceptedRecord,
+  type EntityGroup,
+  type EventField,
   type FeatureDefinition,
   type FeatureValue,
   type FeatureValues,
@@ -10,88 +18,140 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
-import { FIELD_CODES, FINALIZE_SCRIPT, acceptScript, applyScript, buildGroups, type EntityGroup } from './redis-feature.lua';
-import { Packer } from './redis-packer';
-import { keySlot, type RedisClient, type RedisScript } from './redis.client';
+import { AppliedRecord, appliedRecordHeader } from './redis-applied-record';
+import { EntityCodec, HEADER_BYTES, type DecodedEntity } from './redis-entity.codec';
+import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 
 export interface RedisFeatureStoreOptions {
   /** Prefix of every key (REDIS_KEY_PREFIX). */
   readonly keyPrefix: string;
   /**
-   * How long (wall clock) the state needed to finish a batch interrupted by a
-   * crash is kept: a batch redelivered later than this may be counted twice
-   * at the entities it had already reached. Default 1 h.
+   * How long (wall clock) the answers of a batch interrupted by a crash are
+   * kept for its redelivery: a batch redelivered later than this may be
+   * counted twice at the entities it had already reached. Default 1 h.
    */
   readonly pendingTimeoutMs?: number;
+  /** How long a partition stays claimed by a batch that never finished (a crashed process). Default 10 s. */
+  readonly claimTimeoutMs?: number;
   /** Whether `close()` also closes the client. Default false: the client is usually shared. */
   readonly closeClient?: boolean;
-  /** Tests only: called between the steps of `apply`; throwing simulates a crash there. */
-  readonly afterStep?: (step: 'accept' | 'apply') => void;
+  /**
+   * Tests only: called after each step of `apply` (awaited); throwing simulates a
+   * crash there, waiting lets another writer change entities in between.
+   */
+  readonly afterStep?: (step: StoreStep) => void | Promise<void>;
 }
 
-interface Unit {
+/** read: state read, nothing written; computed: about to write entities; entities: written, partition not committed. */
+export type StoreStep = 'read' | 'computed' | 'entities';
+
+/** Short, stable key codes for the entity fields (they end up in every entity key). */
+export const ENTITY_KEY_CODES: Record<EventField, string> = {
+  event_id: 'eid',
+  user_id: 'u',
+  event_type: 'type',
+  ip_address: 'ip',
+  device_id: 'dev',
+  location_city: 'city',
+  amount: 'amt',
+};
+
+/** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
+const MAX_ENTITY_ATTEMPTS = 20;
+/** How long a batch waits for a partition claimed by another writer before giving up (retriable). */
+const MAX_CLAIM_WAIT_MS = 15_000;
+
+interface GroupPlan {
   readonly group: EntityGroup;
+  readonly codec: EntityCodec;
+  readonly keyBefore: string;
+  readonly keyAfter: string;
+  readonly ttl: string;
+  /** The group's outputs in order: the answer stored in the applied record. */
+  readonly outputs: readonly number[];
+}
+
+/** One entity touched by the batch. */
+interface Unit {
+  readonly plan: GroupPlan;
+  readonly index: number;
   readonly key: string;
-  readonly slot: number;
-  /** Batch positions of the unit's events, in arrival order. */
+  /** Batch positions of the unit's accepted events, in arrival order. */
   readonly positions: number[];
 }
 
-type Decision =
-  | { readonly code: 'D' }
-  | { readonly code: 'A' | 'P'; readonly late: boolean }
-  | { readonly code: 'R'; readonly late: boolean; readonly values: string }
-  /** A repeat, within the batch, of the message at `of`. */
-  | { readonly code: 'C'; readonly of: number };
+interface PartitionRead {
+  readonly max: number | undefined;
+  readonly version: number;
+  readonly records: (string | null)[];
+  readonly head: string[];
+}
 
 /**
- * The streaming state layer in Redis, giving exactly MemoryFeatureStore's
- * outcomes for events of one partition processed one by one.
+ * The streaming state layer in Redis. Redis stores the state; the engine
+ * computes: acceptance and feature values come from the same domain code as
+ * MemoryFeatureStore, so both give exactly the same outcomes for one
+ * partition's events, batch after batch.
  *
- * One `apply` costs three round trips whatever the batch size:
- * 1. accept: one script on the partition's slot decides duplicate /
- *    redelivered / accepted and the late flag for the whole batch in order
- *    (dedup + watermark are per source partition);
- * 2. apply: one script per entity slot (one call for everything on a single
- *    node) applies each entity's accepted events in order and returns their
- *    feature values, idempotently per batch token;
- * 3. finalize: one script on the partition's slot stores each first outcome
- *    in its dedup record, for redelivery.
- * See docs/redis.md for the key layout and the crash analysis.
+ * One `apply` is three round trips, whatever the batch size:
+ * 1. read: claim the partition, read its watermark, the batch's dedup
+ *    records and the oldest ones, and every touched entity with its slot's
+ *    applied record;
+ * 2. write entities: per slot, one compare-and-set of every entity the
+ *    batch changed (all or none) and the batch's answers in the applied
+ *    record; another partition having changed one in between makes the
+ *    store re-read and recompute (what was already written is recognised
+ *    from the applied record and not applied again);
+ * 3. commit: the dedup records with their first outcomes, the watermark, the
+ *    version; releases the claim.
+ * A crash between 2 and 3 leaves entities updated and the partition not
+ * committed: the redelivered batch finds its answers in the applied records
+ * (same messageIds), applies nothing twice and returns them.
+ * See docs/redis.md for the layout and the crash analysis.
  */
 export class RedisFeatureStore extends FeatureStore {
-  private readonly groups: EntityGroup[];
-  private readonly accept: RedisScript;
-  private readonly applyEntities: RedisScript;
-  private readonly finalize: RedisScript;
+  private readonly plans: GroupPlan[];
+  private readonly claim: RedisScript;
+  private readonly writeEntities: RedisScript;
+  private readonly commit: RedisScript;
   private readonly prefix: string;
-  /** Per group (by index - 1): the entity key around the entity value. */
-  private readonly keyParts: { readonly before: string; readonly after: string }[];
   private readonly empty: FeatureValue[];
   private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
-  /** Scratch for the packed arguments; each is packed and taken without an await in between. */
-  private readonly packer = new Packer();
+  private readonly owner = randomBytes(8).toString('hex');
+  private readonly pendingTimeoutMs: number;
+  private readonly claimTimeoutMs: number;
+  private readonly dedupKeyTtlMs: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
+  conflicts = 0;
 
   constructor(
     private readonly client: RedisClient,
     private readonly definitions: readonly FeatureDefinition[],
-    settings: StateSettings,
+    private readonly settings: StateSettings,
     private readonly options: RedisFeatureStoreOptions,
   ) {
     super();
-    const pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.prefix = options.keyPrefix;
-    this.groups = buildGroups(definitions, settings);
-    this.keyParts = this.groups.map((group) => ({ before: `${this.prefix}{${FIELD_CODES[group.entity]}:`, after: `}:e${group.layout}` }));
+    this.pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
+    this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
+    // Idle partitions keep their dedup records a little longer than the event-time retention.
+    this.dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
+    this.plans = buildEntityGroups(definitions, settings).map((group) => ({
+      group,
+      codec: new EntityCodec(group),
+      keyBefore: `${this.prefix}{${ENTITY_KEY_CODES[group.entity]}:`,
+      keyAfter: '}:s',
+      ttl: String(Math.max(group.retentionMs, 1)),
+      outputs: [...group.windowed, ...group.changed].map((slot) => slot.output),
+    }));
     this.empty = definitions.map((definition) => emptyFeatureValue(definition));
     this.makeFeatures = featureValuesFactory(definitions);
-    // Idle partitions keep their dedup records a little longer than the event-time retention.
-    const dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, pendingTimeoutMs) + 3_600_000;
-    this.accept = client.defineScript('accept', acceptScript(settings, pendingTimeoutMs, dedupKeyTtlMs));
-    this.applyEntities = client.defineScript('apply', applyScript(this.groups, settings, pendingTimeoutMs));
-    this.finalize = client.defineScript('finalize', FINALIZE_SCRIPT);
+    this.claim = client.defineScript('claim', CLAIM_SCRIPT);
+    this.writeEntities = client.defineScript('write_entities', WRITE_ENTITIES_SCRIPT);
+    this.commit = client.defineScript('commit', COMMIT_SCRIPT);
   }
 
   apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
@@ -117,178 +177,353 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** Keys of a partition's acceptance state (the hash tag keeps them in one slot). */
-  partitionKeys(partition: string): { state: string; dedup: string; order: string } {
+  partitionKeys(partition: string): { state: string; dedup: string; order: string; lock: string } {
     const base = `${this.prefix}{p:${partition}}:`;
-    return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord` };
+    return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord`, lock: `${base}lk` };
+  }
+
+  /** The key holding one entity's state, e.g. `risk:{u:alice}:s`. */
+  entityKey(entity: EventField, value: string): string {
+    const plan = this.plans.find((p) => p.group.entity === entity);
+    return `${plan?.keyBefore ?? `${this.prefix}{${ENTITY_KEY_CODES[entity]}:`}${value}}:s`;
   }
 
   private async applyNow(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
     if (inputs.length === 0) return [];
     const keys = this.partitionKeys(partition);
-    const pack = this.packer;
+    const ids = [...new Set(inputs.map((input) => input.event.event_id))];
+    const headCount = inputs.length + 32;
+    // Identity of this call's events without a messageId in the applied records (they cannot be redelivered).
+    const attempt = `~${randomBytes(6).toString('hex')}`;
 
-    // event_time as text once: the accept script keeps it in the dedup record, finalize rewrites that record.
-    const times = new Array<string>(inputs.length);
-    for (let i = 0; i < inputs.length; i++) {
-      const { event, messageId } = inputs[i];
-      const time = String(event.event_time);
-      times[i] = time;
-      pack.str16(event.event_id);
-      pack.str16(messageId ?? '');
-      pack.str16(time);
-    }
-    const accepted = String(await this.accept.run([keys.state, keys.dedup, keys.order], [pack.take()])).split('\n');
-    this.options.afterStep?.('accept');
-    const token = accepted[0];
-    const decisions = this.decide(inputs, accepted);
+    const units = this.unitsOf(inputs);
+    let read = await this.read(keys, partition, ids, headCount, units);
+    await this.options.afterStep?.('read');
+    const partitionState = read.partition;
+    const base = partitionState.version;
+    const acceptance = this.accept(inputs, ids, partitionState);
 
-    const toApply: number[] = [];
-    decisions.forEach((d, i) => {
-      if (d.code === 'A' || d.code === 'P') toApply.push(i);
-    });
-    const features = await this.applyToEntities(partition, token, inputs, toApply);
-    this.options.afterStep?.('apply');
-
-    const outcomes = new Array<StateOutcome>(inputs.length);
-    // Events leaving pending: those the accept step counted (with a non-empty messageId).
-    let leaving = 0;
-    let records = 0;
-    decisions.forEach((d, i) => {
-      switch (d.code) {
-        case 'D':
-          outcomes[i] = { kind: 'duplicate' };
-          break;
-        case 'R':
-          outcomes[i] = { kind: 'accepted', late: d.late, features: this.decodeValues(d.values), redelivered: true };
-          break;
-        case 'C': {
-          const first = outcomes[d.of] as Extract<StateOutcome, { kind: 'accepted' }>;
-          outcomes[i] = { kind: 'accepted', late: first.late, features: first.features, redelivered: true };
-          break;
-        }
-        default: {
-          const values = features[i];
-          outcomes[i] = { kind: 'accepted', late: d.late, features: this.makeFeatures(values), redelivered: d.code === 'P' };
-          // Without a messageId nothing can ever be redelivered: no need to keep the outcome.
-          const { event, messageId } = inputs[i];
-          if (messageId !== undefined) {
-            if (messageId !== '') leaving++;
-            records++;
-            // The accept script's record with 'F' for 'P' and the outcome appended (see FINALIZE_SCRIPT).
-            pack.str16(event.event_id);
-            pack.str32(`F${d.late ? '1' : '0'}${times[i]},${messageId}\u001f${encodeValues(values)}`);
-          }
-        }
+    // Entities: computed from what was read, written under compare-and-set; on a conflict, read again.
+    const features = new Array<FeatureValue[] | undefined>(inputs.length);
+    const work: ComputeState = { attempt, features, writtenNow: new Set(), redelivered: new Set() };
+    for (let attemptNo = 1; ; attemptNo++) {
+      const writes = this.compute(inputs, acceptance.accepted, this.slotsOf(units, partition), read, work);
+      await this.options.afterStep?.('computed');
+      const conflicted = await this.write(writes, base);
+      if (conflicted === 0) break;
+      this.conflicts += conflicted;
+      if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
+        throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
       }
-    });
-    const finalRecords = pack.take();
-    if (records > 0) await this.finalize.run([keys.dedup, keys.state], [String(leaving), finalRecords]);
+      if (attemptNo > 2) await sleep(Math.random() * attemptNo);
+      read = { partition: partitionState, ...(await this.readEntities(units, partition)) };
+    }
+    await this.options.afterStep?.('entities');
+
+    const outcomes = this.outcomes(inputs, acceptance, work);
+    await this.commitPartition(keys, partition, base, inputs, acceptance, outcomes);
     return outcomes;
   }
 
-  private decide(inputs: readonly StateInput[], replies: readonly string[]): Decision[] {
-    if (replies.length !== inputs.length + 1) {
-      throw new RiskEngineError('REDIS_PROTOCOL', `accept script answered ${replies.length - 1} codes for ${inputs.length} events`, false);
-    }
-    const firstInBatch = new Map<string, number>();
-    return inputs.map(({ event, messageId }, i) => {
-      const reply = replies[i + 1];
-      const code = reply[0];
-      if (code === 'D') return { code: 'D' };
-      const late = reply[1] === '1';
-      if (code === 'R') return { code: 'R', late, values: reply.slice(2) };
-      // A second copy of a message accepted earlier in this same batch: the first copy's outcome, once.
-      const seen = firstInBatch.get(event.event_id);
-      if (code === 'P' && seen !== undefined && messageId !== undefined) return { code: 'C', of: seen };
-      if (code !== 'A' && code !== 'P') throw new RiskEngineError('REDIS_PROTOCOL', `unexpected accept code ${reply}`, false);
-      firstInBatch.set(event.event_id, i);
-      return { code, late };
-    });
-  }
-
-  /**
-   * RT2: every entity's accepted events of the batch, grouped by slot so that each script call stays in one slot.
-   * Returns, by batch position, the feature values in definition order (only for `positions`).
-   */
-  private async applyToEntities(
-    partition: string,
-    token: string,
-    inputs: readonly StateInput[],
-    positions: readonly number[],
-  ): Promise<FeatureValue[][]> {
-    const results = new Array<FeatureValue[]>(inputs.length);
-    for (const position of positions) results[position] = this.empty.slice();
+  /** Entities touched by accepted-or-not events, grouped: reading a few extra keys costs less than a round trip. */
+  private unitsOf(inputs: readonly StateInput[]): Map<string, Unit> {
     const units = new Map<string, Unit>();
-    const cluster = this.client.isCluster;
-    for (const group of this.groups) {
-      const { before, after } = this.keyParts[group.index - 1];
-      for (const position of positions) {
-        const value = inputs[position].event[group.entity];
+    for (let g = 0; g < this.plans.length; g++) {
+      const plan = this.plans[g];
+      const field = plan.group.entity;
+      for (let position = 0; position < inputs.length; position++) {
+        const value = inputs[position].event[field];
         if (value === undefined) continue;
-        const key = before + String(value) + after;
+        const key = plan.keyBefore + String(value) + plan.keyAfter;
         let unit = units.get(key);
-        if (unit === undefined) {
-          unit = { group, key, slot: cluster ? keySlot(key) : 0, positions: [] };
-          units.set(key, unit);
-        }
+        if (unit === undefined) units.set(key, (unit = { plan, index: g, key, positions: [] }));
         unit.positions.push(position);
       }
     }
-    if (units.size === 0) return results;
+    return units;
+  }
 
+  private async read(
+    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    partition: string,
+    ids: readonly string[],
+    headCount: number,
+    units: Map<string, Unit>,
+  ): Promise<{ partition: PartitionRead } & EntityRead> {
+    const started = Date.now();
+    const slots = this.slotsOf(units, partition);
+    for (;;) {
+      const calls: PipelineCall[] = [
+        { script: this.claim, keys: [keys.lock], args: [this.owner, this.claimTimeoutMs] },
+        { command: 'hmget', args: [keys.state, 'max', 'ver'] },
+        { command: 'hmget', args: [keys.dedup, ...ids] },
+        { command: 'lrange', args: [keys.order, 0, headCount - 1] },
+        ...slots.map(({ apKey, units: list }): PipelineCall => ({
+          command: 'mget',
+          args: [apKey, ...list.map((u) => u.key)],
+          buffers: true,
+        })),
+      ];
+      const answers = await this.client.pipelined(calls);
+      const wait = Number(answers[0]);
+      if (wait === 0) {
+        const [max, version] = answers[1] as (string | null)[];
+        return {
+          partition: {
+            max: max === null ? undefined : Number(max),
+            version: version === null ? 0 : Number(version),
+            records: answers[2] as (string | null)[],
+            head: answers[3] as string[],
+          },
+          ...this.entitiesFrom(slots, answers.slice(4) as (Buffer | null)[][]),
+        };
+      }
+      if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
+        throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);
+      }
+      await sleep(Math.min(wait, 50));
+    }
+  }
+
+  private async readEntities(units: Map<string, Unit>, partition: string): Promise<EntityRead> {
+    const slots = this.slotsOf(units, partition);
+    const answers = await this.client.pipelined(
+      slots.map(({ apKey, units: list }): PipelineCall => ({ command: 'mget', args: [apKey, ...list.map((u) => u.key)], buffers: true })),
+    );
+    return this.entitiesFrom(slots, answers as (Buffer | null)[][]);
+  }
+
+  private entitiesFrom(slots: readonly SlotUnits[], answers: readonly (Buffer | null)[][]): EntityRead {
+    const entities = new Map<string, Buffer | null>();
+    const applied = new AppliedRecord();
+    slots.forEach(({ units }, s) => {
+      const values = answers[s];
+      applied.add(values[0]);
+      units.forEach((unit, u) => entities.set(unit.key, values[u + 1]));
+    });
+    return { entities, applied };
+  }
+
+  /** The batch's entities grouped by slot, each slot with its applied record's key. */
+  private slotsOf(units: Map<string, Unit>, partition: string): SlotUnits[] {
+    const cluster = this.client.isCluster;
     const bySlot = new Map<number, Unit[]>();
     for (const unit of units.values()) {
-      const list = bySlot.get(unit.slot);
-      if (list === undefined) bySlot.set(unit.slot, [unit]);
+      const slot = cluster ? keySlot(unit.key) : 0;
+      const list = bySlot.get(slot);
+      if (list === undefined) bySlot.set(slot, [unit]);
       else list.push(unit);
     }
-    const groups = [...bySlot.entries()];
-    const pack = this.packer;
-    const calls = groups.map(([slot, slotUnits]) => {
-      // The applied record lives in the call's own slot, so that a retried batch finds it whatever the grouping.
-      const keys: string[] = [cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`];
-      let eventKeys = '';
-      for (const unit of slotUnits) {
-        keys.push(unit.key);
-        const group = unit.group;
-        pack.u8(group.index);
-        pack.u16(unit.positions.length);
-        const fields = group.fields;
-        const tag = `${group.index}:`;
-        for (const position of unit.positions) {
-          const event = inputs[position].event;
-          const eventKey = tag + event.event_id;
-          eventKeys += `${Buffer.byteLength(eventKey)}\t${eventKey}`;
-          pack.f64(event.event_time);
-          if (group.typed) pack.str16(event.event_type);
-          for (let f = 0; f < fields.length; f++) {
-            const value = event[fields[f]];
-            pack.str16(value === undefined ? '' : String(value));
-          }
-        }
-      }
-      return { script: this.applyEntities, keys, args: [token, eventKeys, pack.take()] };
-    });
-    const answers = await this.client.runScripts(calls);
+    // The applied record lives in the slot of the entities it covers, so that one script writes both.
+    return [...bySlot].map(([slot, list]) => ({
+      slot,
+      apKey: cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`,
+      units: list,
+    }));
+  }
 
-    for (let c = 0; c < groups.length; c++) {
-      const lines = String(answers[c]).split('\n');
-      let at = 0;
-      for (const unit of groups[c][1]) {
-        const features = unit.group.features;
+  /** SPEC §2 in batch order, with the same decisions as MemoryFeatureStore. */
+  private accept(inputs: readonly StateInput[], ids: readonly string[], read: PartitionRead): Acceptance {
+    const { allowedLatenessMs, dedupRetentionMs } = this.settings;
+    // Dedup retention in event time, judged on the oldest remembered event_ids.
+    let expire = 0;
+    const expired = new Set<string>();
+    if (read.max !== undefined) {
+      const cutoff = read.max - dedupRetentionMs;
+      for (const entry of read.head) {
+        const comma = entry.indexOf(',');
+        if (Number(entry.slice(0, comma)) > cutoff) break;
+        expired.add(entry.slice(comma + 1));
+        expire++;
+      }
+    }
+    const known = new Map<string, AcceptedRecord>();
+    ids.forEach((id, i) => {
+      const record = read.records[i];
+      if (record !== null && !expired.has(id)) known.set(id, this.parseRecord(record));
+    });
+    let max = read.max;
+    const decisions = new Array<Decision>(inputs.length);
+    const accepted: number[] = [];
+    const firstOf = new Map<string, number>();
+    for (let i = 0; i < inputs.length; i++) {
+      const { event, messageId } = inputs[i];
+      const t = event.event_time;
+      const earlier = firstOf.get(event.event_id);
+      if (earlier !== undefined) {
+        // Accepted earlier in this batch: its outcome is not known yet, so decide as if it were.
+        const first = inputs[earlier];
+        const same = messageId !== undefined && first.messageId === messageId;
+        decisions[i] = same ? { kind: 'copy', of: earlier } : { kind: 'duplicate' };
+        continue;
+      }
+      const decision = decideAcceptance(known.get(event.event_id), messageId, t, max, allowedLatenessMs);
+      if (decision.kind === 'accepted') {
+        if (max === undefined || t > max) max = t;
+        firstOf.set(event.event_id, i);
+        accepted.push(i);
+      }
+      decisions[i] = decision;
+    }
+    return { decisions, accepted, expire, max: max === read.max ? undefined : max };
+  }
+
+  /**
+   * Applies the accepted events to their entities (decoded from what was
+   * read) and returns the slot writes. Events found in an applied record were
+   * already applied by an earlier attempt: their answer is reused.
+   */
+  private compute(
+    inputs: readonly StateInput[],
+    accepted: readonly number[],
+    slots: readonly SlotUnits[],
+    { entities, applied }: EntityRead,
+    { attempt, features, writtenNow, redelivered }: ComputeState,
+  ): SlotWrite[] {
+    const isAccepted = new Uint8Array(inputs.length);
+    for (const position of accepted) {
+      isAccepted[position] = 1;
+      features[position] = this.empty.slice();
+    }
+    const writes = new Map<string, SlotWrite>();
+    for (const { apKey, units: list } of slots) {
+      for (const unit of list) {
+        const { plan } = unit;
+        let decoded: DecodedEntity | undefined;
+        let changed = false;
         for (const position of unit.positions) {
-          const line = lines[at++];
-          if (line === undefined) throw new RiskEngineError('REDIS_PROTOCOL', 'apply script answered too few values', false);
-          const parts = line.split(',');
-          const target = results[position];
-          for (let j = 0; j < features.length; j++) {
-            const { definition, position: output } = features[j];
-            target[output] = definition.aggregate === 'changed' ? parts[j] === '1' : Number(parts[j]);
+          if (isAccepted[position] === 0) continue;
+          const { event, messageId } = inputs[position];
+          const identity = messageId ?? attempt;
+          const entryKey = `${unit.index}:${event.event_id}`;
+          const values = features[position]!;
+          const answer = applied.answer(entryKey, identity);
+          if (answer !== undefined) {
+            this.readAnswer(plan, answer, values);
+            // Applied before this call (a crash after the entity writes): this message's first outcome.
+            if (messageId !== undefined && !writtenNow.has(entryKey)) redelivered.add(position);
+            continue;
           }
+          decoded ??= plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
+          applyEventToEntity(plan.group, decoded.state, event, values);
+          changed = true;
+          let write = writes.get(apKey);
+          if (write === undefined)
+            writes.set(apKey, (write = { apKey, keys: [], headers: [], blobs: [], ttls: [], segment: applied.segment() }));
+          write.segment.add(entryKey, identity, this.answerOf(plan, values));
+          writtenNow.add(entryKey);
+        }
+        if (changed && decoded !== undefined) {
+          const write = writes.get(apKey)!;
+          write.keys.push(unit.key);
+          write.headers.push(decoded.header);
+          write.blobs.push(plan.codec.encode(decoded.state, decoded.nextVersion));
+          write.ttls.push(plan.ttl);
         }
       }
     }
-    return results;
+    return [...writes.values()];
+  }
+
+  /** Writes every slot; returns how many slots met a conflict (nothing written there). */
+  private async write(writes: readonly SlotWrite[], base: number): Promise<number> {
+    if (writes.length === 0) return 0;
+    const header = appliedRecordHeader(base);
+    const ttl = String(this.pendingTimeoutMs);
+    const answers = await this.client.pipelined(
+      writes.map((w): PipelineCall => {
+        const args: (string | Buffer)[] = [header, w.segment.take(), ttl, Buffer.concat(w.headers, w.headers.length * HEADER_BYTES)];
+        for (let i = 0; i < w.keys.length; i++) args.push(w.blobs[i], w.ttls[i]);
+        return { script: this.writeEntities, keys: [w.apKey, ...w.keys], args };
+      }),
+    );
+    return answers.filter((a) => Number(a) !== 0).length;
+  }
+
+  private outcomes(inputs: readonly StateInput[], acceptance: Acceptance, { features, redelivered }: ComputeState): StateOutcome[] {
+    const outcomes = new Array<StateOutcome>(inputs.length);
+    acceptance.decisions.forEach((decision, i) => {
+      switch (decision.kind) {
+        case 'duplicate':
+          outcomes[i] = { kind: 'duplicate' };
+          break;
+        case 'redelivered':
+          outcomes[i] = { kind: 'accepted', late: decision.late, features: decision.features, redelivered: true };
+          break;
+        case 'copy': {
+          const first = outcomes[decision.of] as Extract<StateOutcome, { kind: 'accepted' }>;
+          outcomes[i] = { kind: 'accepted', late: first.late, features: first.features, redelivered: true };
+          break;
+        }
+        default:
+          outcomes[i] = {
+            kind: 'accepted',
+            late: decision.late,
+            features: this.makeFeatures(features[i]!),
+            redelivered: redelivered.has(i),
+          };
+      }
+    });
+    return outcomes;
+  }
+
+  private async commitPartition(
+    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    partition: string,
+    base: number,
+    inputs: readonly StateInput[],
+    acceptance: Acceptance,
+    outcomes: readonly StateOutcome[],
+  ): Promise<void> {
+    const records: string[] = [];
+    const order: string[] = [];
+    for (const i of acceptance.accepted) {
+      const { event, messageId } = inputs[i];
+      const outcome = outcomes[i] as Extract<StateOutcome, { kind: 'accepted' }>;
+      const time = String(event.event_time);
+      const late = outcome.late ? '1' : '0';
+      // The first outcome is kept only for messages that can be redelivered.
+      records.push(
+        event.event_id,
+        messageId === undefined
+          ? `A${late}${time},`
+          : `F${late}${time},${messageId}\u001f${encodeValues(outcome.features, this.definitions)}`,
+      );
+      order.push(`${time},${event.event_id}`);
+    }
+    const max = acceptance.max === undefined ? '' : String(acceptance.max);
+    const answer = await this.commit.run(
+      [keys.state, keys.dedup, keys.order, keys.lock],
+      [
+        this.owner,
+        String(base),
+        max,
+        String(this.dedupKeyTtlMs),
+        String(acceptance.expire),
+        String(records.length / 2),
+        ...records,
+        ...order,
+      ],
+    );
+    if (answer !== 'OK') {
+      throw new RiskEngineError(
+        'REDIS_PARTITION_LOST',
+        `partition ${partition} was ${answer === 'LOST' ? 'claimed by another writer' : 'committed by another writer'} during the batch`,
+        true,
+      );
+    }
+  }
+
+  /** A stored record: code, late flag, event_time, ',', messageId, then (final records) US and the values. */
+  private parseRecord(record: string): AcceptedRecord {
+    const late = record[1] === '1';
+    const comma = record.indexOf(',', 2);
+    const separator = record.indexOf('\u001f', comma + 1);
+    if (record[0] !== 'F' || separator < 0) {
+      // 'A': no messageId, never redelivered. A 'P' record of the previous layout: accepted, outcome never stored.
+      return { messageId: undefined, late, features: undefined };
+    }
+    return { messageId: record.slice(comma + 1, separator), late, features: this.decodeValues(record.slice(separator + 1)) };
   }
 
   private decodeValues(text: string): FeatureValues {
@@ -299,20 +534,90 @@ export class RedisFeatureStore extends FeatureStore {
       if (part === undefined || part === '') return this.empty[i];
       return d.aggregate === 'changed' ? part === '1' : Number(part);
     });
-    // Same hidden class as freshly computed outcomes (see featureValuesFactory).
     return this.makeFeatures(values);
+  }
+
+  private answerOf(plan: GroupPlan, values: readonly FeatureValue[]): string {
+    let text = '';
+    for (let i = 0; i < plan.outputs.length; i++) {
+      const value = values[plan.outputs[i]];
+      const part = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+      text = i === 0 ? part : `${text},${part}`;
+    }
+    return text;
+  }
+
+  private readAnswer(plan: GroupPlan, answer: string, values: FeatureValue[]): void {
+    const parts = answer.split(',');
+    for (let i = 0; i < plan.outputs.length; i++) {
+      const output = plan.outputs[i];
+      values[output] = this.definitions[output].aggregate === 'changed' ? parts[i] === '1' : Number(parts[i]);
+    }
   }
 }
 
-/** The stored first outcome: values in definition order, comma-separated, booleans as 0/1. */
-function encodeValues(values: readonly FeatureValue[]): string {
+type Decision =
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'redelivered'; readonly late: boolean; readonly features: FeatureValues }
+  | { readonly kind: 'accepted'; readonly late: boolean }
+  /** A repeat, within the batch, of the message accepted at `of`. */
+  | { readonly kind: 'copy'; readonly of: number };
+
+interface Acceptance {
+  readonly decisions: Decision[];
+  /** Positions of the events accepted now, in order. */
+  readonly accepted: number[];
+  /** How many of the oldest dedup records expire. */
+  readonly expire: number;
+  /** The new watermark, when it moved. */
+  readonly max: number | undefined;
+}
+
+interface EntityRead {
+  readonly entities: Map<string, Buffer | null>;
+  readonly applied: AppliedRecord;
+}
+
+/** What one `apply` carries across its compute attempts. */
+interface ComputeState {
+  /** Identity of the call's events without a messageId in the applied records. */
+  readonly attempt: string;
+  /** By batch position: the accepted events' values in definition order. */
+  readonly features: (FeatureValue[] | undefined)[];
+  /** Applied-record entries this call wrote (a conflict retry finds them; they are not redeliveries). */
+  readonly writtenNow: Set<string>;
+  /** Positions whose answers an earlier, interrupted call had written. */
+  readonly redelivered: Set<number>;
+}
+
+interface SlotUnits {
+  readonly slot: number;
+  readonly apKey: string;
+  readonly units: Unit[];
+}
+
+interface SlotWrite {
+  readonly apKey: string;
+  readonly keys: string[];
+  readonly headers: Buffer[];
+  readonly blobs: Buffer[];
+  readonly ttls: string[];
+  readonly segment: ReturnType<AppliedRecord['segment']>;
+}
+
+/** The first outcome as stored in a dedup record: values in definition order, comma-separated, booleans as 0/1. */
+function encodeValues(features: FeatureValues, definitions: readonly FeatureDefinition[]): string {
   let text = '';
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
+  for (let i = 0; i < definitions.length; i++) {
+    const value = features[definitions[i].name];
     const part = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
     text = i === 0 ? part : `${text},${part}`;
   }
   return text;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 let slotTags: string[] | undefined;

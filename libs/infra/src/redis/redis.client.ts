@@ -24,7 +24,19 @@ export interface ScriptCall {
   readonly script: RedisScript;
   readonly keys: readonly string[];
   readonly args: readonly (string | number | Buffer)[];
+  /** Bulk replies as Buffers instead of UTF-8 strings. */
+  readonly buffers?: boolean;
 }
+
+/** A plain command in a pipeline; it is routed by its first argument (a key). */
+export interface CommandCall {
+  readonly command: 'get' | 'mget' | 'hmget' | 'lrange';
+  readonly args: readonly (string | number)[];
+  /** Bulk replies as Buffers (binary state) instead of UTF-8 strings. */
+  readonly buffers?: boolean;
+}
+
+export type PipelineCall = ScriptCall | CommandCall;
 
 export interface RedisSubscription {
   close(): Promise<void>;
@@ -117,13 +129,23 @@ export class RedisClient {
    * pipeline per master, sent together. Each call must keep its keys in one
    * slot. Answers come back in call order; the first failure rejects.
    */
-  async runScripts(calls: readonly ScriptCall[]): Promise<unknown[]> {
+  runScripts(calls: readonly ScriptCall[]): Promise<unknown[]> {
+    return this.pipelined(calls);
+  }
+
+  /**
+   * Scripts and plain commands in one round trip (one pipeline per master on
+   * a cluster, all sent at once). Calls to one master run in the given order.
+   * Each call keeps its keys in one slot. Answers come back in call order;
+   * the first failure rejects.
+   */
+  async pipelined(calls: readonly PipelineCall[]): Promise<unknown[]> {
     if (calls.length === 0) return [];
     const groups = new Map<string, number[]>();
     if (this.client instanceof Cluster) {
       const slots = this.client.slots;
       calls.forEach((call, i) => {
-        const node = slots[keySlot(call.keys[0] ?? '')]?.[0] ?? '?';
+        const node = slots[keySlot(routingKey(call))]?.[0] ?? '?';
         const list = groups.get(node);
         if (list === undefined) groups.set(node, [i]);
         else list.push(i);
@@ -135,15 +157,20 @@ export class RedisClient {
       );
     }
     const answers = new Array<unknown>(calls.length);
-    await this.call('script pipeline', async () => {
+    await this.call('pipeline', async () => {
       await Promise.all(
         [...groups.values()].map(async (indexes) => {
           const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number | Buffer)[]) => unknown> & {
             exec(): Promise<[Error | null, unknown][] | null>;
           };
           for (const i of indexes) {
-            const { script, keys, args } = calls[i];
-            pipeline[this.commands.get(script)!](keys.length, ...keys, ...args);
+            const call = calls[i];
+            if ('script' in call) {
+              const name = this.commands.get(call.script)!;
+              pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...call.args);
+            } else {
+              pipeline[call.buffers === true ? `${call.command}Buffer` : call.command](...call.args);
+            }
           }
           const results = await pipeline.exec();
           if (results === null) throw new Error('pipeline discarded');
@@ -294,6 +321,10 @@ export class RedisClient {
       throw toRiskError(what, error);
     }
   }
+}
+
+function routingKey(call: PipelineCall): string {
+  return 'script' in call ? (call.keys[0] ?? '') : String(call.args[0] ?? '');
 }
 
 /** Maps ioredis failures onto the domain's errors: connection trouble is retriable, a command the server refuses is not. */

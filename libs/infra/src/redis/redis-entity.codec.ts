@@ -1,0 +1,220 @@
+import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, type LatestValue, type Series } from '@risk/domain';
+
+/**
+ * One entity's state as one Redis string, read and written whole by
+ * RedisFeatureStore. The feature semantics live in the domain
+ * (`applyEventToEntity`); this is only storage.
+ *
+ * Layout (little-endian):
+ * - header, {@link HEADER_BYTES}: format byte (2), u32 write version (the compare-and-set token);
+ * - f64 the entity's newest event_time; u8 number of sections;
+ * - per feature that has state, a section: its 8-character feature id
+ *   (`featureId`, a fingerprint of the definition), a kind byte, then
+ *   - series: u32 n, n f64 times, then the values: none (count), n f64 (sum, numeric distinct) or n strings;
+ *   - latest (`changed`): f64 time, then the value: f64 or a string.
+ *   Strings are a u16 byte length and UTF-8.
+ *
+ * Sections are found by feature id, not by position: adding, removing or
+ * redefining one feature leaves every other feature's state readable, and
+ * a section nobody knows any more is dropped at the entity's next write.
+ */
+export const HEADER_BYTES = 5;
+const FORMAT = 2;
+/** What the compare-and-set expects of a key that does not exist. */
+export const ABSENT_HEADER = Buffer.alloc(HEADER_BYTES);
+
+const enum Kind {
+  CountSeries = 1,
+  NumberSeries = 2,
+  StringSeries = 3,
+  NumberLatest = 4,
+  StringLatest = 5,
+}
+
+export interface DecodedEntity {
+  readonly state: EntityState;
+  /** The stored header (ABSENT_HEADER when the key did not exist): the write must find it unchanged. */
+  readonly header: Buffer;
+  /** The version the next write stores. */
+  readonly nextVersion: number;
+}
+
+/** Encoder and decoder of one entity group's state. */
+export class EntityCodec {
+  private readonly sections = new Map<string, { readonly latest: boolean; readonly index: number }>();
+  private readonly scratch = new Scratch();
+
+  constructor(private readonly group: EntityGroup) {
+    group.windowed.forEach((slot, index) => this.sections.set(slot.id, { latest: false, index }));
+    group.changed.forEach((slot, index) => this.sections.set(slot.id, { latest: true, index }));
+  }
+
+  /** `blob` null: the entity has no state yet; `newest` is then the first event's time. */
+  decode(blob: Buffer | null, newest: number): DecodedEntity {
+    const state: EntityState = {
+      series: this.group.windowed.map(() => undefined),
+      latest: this.group.changed.map(() => undefined),
+      newest,
+    };
+    if (blob === null) return { state, header: ABSENT_HEADER, nextVersion: 1 };
+    if (blob.length < HEADER_BYTES + 9 || blob[0] !== FORMAT) {
+      throw new RiskEngineError('REDIS_STATE_FORMAT', `entity state of unknown format ${blob[0]} (${blob.length} bytes)`, false);
+    }
+    const version = blob.readUInt32LE(1);
+    const reader = new Reader(blob, HEADER_BYTES);
+    state.newest = reader.f64();
+    const count = reader.u8();
+    for (let s = 0; s < count; s++) {
+      const id = blob.toString('latin1', reader.at, reader.at + 8);
+      reader.at += 8;
+      const kind = reader.u8() as Kind;
+      const target = this.sections.get(id);
+      if (kind === Kind.NumberLatest || kind === Kind.StringLatest) {
+        const time = reader.f64();
+        const value = kind === Kind.NumberLatest ? reader.f64() : reader.str();
+        if (target?.latest === true) state.latest[target.index] = { value, time };
+        continue;
+      }
+      const n = reader.u32();
+      const times = new Array<number>(n);
+      for (let i = 0; i < n; i++) times[i] = reader.f64();
+      const values = new Array<string | number>(n);
+      if (kind === Kind.CountSeries) values.fill(0);
+      else if (kind === Kind.NumberSeries) for (let i = 0; i < n; i++) values[i] = reader.f64();
+      else for (let i = 0; i < n; i++) values[i] = reader.str();
+      if (target?.latest === false) state.series[target.index] = { times, values, sliding: undefined };
+    }
+    return { state, header: blob.subarray(0, HEADER_BYTES), nextVersion: version === 0xffffffff ? 1 : version + 1 };
+  }
+
+  /** The blob to store; entries no window can reach any more are left out (results never see them). */
+  encode(state: EntityState, version: number): Buffer {
+    const w = this.scratch;
+    w.reset();
+    w.u8(FORMAT);
+    w.u32(version);
+    w.f64(state.newest);
+    const countAt = w.at;
+    w.u8(0);
+    let sections = 0;
+    const { windowed, changed } = this.group;
+    for (let i = 0; i < windowed.length; i++) {
+      const series = state.series[i];
+      if (series === undefined || series.times.length === 0) continue;
+      const slot = windowed[i];
+      sections++;
+      w.latin1(slot.id);
+      this.encodeSeries(series, expiredEntries(slot, series), slot.definition.aggregate === 'count');
+    }
+    for (let i = 0; i < changed.length; i++) {
+      const latest = state.latest[i];
+      if (latest === undefined) continue;
+      sections++;
+      w.latin1(changed[i].id);
+      encodeLatest(w, latest);
+    }
+    w.buffer[countAt] = sections;
+    return w.take();
+  }
+
+  private encodeSeries({ times, values }: Series, from: number, count: boolean): void {
+    const w = this.scratch;
+    const numeric = typeof values[from] === 'number';
+    w.u8(count ? Kind.CountSeries : numeric ? Kind.NumberSeries : Kind.StringSeries);
+    w.u32(times.length - from);
+    for (let i = from; i < times.length; i++) w.f64(times[i]);
+    if (count) return;
+    if (numeric) for (let i = from; i < values.length; i++) w.f64(values[i] as number);
+    else for (let i = from; i < values.length; i++) w.str(values[i] as string);
+  }
+}
+
+function encodeLatest(w: Scratch, { value, time }: LatestValue): void {
+  const numeric = typeof value === 'number';
+  w.u8(numeric ? Kind.NumberLatest : Kind.StringLatest);
+  w.f64(time);
+  if (numeric) w.f64(value);
+  else w.str(value);
+}
+
+class Reader {
+  constructor(
+    private readonly blob: Buffer,
+    public at: number,
+  ) {}
+
+  u8(): number {
+    return this.blob[this.at++];
+  }
+
+  u32(): number {
+    const v = this.blob.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  f64(): number {
+    const v = this.blob.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  str(): string {
+    const length = this.blob.readUInt16LE(this.at);
+    const start = this.at + 2;
+    this.at = start + length;
+    return this.blob.toString('utf8', start, this.at);
+  }
+}
+
+/** A growing scratch buffer; `take` copies what was written. */
+class Scratch {
+  buffer = Buffer.allocUnsafe(4096);
+  at = 0;
+
+  reset(): void {
+    this.at = 0;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buffer[this.at++] = v;
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    this.buffer.writeUInt32LE(v, this.at);
+    this.at += 4;
+  }
+
+  f64(v: number): void {
+    this.room(8);
+    this.buffer.writeDoubleLE(v, this.at);
+    this.at += 8;
+  }
+
+  latin1(text: string): void {
+    this.room(text.length);
+    this.at += this.buffer.write(text, this.at, 'latin1');
+  }
+
+  str(text: string): void {
+    this.room(2 + text.length * 3);
+    const bytes = this.buffer.write(text, this.at + 2, 'utf8');
+    if (bytes > 0xffff)
+      throw new RiskEngineError('REDIS_PROTOCOL', `value of ${bytes} bytes is too long for Redis state (max 65,535)`, false);
+    this.buffer.writeUInt16LE(bytes, this.at);
+    this.at += 2 + bytes;
+  }
+
+  take(): Buffer {
+    return Buffer.from(this.buffer.subarray(0, this.at));
+  }
+
+  private room(bytes: number): void {
+    if (this.at + bytes <= this.buffer.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
+    this.buffer.copy(next, 0, 0, this.at);
+    this.buffer = next;
+  }
+}
