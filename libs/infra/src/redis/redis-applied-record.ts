@@ -35,10 +35,6 @@ export class AppliedRecord {
   answer(entryKey: string, identity: string): string | undefined {
     return this.answers.size === 0 ? undefined : this.answers.get(`${entryKey}\u0000${identity}`);
   }
-
-  segment(): AppliedSegment {
-    return new AppliedSegment();
-  }
 }
 
 export class AppliedSegment {

@@ -6,7 +6,7 @@ import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, ty
  * (`applyEventToEntity`); this is only storage.
  *
  * Layout (little-endian):
- * - header, {@link HEADER_BYTES}: format byte (2), u32 write version (the compare-and-set token);
+ * - header, {@link HEADER_BYTES}: format byte (2), u32 write version (the compare-and-set token, random);
  * - f64 the entity's newest event_time; u8 number of sections;
  * - per feature that has state, a section: its 8-character feature id
  *   (`featureId`, a fingerprint of the definition), a kind byte, then
@@ -35,8 +35,19 @@ export interface DecodedEntity {
   readonly state: EntityState;
   /** The stored header (ABSENT_HEADER when the key did not exist): the write must find it unchanged. */
   readonly header: Buffer;
-  /** The version the next write stores. */
-  readonly nextVersion: number;
+}
+
+/**
+ * A fresh write version, different from the stored one. Random rather than
+ * a counter: an entity that expired and was created again by another writer
+ * must not come back with the version a stale cache remembers.
+ */
+export function nextVersion(header: Buffer): number {
+  const current = header.readUInt32LE(1);
+  for (;;) {
+    const version = Math.floor(Math.random() * 0x100000000);
+    if (version !== current && version !== 0) return version;
+  }
 }
 
 /** Encoder and decoder of one entity group's state. */
@@ -56,11 +67,10 @@ export class EntityCodec {
       latest: this.group.changed.map(() => undefined),
       newest,
     };
-    if (blob === null) return { state, header: ABSENT_HEADER, nextVersion: 1 };
+    if (blob === null) return { state, header: ABSENT_HEADER };
     if (blob.length < HEADER_BYTES + 9 || blob[0] !== FORMAT) {
       throw new RiskEngineError('REDIS_STATE_FORMAT', `entity state of unknown format ${blob[0]} (${blob.length} bytes)`, false);
     }
-    const version = blob.readUInt32LE(1);
     const reader = new Reader(blob, HEADER_BYTES);
     state.newest = reader.f64();
     const count = reader.u8();
@@ -84,7 +94,7 @@ export class EntityCodec {
       else for (let i = 0; i < n; i++) values[i] = reader.str();
       if (target?.latest === false) state.series[target.index] = { times, values, sliding: undefined };
     }
-    return { state, header: blob.subarray(0, HEADER_BYTES), nextVersion: version === 0xffffffff ? 1 : version + 1 };
+    return { state, header: blob.subarray(0, HEADER_BYTES) };
   }
 
   /** The blob to store; entries no window can reach any more are left out (results never see them). */

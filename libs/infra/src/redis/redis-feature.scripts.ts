@@ -77,6 +77,7 @@ for i = 2, #KEYS do
   end
   olds[i] = old
 end
+if ARGV[2] == '' then return 0 end
 local header = ARGV[1]
 if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
   redis.call('APPEND', KEYS[1], ARGV[2])

@@ -10,6 +10,7 @@ import {
   featureValuesFactory,
   type AcceptedRecord,
   type EntityGroup,
+  type EntityState,
   type EventField,
   type FeatureDefinition,
   type FeatureValue,
@@ -18,8 +19,8 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
-import { AppliedRecord, appliedRecordHeader } from './redis-applied-record';
-import { EntityCodec, HEADER_BYTES, type DecodedEntity } from './redis-entity.codec';
+import { AppliedRecord, AppliedSegment, appliedRecordHeader } from './redis-applied-record';
+import { EntityCodec, HEADER_BYTES, nextVersion } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 
@@ -34,6 +35,13 @@ export interface RedisFeatureStoreOptions {
   readonly pendingTimeoutMs?: number;
   /** How long a partition stays claimed by a batch that never finished (a crashed process). Default 10 s. */
   readonly claimTimeoutMs?: number;
+  /**
+   * Entities whose state this process keeps between batches (those it wrote
+   * last), so that most batches read no entity at all: the compare-and-set
+   * catches a cached state another writer changed, and it is read again.
+   * 0 disables. Default 100,000.
+   */
+  readonly cacheEntities?: number;
   /** Whether `close()` also closes the client. Default false: the client is usually shared. */
   readonly closeClient?: boolean;
   /**
@@ -122,6 +130,8 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly pendingTimeoutMs: number;
   private readonly claimTimeoutMs: number;
   private readonly dedupKeyTtlMs: number;
+  private readonly cache = new Map<string, CachedEntity>();
+  private readonly cacheLimit: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
@@ -137,6 +147,7 @@ export class RedisFeatureStore extends FeatureStore {
     this.prefix = options.keyPrefix;
     this.pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
+    this.cacheLimit = options.cacheEntities ?? 100_000;
     // Idle partitions keep their dedup records a little longer than the event-time retention.
     this.dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
     this.plans = buildEntityGroups(definitions, settings).map((group) => ({
@@ -192,40 +203,62 @@ export class RedisFeatureStore extends FeatureStore {
     if (inputs.length === 0) return [];
     const keys = this.partitionKeys(partition);
     const ids = [...new Set(inputs.map((input) => input.event.event_id))];
-    const headCount = inputs.length + 32;
-    // Identity of this call's events without a messageId in the applied records (they cannot be redelivered).
-    const attempt = `~${randomBytes(6).toString('hex')}`;
-
     const units = this.unitsOf(inputs);
-    let read = await this.read(keys, partition, ids, headCount, units);
-    await this.options.afterStep?.('read');
-    const partitionState = read.partition;
-    const base = partitionState.version;
-    const acceptance = this.accept(inputs, ids, partitionState);
+    const slots = this.slotsOf(units, partition);
+    const read = await this.read(keys, ids, inputs.length + 32, slots);
+    try {
+      await this.options.afterStep?.('read');
+      const base = read.partition.version;
+      const acceptance = this.accept(inputs, ids, read.partition);
+      const work: ComputeState = { features: new Array(inputs.length), redelivered: new Set() };
+      for (const position of acceptance.accepted) work.features[position] = this.empty.slice();
+      await this.updateEntities(partition, inputs, acceptance, slots, read, work, base);
+      await this.options.afterStep?.('entities');
+      const outcomes = this.outcomes(inputs, acceptance, work);
+      await this.commitPartition(keys, partition, base, inputs, acceptance, outcomes);
+      return outcomes;
+    } catch (error) {
+      // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
+      // (and its applied records) again.
+      for (const key of units.keys()) this.cache.delete(key);
+      throw error;
+    }
+  }
 
-    // Entities: computed from what was read, written under compare-and-set; on a conflict, read again.
-    const features = new Array<FeatureValue[] | undefined>(inputs.length);
-    const work: ComputeState = { attempt, features, writtenNow: new Set(), redelivered: new Set() };
+  /**
+   * Computes every touched entity from its cached or read state and writes it
+   * under compare-and-set, slot by slot; a slot where another writer got
+   * first is read again and recomputed, the others are done.
+   */
+  private async updateEntities(
+    partition: string,
+    inputs: readonly StateInput[],
+    acceptance: Acceptance,
+    slots: readonly SlotUnits[],
+    read: EntityRead,
+    work: ComputeState,
+    base: number,
+  ): Promise<void> {
+    const isAccepted = new Uint8Array(inputs.length);
+    for (const position of acceptance.accepted) isAccepted[position] = 1;
+    let pending = slots;
     for (let attemptNo = 1; ; attemptNo++) {
-      const writes = this.compute(inputs, acceptance.accepted, this.slotsOf(units, partition), read, work);
+      const writes = pending.map((slot) => this.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.keys.length > 0);
       await this.options.afterStep?.('computed');
       const conflicted = await this.write(writes, base);
-      if (conflicted === 0) break;
-      this.conflicts += conflicted;
+      if (conflicted.length === 0) return;
+      this.conflicts += conflicted.length;
       if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
         throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
       }
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
-      read = { partition: partitionState, ...(await this.readEntities(units, partition)) };
+      pending = slots.filter((slot) => conflicted.includes(slot.apKey));
+      for (const slot of pending) for (const unit of slot.units) this.cache.delete(unit.key);
+      read = await this.readEntities(pending);
     }
-    await this.options.afterStep?.('entities');
-
-    const outcomes = this.outcomes(inputs, acceptance, work);
-    await this.commitPartition(keys, partition, base, inputs, acceptance, outcomes);
-    return outcomes;
   }
 
-  /** Entities touched by accepted-or-not events, grouped: reading a few extra keys costs less than a round trip. */
+  /** Entities touched by the batch's events, grouped by entity key. */
   private unitsOf(inputs: readonly StateInput[]): Map<string, Unit> {
     const units = new Map<string, Unit>();
     for (let g = 0; g < this.plans.length; g++) {
@@ -243,26 +276,22 @@ export class RedisFeatureStore extends FeatureStore {
     return units;
   }
 
+  /** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
   private async read(
     keys: ReturnType<RedisFeatureStore['partitionKeys']>,
-    partition: string,
     ids: readonly string[],
     headCount: number,
-    units: Map<string, Unit>,
+    slots: readonly SlotUnits[],
   ): Promise<{ partition: PartitionRead } & EntityRead> {
     const started = Date.now();
-    const slots = this.slotsOf(units, partition);
     for (;;) {
+      const reads = this.entityReads(slots, true);
       const calls: PipelineCall[] = [
         { script: this.claim, keys: [keys.lock], args: [this.owner, this.claimTimeoutMs] },
         { command: 'hmget', args: [keys.state, 'max', 'ver'] },
         { command: 'hmget', args: [keys.dedup, ...ids] },
         { command: 'lrange', args: [keys.order, 0, headCount - 1] },
-        ...slots.map(({ apKey, units: list }): PipelineCall => ({
-          command: 'mget',
-          args: [apKey, ...list.map((u) => u.key)],
-          buffers: true,
-        })),
+        ...reads.calls,
       ];
       const answers = await this.client.pipelined(calls);
       const wait = Number(answers[0]);
@@ -275,7 +304,7 @@ export class RedisFeatureStore extends FeatureStore {
             records: answers[2] as (string | null)[],
             head: answers[3] as string[],
           },
-          ...this.entitiesFrom(slots, answers.slice(4) as (Buffer | null)[][]),
+          ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][]),
         };
       }
       if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
@@ -285,23 +314,24 @@ export class RedisFeatureStore extends FeatureStore {
     }
   }
 
-  private async readEntities(units: Map<string, Unit>, partition: string): Promise<EntityRead> {
-    const slots = this.slotsOf(units, partition);
-    const answers = await this.client.pipelined(
-      slots.map(({ apKey, units: list }): PipelineCall => ({ command: 'mget', args: [apKey, ...list.map((u) => u.key)], buffers: true })),
-    );
-    return this.entitiesFrom(slots, answers as (Buffer | null)[][]);
+  private async readEntities(slots: readonly SlotUnits[]): Promise<EntityRead> {
+    const reads = this.entityReads(slots, false);
+    const answers = await this.client.pipelined(reads.calls);
+    return entitiesFrom(reads.keys, answers as (Buffer | null)[][]);
   }
 
-  private entitiesFrom(slots: readonly SlotUnits[], answers: readonly (Buffer | null)[][]): EntityRead {
-    const entities = new Map<string, Buffer | null>();
-    const applied = new AppliedRecord();
-    slots.forEach(({ units }, s) => {
-      const values = answers[s];
-      applied.add(values[0]);
-      units.forEach((unit, u) => entities.set(unit.key, values[u + 1]));
-    });
-    return { entities, applied };
+  /** One MGET per slot with entities to read: the applied record, then the entities (not cached ones, if asked). */
+  private entityReads(slots: readonly SlotUnits[], skipCached: boolean): { calls: PipelineCall[]; keys: string[][] } {
+    const calls: PipelineCall[] = [];
+    const keys: string[][] = [];
+    for (const { apKey, units } of slots) {
+      const wanted = [apKey];
+      for (const unit of units) if (!skipCached || !this.cache.has(unit.key)) wanted.push(unit.key);
+      if (wanted.length === 1) continue;
+      keys.push(wanted);
+      calls.push({ command: 'mget', args: wanted, buffers: true });
+    }
+    return { calls, keys };
   }
 
   /** The batch's entities grouped by slot, each slot with its applied record's key. */
@@ -369,65 +399,52 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /**
-   * Applies the accepted events to their entities (decoded from what was
-   * read) and returns the slot writes. Events found in an applied record were
-   * already applied by an earlier attempt: their answer is reused.
+   * Applies one slot's accepted events to their entities (cached, or decoded
+   * from what was read) and returns the slot's write. Events found in the
+   * slot's applied record were applied by an interrupted earlier call: their
+   * answer is reused and they are not applied again.
    */
   private compute(
     inputs: readonly StateInput[],
-    accepted: readonly number[],
-    slots: readonly SlotUnits[],
+    isAccepted: Uint8Array,
+    { apKey, units }: SlotUnits,
     { entities, applied }: EntityRead,
-    { attempt, features, writtenNow, redelivered }: ComputeState,
-  ): SlotWrite[] {
-    const isAccepted = new Uint8Array(inputs.length);
-    for (const position of accepted) {
-      isAccepted[position] = 1;
-      features[position] = this.empty.slice();
-    }
-    const writes = new Map<string, SlotWrite>();
-    for (const { apKey, units: list } of slots) {
-      for (const unit of list) {
-        const { plan } = unit;
-        let decoded: DecodedEntity | undefined;
-        let changed = false;
-        for (const position of unit.positions) {
-          if (isAccepted[position] === 0) continue;
-          const { event, messageId } = inputs[position];
-          const identity = messageId ?? attempt;
-          const entryKey = `${unit.index}:${event.event_id}`;
-          const values = features[position]!;
-          const answer = applied.answer(entryKey, identity);
-          if (answer !== undefined) {
-            this.readAnswer(plan, answer, values);
-            // Applied before this call (a crash after the entity writes): this message's first outcome.
-            if (messageId !== undefined && !writtenNow.has(entryKey)) redelivered.add(position);
-            continue;
-          }
-          decoded ??= plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
-          applyEventToEntity(plan.group, decoded.state, event, values);
-          changed = true;
-          let write = writes.get(apKey);
-          if (write === undefined)
-            writes.set(apKey, (write = { apKey, keys: [], headers: [], blobs: [], ttls: [], segment: applied.segment() }));
-          write.segment.add(entryKey, identity, this.answerOf(plan, values));
-          writtenNow.add(entryKey);
+    { features, redelivered }: ComputeState,
+  ): SlotWrite {
+    const write: SlotWrite = { apKey, keys: [], headers: [], blobs: [], ttls: [], states: [], segment: new AppliedSegment() };
+    for (const unit of units) {
+      const { plan } = unit;
+      let entity: CachedEntity | undefined;
+      for (const position of unit.positions) {
+        if (isAccepted[position] === 0) continue;
+        const { event, messageId } = inputs[position];
+        const values = features[position]!;
+        const entryKey = `${unit.index}:${event.event_id}`;
+        const answer = messageId === undefined ? undefined : applied.answer(entryKey, messageId);
+        if (answer !== undefined) {
+          this.readAnswer(plan, answer, values);
+          redelivered.add(position);
+          continue;
         }
-        if (changed && decoded !== undefined) {
-          const write = writes.get(apKey)!;
-          write.keys.push(unit.key);
-          write.headers.push(decoded.header);
-          write.blobs.push(plan.codec.encode(decoded.state, decoded.nextVersion));
-          write.ttls.push(plan.ttl);
-        }
+        entity ??= this.take(unit.key) ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
+        applyEventToEntity(plan.group, entity.state, event, values);
+        // Only a redelivered message can need its answer again (a crash between these writes and the commit).
+        if (messageId !== undefined) write.segment.add(entryKey, messageId, this.answerOf(plan, values));
       }
+      if (entity === undefined) continue;
+      const blob = plan.codec.encode(entity.state, nextVersion(entity.header));
+      write.keys.push(unit.key);
+      write.headers.push(entity.header);
+      write.blobs.push(blob);
+      write.ttls.push(plan.ttl);
+      write.states.push(entity.state);
     }
-    return [...writes.values()];
+    return write;
   }
 
-  /** Writes every slot; returns how many slots met a conflict (nothing written there). */
-  private async write(writes: readonly SlotWrite[], base: number): Promise<number> {
-    if (writes.length === 0) return 0;
+  /** Writes every slot; returns the applied-record keys of the slots that met a conflict (nothing written there). */
+  private async write(writes: readonly SlotWrite[], base: number): Promise<string[]> {
+    if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
     const ttl = String(this.pendingTimeoutMs);
     const answers = await this.client.pipelined(
@@ -437,7 +454,40 @@ export class RedisFeatureStore extends FeatureStore {
         return { script: this.writeEntities, keys: [w.apKey, ...w.keys], args };
       }),
     );
-    return answers.filter((a) => Number(a) !== 0).length;
+    const conflicted: string[] = [];
+    writes.forEach((w, i) => {
+      if (Number(answers[i]) !== 0) {
+        conflicted.push(w.apKey);
+        return;
+      }
+      for (let k = 0; k < w.keys.length; k++)
+        this.remember(w.keys[k], { header: w.blobs[k].subarray(0, HEADER_BYTES), state: w.states[k] });
+    });
+    return conflicted;
+  }
+
+  /**
+   * A cached state, taken out of the cache: the batch mutates it, so another
+   * partition's batch in flight must not see it (it reads Redis instead, and
+   * the compare-and-set orders the two). Written back by `remember`.
+   */
+  private take(key: string): CachedEntity | undefined {
+    const entity = this.cache.get(key);
+    if (entity !== undefined) this.cache.delete(key);
+    return entity;
+  }
+
+  /** Keeps a written entity's state for the next batch; the oldest entries go first past the limit. */
+  private remember(key: string, entity: CachedEntity): void {
+    if (this.cacheLimit === 0) return;
+    this.cache.delete(key);
+    this.cache.set(key, entity);
+    if (this.cache.size <= this.cacheLimit) return;
+    let excess = this.cache.size - this.cacheLimit;
+    for (const old of this.cache.keys()) {
+      this.cache.delete(old);
+      if (--excess === 0) break;
+    }
   }
 
   private outcomes(inputs: readonly StateInput[], acceptance: Acceptance, { features, redelivered }: ComputeState): StateOutcome[] {
@@ -580,14 +630,16 @@ interface EntityRead {
 
 /** What one `apply` carries across its compute attempts. */
 interface ComputeState {
-  /** Identity of the call's events without a messageId in the applied records. */
-  readonly attempt: string;
   /** By batch position: the accepted events' values in definition order. */
   readonly features: (FeatureValue[] | undefined)[];
-  /** Applied-record entries this call wrote (a conflict retry finds them; they are not redeliveries). */
-  readonly writtenNow: Set<string>;
   /** Positions whose answers an earlier, interrupted call had written. */
   readonly redelivered: Set<number>;
+}
+
+/** An entity's state as last written by this process, with the header that write stored. */
+interface CachedEntity {
+  readonly header: Buffer;
+  readonly state: EntityState;
 }
 
 interface SlotUnits {
@@ -602,7 +654,19 @@ interface SlotWrite {
   readonly headers: Buffer[];
   readonly blobs: Buffer[];
   readonly ttls: string[];
-  readonly segment: ReturnType<AppliedRecord['segment']>;
+  readonly states: EntityState[];
+  readonly segment: AppliedSegment;
+}
+
+function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][]): EntityRead {
+  const entities = new Map<string, Buffer | null>();
+  const applied = new AppliedRecord();
+  keys.forEach((list, s) => {
+    const values = answers[s];
+    applied.add(values[0]);
+    for (let k = 1; k < list.length; k++) entities.set(list[k], values[k]);
+  });
+  return { entities, applied };
 }
 
 /** The first outcome as stored in a dedup record: values in definition order, comma-separated, booleans as 0/1. */
