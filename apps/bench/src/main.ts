@@ -6,6 +6,7 @@ import { benchHotReload } from './hot-reload.bench';
 import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';
+import { benchReplay } from './replay.bench';
 import { benchSink } from './sink.bench';
 import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
 import { benchKafkaSection } from './kafka.bench';
@@ -36,8 +37,9 @@ async function section(name: string, needs: string[], run: () => Promise<void>):
 
 /**
  * `npm run bench`: prints throughput and latency percentiles. Speed is
- * measured here, never asserted in tests. BENCH_ONLY=memory,redis,sink,kafka,reload
+ * measured here, never asserted in tests. BENCH_ONLY=memory,replay,redis,sink,kafka,reload
  * runs a subset; BENCH_EVENTS sets the stream size (default 200,000);
+ * BENCH_REPLAY_RUNS how often each replay command runs (default 3);
  * BENCH_REDIS_PARTITIONS the concurrent partitions of each Redis run (default 1,3).
  * The soak run (minutes, see soak.bench.ts) runs only when asked for:
  * `npm run bench -- soak` or BENCH_ONLY=soak.
@@ -63,11 +65,18 @@ async function main(): Promise<void> {
   // and the later sections leave hundreds of MB of verdicts on the heap.
   // A real broker from the Maven jars (scripts/install-test-servers.sh); a missing install fails the section, saying so.
   if (wanted('kafka')) await section('Kafka', ['java'], () => benchKafkaSection(lines));
-  const memory = await benchMemoryPipeline(lines, features, rules);
-  if (wanted('memory')) {
+  // Its verdicts feed the sink sections; `BENCH_ONLY=replay` alone skips it.
+  const memory = wanted('memory') || wanted('sink') ? await benchMemoryPipeline(lines, features, rules) : undefined;
+  if (memory !== undefined && wanted('memory')) {
     const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
     printMemory(memory, reference, events, rules.length);
     benchBytesPerEntity(features);
+  }
+  if (wanted('replay')) {
+    // The replay commands as child processes on a file of the same stream; the Redis one needs redis-server.
+    const runs = Number(process.env.BENCH_REPLAY_RUNS ?? 3);
+    if (!Number.isInteger(runs) || runs < 1) throw new Error('BENCH_REPLAY_RUNS must be a positive integer');
+    await section('replay', [], () => benchReplay(lines, features, { runs, redis: has('redis-server') }));
   }
   if (wanted('redis')) {
     // BENCH_REDIS_PARTITIONS=1,3,6: how many partitions are decided concurrently in each Redis run.
@@ -75,8 +84,8 @@ async function main(): Promise<void> {
     if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_REDIS_PARTITIONS must list positive integers, e.g. 1,3');
     await section('Redis state', ['redis-server'], () => benchRedisPipeline(lines, features, rules, counts));
   }
-  if (wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
-  if (wanted('sink')) await section('SQLite sink', [], () => benchSqliteSink(memory.verdicts));
+  if (memory !== undefined && wanted('sink')) await section('Elasticsearch sink', [], () => benchSink(memory.verdicts));
+  if (memory !== undefined && wanted('sink')) await section('SQLite sink', [], () => benchSqliteSink(memory.verdicts));
   if (wanted('reload')) {
     await section('hot reload', ['redis-server'], async () => {
       const result = await benchHotReload({ instances: 3, activations: 30, log: () => undefined });
