@@ -85,7 +85,8 @@ export async function benchReplay(
       'output',
       `replay ${fmt(memoryOut.lines)} verdicts, ${fmt(memoryOut.bytes / memoryOut.lines)} B each; floor ${fmt(floorBytes / memoryOut.lines)} B each (approx.)`,
     );
-    if (redis !== undefined) {
+    if (redis === undefined) line('replay --state redis://', 'skipped: redis-server not installed (see scripts/install-system-deps.sh)');
+    else {
       line(
         'replay --state redis / in-memory',
         `best ${ratio(redis, memory, 'best')}×   median ${ratio(redis, memory, 'median')}×   (target ≥ 0.5×)`,
