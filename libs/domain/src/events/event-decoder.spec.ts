@@ -143,6 +143,30 @@ describe('decodeEvent (SPEC §1)', () => {
     assert.equal(parseEventTime('2026-11-20T10:00-01:30'), Date.UTC(2026, 10, 20, 11, 30));
   });
 
+  it('reads the toISOString form (its fast path) exactly as the general form', () => {
+    assert.equal(parseEventTime('2026-11-20T10:00:00.123Z'), Date.UTC(2026, 10, 20, 10, 0, 0, 123));
+    assert.equal(parseEventTime('2028-02-29T23:59:59.999Z'), Date.UTC(2028, 1, 29, 23, 59, 59, 999), 'leap day');
+    assert.equal(parseEventTime('0099-12-31T23:59:59.000Z'), parseEventTime('0099-12-31T23:59:59Z'), 'year 99');
+    assert.equal(parseEventTime('2026-11-20T10:00:00.120Z'), parseEventTime('2026-11-20T10:00:00.12Z'));
+    for (const notATime of [
+      '2026-02-29T00:00:00.000Z',
+      '1900-02-29T00:00:00.000Z',
+      '2026-04-31T00:00:00.000Z',
+      '2026-13-01T00:00:00.000Z',
+      '2026-00-01T00:00:00.000Z',
+      '2026-01-00T00:00:00.000Z',
+      '2026-01-01T24:00:00.000Z',
+      '2026-01-01T00:60:00.000Z',
+      '2026-01-01T00:00:60.000Z',
+      '2026-01-01T00:00:00.0a0Z',
+      '2026-01-01T00:00:00.000z',
+      '+026-01-01T00:00:00.000Z',
+      '2026-1-01T00:00:00.0000Z',
+    ]) {
+      assert.ok(Number.isNaN(parseEventTime(notATime)), notATime);
+    }
+  });
+
   it('reads years 0000–0099 as themselves, not as 1900–1999 (Date.UTC quirk)', () => {
     const yearOf = (ms: number): number => new Date(ms).getUTCFullYear();
     assert.equal(yearOf(parseEventTime('0050-06-01T00:00:00Z')), 50);
