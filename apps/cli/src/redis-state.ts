@@ -5,7 +5,9 @@ import type { RedisClient } from '@risk/infra/redis/redis.client';
 import { openRedis } from '@risk/infra/wiring/open-redis';
 import { parseArgs } from './args';
 import type { ReplayIo } from './replay.command';
-import type { StateFactory, StateRelease } from './replay-state';
+import { REPLAY_CLEAN_USAGE, type StateFactory, type StateRelease } from './replay-state';
+
+export { REPLAY_CLEAN_USAGE } from './replay-state';
 
 /** One Redis command that gets no answer within this long fails the replay (a stopped server never answers). */
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -107,8 +109,6 @@ export function cleanupInstructions(url: string, prefix: string, failure: Error)
     `  redis-cli -u ${url} --scan --pattern '${prefix}*' | xargs -r -d '\\n' redis-cli -u ${url} unlink`
   );
 }
-
-export const REPLAY_CLEAN_USAGE = 'usage: risk-engine replay-clean --state redis://host:port --prefix replay-<hex>:';
 
 /** `risk-engine replay-clean`: deletes the keys a failed `replay --state` left behind. */
 export async function runReplayClean(argv: readonly string[], io: ReplayIo): Promise<number> {

@@ -1,6 +1,8 @@
 import type { FeatureStore, StateSettings, loadFeatureFile } from '@risk/domain';
 import { openFeatureStore } from '@risk/infra/wiring/open-feature-store';
 
+export const REPLAY_CLEAN_USAGE = 'usage: risk-engine replay-clean --state redis://host:port --prefix replay-<hex>:';
+
 /** The outcome of releasing a replay's state: clean, or what was left behind and how to remove it. */
 export type StateRelease = { readonly clean: true } | { readonly clean: false; readonly message: string };
 

@@ -1,8 +1,6 @@
 import { MemoryFeatureStore, type FeatureDefinition, type FeatureStore, type MemoryBudget, type StateSettings } from '@risk/domain';
 import type { RedisConfig } from '../config/engine-config';
 import { HeapGuard, HeapGuardedFeatureStore } from '../memory/heap-guard';
-import { RedisFeatureStore } from '../redis/redis-feature.store';
-import { describeRedisTarget, openRedis } from './open-redis';
 
 export interface OpenedFeatureStore {
   readonly store: FeatureStore;
@@ -49,6 +47,11 @@ export async function openFeatureStore(
       close: () => store.close(),
     };
   }
+  // Loaded only here: the Redis client costs ~40 ms of start-up that an in-memory replay need not pay.
+  const [{ RedisFeatureStore }, { describeRedisTarget, openRedis }] = await Promise.all([
+    import('../redis/redis-feature.store'),
+    import('./open-redis'),
+  ]);
   let client;
   try {
     client = await openRedis(redis, { readyTimeoutMs: options.redisReadyTimeoutMs });
