@@ -54,28 +54,30 @@ return 0
  * that lost a race is kept a little longer).
  *
  * KEYS: the applied record, then the entity keys.
- * ARGV: the applied record's header ("<base>\\n"), the segment to add, its TTL
- * in ms, the expected headers (${HEADER} bytes per entity key, zeros for a
- * key that did not exist), then per entity key its new blob and TTL in ms.
+ * ARGV: the applied record's header ("<base>\\n"), the segment to add ('' =
+ * none), its TTL in ms, the expected headers (${HEADER} bytes per entity key,
+ * zeros for a key that did not exist), the entity group of each key (one
+ * byte each, 1-based), each group's TTL in ms, then each key's new blob.
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E = ARGV[4]
+local E, GROUPS = ARGV[4], ARGV[5]
 local ABSENT = string.rep('\\0', ${HEADER})
+local first = #ARGV - (#KEYS - 1)
 local olds = {}
-for i = 2, #KEYS do
-  local a = 3 + 2 * (i - 1)
-  local old = redis.call('SET', KEYS[i], ARGV[a], 'PX', ARGV[a + 1], 'GET')
+local function ttl(k) return ARGV[5 + string.byte(GROUPS, k)] end
+for k = 1, #KEYS - 1 do
+  local old = redis.call('SET', KEYS[k + 1], ARGV[first + k], 'PX', ttl(k), 'GET')
   local have = ABSENT
   if old then have = string.sub(old, 1, ${HEADER}) end
-  if have ~= string.sub(E, ${HEADER} * (i - 2) + 1, ${HEADER} * (i - 1)) then
-    olds[i] = old
-    for j = 2, i do
+  if have ~= string.sub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then
+    olds[k] = old
+    for j = 1, k do
       local o = olds[j]
-      if o then redis.call('SET', KEYS[j], o, 'PX', ARGV[4 + 2 * (j - 1)]) else redis.call('DEL', KEYS[j]) end
+      if o then redis.call('SET', KEYS[j + 1], o, 'PX', ttl(j)) else redis.call('DEL', KEYS[j + 1]) end
     end
-    return i - 1
+    return k
   end
-  olds[i] = old
+  olds[k] = old
 end
 if ARGV[2] == '' then return 0 end
 local header = ARGV[1]

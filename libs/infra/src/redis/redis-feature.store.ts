@@ -39,7 +39,7 @@ export interface RedisFeatureStoreOptions {
    * Entities whose state this process keeps between batches (those it wrote
    * last), so that most batches read no entity at all: the compare-and-set
    * catches a cached state another writer changed, and it is read again.
-   * 0 disables. Default 100,000.
+   * Per entity field (users, IPs, devices, …). 0 disables. Default 100,000.
    */
   readonly cacheEntities?: number;
   /** Whether `close()` also closes the client. Default false: the client is usually shared. */
@@ -84,7 +84,11 @@ interface GroupPlan {
 interface Unit {
   readonly plan: GroupPlan;
   readonly index: number;
+  /** The entity value (a user id, an IP, …) and its key. */
+  readonly value: string;
   readonly key: string;
+  /** The state this process wrote last, taken out of the cache for this batch. */
+  cached: CachedEntity | undefined;
   /** Batch positions of the unit's accepted events, in arrival order. */
   readonly positions: number[];
 }
@@ -130,7 +134,10 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly pendingTimeoutMs: number;
   private readonly claimTimeoutMs: number;
   private readonly dedupKeyTtlMs: number;
-  private readonly cache = new Map<string, CachedEntity>();
+  /** Per entity group: entity value → the state as this process last stored (or read) it. */
+  private readonly caches: Map<string, CachedEntity>[];
+  /** Per entity group: how long an idle entity is kept (ms, as text for the write script). */
+  private readonly groupTtls: string[];
   private readonly cacheLimit: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
@@ -158,6 +165,8 @@ export class RedisFeatureStore extends FeatureStore {
       ttl: String(Math.max(group.retentionMs, 1)),
       outputs: [...group.windowed, ...group.changed].map((slot) => slot.output),
     }));
+    this.caches = this.plans.map(() => new Map<string, CachedEntity>());
+    this.groupTtls = this.plans.map((plan) => plan.ttl);
     this.empty = definitions.map((definition) => emptyFeatureValue(definition));
     this.makeFeatures = featureValuesFactory(definitions);
     this.claim = client.defineScript('claim', CLAIM_SCRIPT);
@@ -210,7 +219,7 @@ export class RedisFeatureStore extends FeatureStore {
       await this.options.afterStep?.('read');
       const base = read.partition.version;
       const acceptance = this.accept(inputs, ids, read.partition);
-      const work: ComputeState = { features: new Array(inputs.length), redelivered: new Set() };
+      const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = this.empty.slice();
       await this.updateEntities(partition, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('entities');
@@ -220,7 +229,8 @@ export class RedisFeatureStore extends FeatureStore {
     } catch (error) {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
-      for (const key of units.keys()) this.cache.delete(key);
+      // Taken-out cached states are simply not put back.
+      for (const unit of units) unit.cached = undefined;
       throw error;
     }
   }
@@ -243,7 +253,7 @@ export class RedisFeatureStore extends FeatureStore {
     for (const position of acceptance.accepted) isAccepted[position] = 1;
     let pending = slots;
     for (let attemptNo = 1; ; attemptNo++) {
-      const writes = pending.map((slot) => this.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.keys.length > 0);
+      const writes = pending.map((slot) => this.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.units.length > 0);
       await this.options.afterStep?.('computed');
       const conflicted = await this.write(writes, base);
       if (conflicted.length === 0) return;
@@ -253,23 +263,28 @@ export class RedisFeatureStore extends FeatureStore {
       }
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
       pending = slots.filter((slot) => conflicted.includes(slot.apKey));
-      for (const slot of pending) for (const unit of slot.units) this.cache.delete(unit.key);
+      for (const slot of pending) for (const unit of slot.units) unit.cached = undefined;
       read = await this.readEntities(pending);
     }
   }
 
-  /** Entities touched by the batch's events, grouped by entity key. */
-  private unitsOf(inputs: readonly StateInput[]): Map<string, Unit> {
-    const units = new Map<string, Unit>();
+  /** Entities touched by the batch's events, each with its cached state taken out of the cache. */
+  private unitsOf(inputs: readonly StateInput[]): Unit[] {
+    const units: Unit[] = [];
     for (let g = 0; g < this.plans.length; g++) {
       const plan = this.plans[g];
       const field = plan.group.entity;
+      const byValue = new Map<string, Unit>();
       for (let position = 0; position < inputs.length; position++) {
-        const value = inputs[position].event[field];
-        if (value === undefined) continue;
-        const key = plan.keyBefore + String(value) + plan.keyAfter;
-        let unit = units.get(key);
-        if (unit === undefined) units.set(key, (unit = { plan, index: g, key, positions: [] }));
+        const raw = inputs[position].event[field];
+        if (raw === undefined) continue;
+        const value = typeof raw === 'string' ? raw : String(raw);
+        let unit = byValue.get(value);
+        if (unit === undefined) {
+          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: this.take(g, value) };
+          byValue.set(value, unit);
+          units.push(unit);
+        }
         unit.positions.push(position);
       }
     }
@@ -326,7 +341,7 @@ export class RedisFeatureStore extends FeatureStore {
     const keys: string[][] = [];
     for (const { apKey, units } of slots) {
       const wanted = [apKey];
-      for (const unit of units) if (!skipCached || !this.cache.has(unit.key)) wanted.push(unit.key);
+      for (const unit of units) if (!skipCached || unit.cached === undefined) wanted.push(unit.key);
       if (wanted.length === 1) continue;
       keys.push(wanted);
       calls.push({ command: 'mget', args: wanted, buffers: true });
@@ -335,10 +350,10 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** The batch's entities grouped by slot, each slot with its applied record's key. */
-  private slotsOf(units: Map<string, Unit>, partition: string): SlotUnits[] {
+  private slotsOf(units: readonly Unit[], partition: string): SlotUnits[] {
     const cluster = this.client.isCluster;
     const bySlot = new Map<number, Unit[]>();
-    for (const unit of units.values()) {
+    for (const unit of units) {
       const slot = cluster ? keySlot(unit.key) : 0;
       const list = bySlot.get(slot);
       if (list === undefined) bySlot.set(slot, [unit]);
@@ -411,10 +426,11 @@ export class RedisFeatureStore extends FeatureStore {
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
   ): SlotWrite {
-    const write: SlotWrite = { apKey, keys: [], headers: [], blobs: [], ttls: [], states: [], segment: new AppliedSegment() };
+    const write: SlotWrite = { apKey, units: [], headers: [], blobs: [], states: [], segment: new AppliedSegment() };
     for (const unit of units) {
       const { plan } = unit;
       let entity: CachedEntity | undefined;
+      let stored = false;
       for (const position of unit.positions) {
         if (isAccepted[position] === 0) continue;
         const { event, messageId } = inputs[position];
@@ -426,18 +442,22 @@ export class RedisFeatureStore extends FeatureStore {
           redelivered.add(position);
           continue;
         }
-        entity ??= this.take(unit.key) ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
-        applyEventToEntity(plan.group, entity.state, event, values);
+        entity ??= unit.cached ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
+        if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
         // Only a redelivered message can need its answer again (a crash between these writes and the commit).
         if (messageId !== undefined) write.segment.add(entryKey, messageId, this.answerOf(plan, values));
       }
-      if (entity === undefined) continue;
-      const blob = plan.codec.encode(entity.state, nextVersion(entity.header));
-      write.keys.push(unit.key);
-      write.headers.push(entity.header);
+      if (!stored) {
+        // Nothing to write (no event of the batch entered this entity's features): the state is as stored.
+        const known = entity ?? unit.cached;
+        if (known !== undefined && (entity !== undefined || unit.cached !== undefined)) this.remember(unit, known);
+        continue;
+      }
+      const blob = plan.codec.encode(entity!.state, nextVersion(entity!.header));
+      write.units.push(unit);
+      write.headers.push(entity!.header);
       write.blobs.push(blob);
-      write.ttls.push(plan.ttl);
-      write.states.push(entity.state);
+      write.states.push(entity!.state);
     }
     return write;
   }
@@ -449,9 +469,21 @@ export class RedisFeatureStore extends FeatureStore {
     const ttl = String(this.pendingTimeoutMs);
     const answers = await this.client.pipelined(
       writes.map((w): PipelineCall => {
-        const args: (string | Buffer)[] = [header, w.segment.take(), ttl, Buffer.concat(w.headers, w.headers.length * HEADER_BYTES)];
-        for (let i = 0; i < w.keys.length; i++) args.push(w.blobs[i], w.ttls[i]);
-        return { script: this.writeEntities, keys: [w.apKey, ...w.keys], args };
+        const groups = Buffer.allocUnsafe(w.units.length);
+        const keys = [w.apKey];
+        for (let i = 0; i < w.units.length; i++) {
+          groups[i] = w.units[i].index + 1;
+          keys.push(w.units[i].key);
+        }
+        const args: (string | Buffer)[] = [
+          header,
+          w.segment.take(),
+          ttl,
+          Buffer.concat(w.headers, w.headers.length * HEADER_BYTES),
+          groups,
+        ];
+        args.push(...this.groupTtls, ...w.blobs);
+        return { script: this.writeEntities, keys, args };
       }),
     );
     const conflicted: string[] = [];
@@ -460,8 +492,8 @@ export class RedisFeatureStore extends FeatureStore {
         conflicted.push(w.apKey);
         return;
       }
-      for (let k = 0; k < w.keys.length; k++)
-        this.remember(w.keys[k], { header: w.blobs[k].subarray(0, HEADER_BYTES), state: w.states[k] });
+      for (let k = 0; k < w.units.length; k++)
+        this.remember(w.units[k], { header: w.blobs[k].subarray(0, HEADER_BYTES), state: w.states[k] });
     });
     return conflicted;
   }
@@ -471,21 +503,22 @@ export class RedisFeatureStore extends FeatureStore {
    * partition's batch in flight must not see it (it reads Redis instead, and
    * the compare-and-set orders the two). Written back by `remember`.
    */
-  private take(key: string): CachedEntity | undefined {
-    const entity = this.cache.get(key);
-    if (entity !== undefined) this.cache.delete(key);
+  private take(group: number, value: string): CachedEntity | undefined {
+    const cache = this.caches[group];
+    const entity = cache.get(value);
+    if (entity !== undefined) cache.delete(value);
     return entity;
   }
 
-  /** Keeps a written entity's state for the next batch; the oldest entries go first past the limit. */
-  private remember(key: string, entity: CachedEntity): void {
+  /** Keeps an entity's state as stored for the next batch; past the limit, the oldest entries go first. */
+  private remember(unit: Unit, entity: CachedEntity): void {
     if (this.cacheLimit === 0) return;
-    this.cache.delete(key);
-    this.cache.set(key, entity);
-    if (this.cache.size <= this.cacheLimit) return;
-    let excess = this.cache.size - this.cacheLimit;
-    for (const old of this.cache.keys()) {
-      this.cache.delete(old);
+    const cache = this.caches[unit.index];
+    cache.set(unit.value, entity);
+    if (cache.size <= this.cacheLimit) return;
+    let excess = cache.size - this.cacheLimit;
+    for (const old of cache.keys()) {
+      cache.delete(old);
       if (--excess === 0) break;
     }
   }
@@ -650,10 +683,9 @@ interface SlotUnits {
 
 interface SlotWrite {
   readonly apKey: string;
-  readonly keys: string[];
+  readonly units: Unit[];
   readonly headers: Buffer[];
   readonly blobs: Buffer[];
-  readonly ttls: string[];
   readonly states: EntityState[];
   readonly segment: AppliedSegment;
 }
