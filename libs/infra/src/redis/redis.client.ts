@@ -297,6 +297,33 @@ export class RedisClient {
     return deleted;
   }
 
+  /**
+   * Visits the keys matching a glob pattern (SCAN, on every master), one SCAN
+   * page at a time; `visit` answering false stops the scan. Keys may be
+   * changed or deleted by `visit` meanwhile (SCAN tolerates it).
+   */
+  async scanMatching(pattern: string, visit: (keys: string[]) => Promise<boolean | void> | boolean | void): Promise<void> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.call('SCAN', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        if (keys.length > 0 && (await visit(keys)) === false) return;
+      } while (cursor !== '0');
+    }
+  }
+
+  /** Up to `limit` keys matching a glob pattern and `accept` (SCAN, on every master). */
+  async findMatching(pattern: string, limit: number, accept: (key: string) => boolean = () => true): Promise<string[]> {
+    const found: string[] = [];
+    await this.scanMatching(pattern, (keys) => {
+      for (const key of keys) if (found.length < limit && accept(key)) found.push(key);
+      return found.length < limit;
+    });
+    return found;
+  }
+
   async quit(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -384,4 +411,9 @@ async function quietly(connection: Redis | Cluster): Promise<void> {
   } catch {
     connection.disconnect();
   }
+}
+
+/** A literal text inside a SCAN/KEYS glob pattern: `*`, `?`, `[`, `]` and `\` escaped. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
