@@ -22,6 +22,7 @@ import {
 import { AppliedRecord, AppliedSegment, appliedRecordHeader } from './redis-applied-record';
 import { EntityCodec, HEADER_BYTES, nextVersion } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { checkStateLayout } from './redis-state-layout';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 
 export interface RedisFeatureStoreOptions {
@@ -200,6 +201,16 @@ export class RedisFeatureStore extends FeatureStore {
   partitionKeys(partition: string): { state: string; dedup: string; order: string; lock: string } {
     const base = `${this.prefix}{p:${partition}}:`;
     return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord`, lock: `${base}lk` };
+  }
+
+  /**
+   * Start-up check: resolves when the key prefix holds no entity state of the
+   * old (generated-Lua) layout, else throws `STATE_LAYOUT_OUTDATED` with the
+   * `risk-engine migrate-state` command to run. SCANs the keyspace once, until
+   * it marks the prefix (see redis-state-layout.ts).
+   */
+  checkLayout(): Promise<void> {
+    return checkStateLayout(this.client, this.prefix);
   }
 
   /** The key holding one entity's state, e.g. `risk:{u:alice}:s`. */
