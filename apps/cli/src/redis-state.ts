@@ -50,6 +50,8 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
     client.disconnect();
     return { ok: false, message: `cannot open state ${url}: ${marked.message}` };
   }
+  // No checkLayout(): the prefix is fresh and random, so there is no old layout to find, and its SCAN would walk
+  // the whole keyspace of the server (possibly a production one).
   const redisStore = new RedisFeatureStore(client, features, settings, { keyPrefix: prefix });
   const store = new (class extends FeatureStore {
     async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {

@@ -60,6 +60,13 @@ export async function openFeatureStore(
   }
   const opened = client;
   const store = new RedisFeatureStore(opened, definitions, options.settings, { keyPrefix: redis.keyPrefix });
+  try {
+    // Never compute from empty state while the old layout's state sits under other keys: refuse with the command.
+    await store.checkLayout();
+  } catch (error) {
+    opened.disconnect();
+    throw error;
+  }
   return {
     store,
     backend: 'redis',
