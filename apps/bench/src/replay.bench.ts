@@ -59,7 +59,7 @@ export async function benchReplay(
       commands.push(redis);
     }
     process.stdout.write(
-      `\nreplay: ${fmt(lines.length)} lines (${fmt(statSync(input).size / 1e6, 1)} MB), default rules, ${options.runs} runs of each command taking turns, wall clock of the whole command\n`,
+      `\nreplay: ${fmt(lines.length)} lines (${fmt(statSync(input).size / 1e6, 1)} MB), default rules, ${options.runs === 1 ? '1 run' : `${options.runs} runs`} of each command taking turns, wall clock of the whole command\n`,
     );
     let stats: { before: GetStats; after: GetStats } | undefined;
     for (let run = 0; run < options.runs; run++) {
