@@ -1,3 +1,5 @@
+import { ByteWriter } from './redis-entity.codec';
+
 /**
  * The applied record of one slot and partition: the answers (feature values
  * of one entity group) of the events whose entity updates were written but
@@ -38,19 +40,16 @@ export class AppliedRecord {
 }
 
 export class AppliedSegment {
-  private readonly parts: Buffer[] = [];
+  private readonly writer = new ByteWriter();
 
   add(entryKey: string, identity: string, answer: string): void {
-    for (const text of [entryKey, identity, answer]) {
-      const bytes = Buffer.from(text, 'utf8');
-      const length = Buffer.allocUnsafe(2);
-      length.writeUInt16LE(Math.min(bytes.length, 0xffff));
-      this.parts.push(length, bytes.subarray(0, 0xffff));
-    }
+    this.writer.str(entryKey);
+    this.writer.str(identity);
+    this.writer.str(answer);
   }
 
   take(): Buffer {
-    return Buffer.concat(this.parts);
+    return this.writer.take();
   }
 }
 

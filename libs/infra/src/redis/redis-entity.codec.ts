@@ -45,15 +45,22 @@ export interface DecodedEntity {
 export function nextVersion(header: Buffer): number {
   const current = header.readUInt32LE(1);
   for (;;) {
-    const version = Math.floor(Math.random() * 0x100000000);
+    const version = (Math.random() * 0x100000000) >>> 0;
     if (version !== current && version !== 0) return version;
   }
+}
+
+/** The header a blob written with `version` starts with. */
+export function headerOf(version: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header[0] = FORMAT;
+  header.writeUInt32LE(version, 1);
+  return header;
 }
 
 /** Encoder and decoder of one entity group's state. */
 export class EntityCodec {
   private readonly sections = new Map<string, { readonly latest: boolean; readonly index: number }>();
-  private readonly scratch = new Scratch();
 
   constructor(private readonly group: EntityGroup) {
     group.windowed.forEach((slot, index) => this.sections.set(slot.id, { latest: false, index }));
@@ -99,8 +106,13 @@ export class EntityCodec {
 
   /** The blob to store; entries no window can reach any more are left out (results never see them). */
   encode(state: EntityState, version: number): Buffer {
-    const w = this.scratch;
-    w.reset();
+    const w = new ByteWriter();
+    this.encodeInto(w, state, version);
+    return w.take();
+  }
+
+  /** Appends the blob to `w` (see `encode`). */
+  encodeInto(w: ByteWriter, state: EntityState, version: number): void {
     w.u8(FORMAT);
     w.u32(version);
     w.f64(state.newest);
@@ -114,7 +126,7 @@ export class EntityCodec {
       const slot = windowed[i];
       sections++;
       w.latin1(slot.id);
-      this.encodeSeries(series, expiredEntries(slot, series), slot.definition.aggregate === 'count');
+      this.encodeSeries(w, series, expiredEntries(slot, series), slot.definition.aggregate === 'count');
     }
     for (let i = 0; i < changed.length; i++) {
       const latest = state.latest[i];
@@ -124,11 +136,9 @@ export class EntityCodec {
       encodeLatest(w, latest);
     }
     w.buffer[countAt] = sections;
-    return w.take();
   }
 
-  private encodeSeries({ times, values }: Series, from: number, count: boolean): void {
-    const w = this.scratch;
+  private encodeSeries(w: ByteWriter, { times, values }: Series, from: number, count: boolean): void {
     const numeric = typeof values[from] === 'number';
     w.u8(count ? Kind.CountSeries : numeric ? Kind.NumberSeries : Kind.StringSeries);
     w.u32(times.length - from);
@@ -139,7 +149,7 @@ export class EntityCodec {
   }
 }
 
-function encodeLatest(w: Scratch, { value, time }: LatestValue): void {
+function encodeLatest(w: ByteWriter, { value, time }: LatestValue): void {
   const numeric = typeof value === 'number';
   w.u8(numeric ? Kind.NumberLatest : Kind.StringLatest);
   w.f64(time);
@@ -177,13 +187,30 @@ class Reader {
   }
 }
 
-/** A growing scratch buffer; `take` copies what was written. */
-class Scratch {
+/** A growing buffer of little-endian values and strings; `take` copies what was written. */
+export class ByteWriter {
   buffer = Buffer.allocUnsafe(4096);
   at = 0;
 
   reset(): void {
     this.at = 0;
+  }
+
+  u16(v: number): void {
+    this.room(2);
+    this.buffer.writeUInt16LE(v, this.at);
+    this.at += 2;
+  }
+
+  /** Reserves 4 bytes for a u32 written later with `patchU32`; returns their offset. */
+  reserveU32(): number {
+    this.room(4);
+    this.at += 4;
+    return this.at - 4;
+  }
+
+  patchU32(offset: number, v: number): void {
+    this.buffer.writeUInt32LE(v, offset);
   }
 
   u8(v: number): void {

@@ -53,27 +53,35 @@ return 0
  * costs only then (the restored key gets a full TTL again, i.e. an entity
  * that lost a race is kept a little longer).
  *
- * KEYS: the applied record, then the entity keys.
+ * KEYS: the applied record. The entity keys travel in one packed argument
+ * (every key of a call is in the applied record's slot): ~1,000 instructions
+ * and a client-side string per argument saved per entity.
  * ARGV: the applied record's header ("<base>\\n"), the segment to add ('' =
- * none), its TTL in ms, the expected headers (${HEADER} bytes per entity key,
- * zeros for a key that did not exist), the entity group of each key (one
- * byte each, 1-based), each group's TTL in ms, then each key's new blob.
+ * none), its TTL in ms, the expected headers (${HEADER} bytes per entity,
+ * zeros for a key that did not exist), the entity group of each entity (one
+ * byte each, 1-based), the entities packed (per entity: key as struct 'Hc0',
+ * new blob as 'I4c0'), then each group's TTL in ms.
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS = ARGV[4], ARGV[5]
+local E, GROUPS, P = ARGV[4], ARGV[5], ARGV[6]
+local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local first = #ARGV - (#KEYS - 1)
-local olds = {}
-local function ttl(k) return ARGV[5 + string.byte(GROUPS, k)] end
-for k = 1, #KEYS - 1 do
-  local old = redis.call('SET', KEYS[k + 1], ARGV[first + k], 'PX', ttl(k), 'GET')
+local keys, olds = {}, {}
+local function ttl(k) return ARGV[6 + sbyte(GROUPS, k)] end
+local k, pos, n = 0, 1, #P
+while pos <= n do
+  k = k + 1
+  local key, blob
+  key, blob, pos = sunpack('<Hc0I4c0', P, pos)
+  keys[k] = key
+  local old = redis.call('SET', key, blob, 'PX', ttl(k), 'GET')
   local have = ABSENT
-  if old then have = string.sub(old, 1, ${HEADER}) end
-  if have ~= string.sub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then
+  if old then have = ssub(old, 1, ${HEADER}) end
+  if have ~= ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then
     olds[k] = old
     for j = 1, k do
       local o = olds[j]
-      if o then redis.call('SET', KEYS[j + 1], o, 'PX', ttl(j)) else redis.call('DEL', KEYS[j + 1]) end
+      if o then redis.call('SET', keys[j], o, 'PX', ttl(j)) else redis.call('DEL', keys[j]) end
     end
     return k
   end

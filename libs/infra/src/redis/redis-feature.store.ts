@@ -20,7 +20,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { AppliedRecord, AppliedSegment, appliedRecordHeader } from './redis-applied-record';
-import { EntityCodec, HEADER_BYTES, nextVersion } from './redis-entity.codec';
+import { ByteWriter, EntityCodec, HEADER_BYTES, headerOf, nextVersion, type DecodedEntity } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { checkStateLayout } from './redis-state-layout';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
@@ -240,8 +240,10 @@ export class RedisFeatureStore extends FeatureStore {
     } catch (error) {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
-      // Taken-out cached states are simply not put back.
-      for (const unit of units) unit.cached = undefined;
+      for (const unit of units) {
+        unit.cached = undefined;
+        this.caches[unit.index].delete(unit.value);
+      }
       throw error;
     }
   }
@@ -274,7 +276,7 @@ export class RedisFeatureStore extends FeatureStore {
       }
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
       pending = slots.filter((slot) => conflicted.includes(slot.apKey));
-      for (const slot of pending) for (const unit of slot.units) unit.cached = undefined;
+      // (write() already dropped the conflicted slots' cached states.)
       read = await this.readEntities(pending);
     }
   }
@@ -437,10 +439,18 @@ export class RedisFeatureStore extends FeatureStore {
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
   ): SlotWrite {
-    const write: SlotWrite = { apKey, units: [], headers: [], blobs: [], states: [], segment: new AppliedSegment() };
+    const write: SlotWrite = {
+      apKey,
+      units: [],
+      expected: [],
+      written: [],
+      states: [],
+      pack: new ByteWriter(),
+      segment: new AppliedSegment(),
+    };
     for (const unit of units) {
       const { plan } = unit;
-      let entity: CachedEntity | undefined;
+      let entity: DecodedEntity | undefined;
       let stored = false;
       for (const position of unit.positions) {
         if (isAccepted[position] === 0) continue;
@@ -458,17 +468,26 @@ export class RedisFeatureStore extends FeatureStore {
         // Only a redelivered message can need its answer again (a crash between these writes and the commit).
         if (messageId !== undefined) write.segment.add(entryKey, messageId, this.answerOf(plan, values));
       }
-      if (!stored) {
-        // Nothing to write (no event of the batch entered this entity's features): the state is as stored.
-        const known = entity ?? unit.cached;
-        if (known !== undefined && (entity !== undefined || unit.cached !== undefined)) this.remember(unit, known);
+      if (entity === undefined) {
+        if (unit.cached !== undefined) unit.cached.busy = false;
         continue;
       }
-      const blob = plan.codec.encode(entity!.state, nextVersion(entity!.header));
+      if (!stored) {
+        // No event of the batch entered this entity's features: the state is as stored.
+        this.remember(unit, entity.header, entity.state);
+        continue;
+      }
+      const version = nextVersion(entity.header);
+      const { pack } = write;
+      pack.str(unit.key);
+      const length = pack.reserveU32();
+      const start = pack.at;
+      plan.codec.encodeInto(pack, entity.state, version);
+      pack.patchU32(length, pack.at - start);
       write.units.push(unit);
-      write.headers.push(entity!.header);
-      write.blobs.push(blob);
-      write.states.push(entity!.state);
+      write.expected.push(entity.header);
+      write.written.push(headerOf(version));
+      write.states.push(entity.state);
     }
     return write;
   }
@@ -481,57 +500,68 @@ export class RedisFeatureStore extends FeatureStore {
     const answers = await this.client.pipelined(
       writes.map((w): PipelineCall => {
         const groups = Buffer.allocUnsafe(w.units.length);
-        const keys = [w.apKey];
-        for (let i = 0; i < w.units.length; i++) {
-          groups[i] = w.units[i].index + 1;
-          keys.push(w.units[i].key);
-        }
-        const args: (string | Buffer)[] = [
-          header,
-          w.segment.take(),
-          ttl,
-          Buffer.concat(w.headers, w.headers.length * HEADER_BYTES),
-          groups,
-        ];
-        args.push(...this.groupTtls, ...w.blobs);
-        return { script: this.writeEntities, keys, args };
+        for (let i = 0; i < w.units.length; i++) groups[i] = w.units[i].index + 1;
+        const expected = Buffer.concat(w.expected, w.expected.length * HEADER_BYTES);
+        return {
+          script: this.writeEntities,
+          keys: [w.apKey],
+          args: [header, w.segment.take(), ttl, expected, groups, w.pack.take(), ...this.groupTtls],
+        };
       }),
     );
     const conflicted: string[] = [];
     writes.forEach((w, i) => {
-      if (Number(answers[i]) !== 0) {
-        conflicted.push(w.apKey);
-        return;
+      const ok = Number(answers[i]) === 0;
+      if (!ok) conflicted.push(w.apKey);
+      for (let k = 0; k < w.units.length; k++) {
+        if (ok) this.remember(w.units[k], w.written[k], w.states[k]);
+        else this.forget(w.units[k]);
       }
-      for (let k = 0; k < w.units.length; k++)
-        this.remember(w.units[k], { header: w.blobs[k].subarray(0, HEADER_BYTES), state: w.states[k] });
     });
     return conflicted;
   }
 
   /**
-   * A cached state, taken out of the cache: the batch mutates it, so another
-   * partition's batch in flight must not see it (it reads Redis instead, and
-   * the compare-and-set orders the two). Written back by `remember`.
+   * A cached state, marked busy for this batch: the batch mutates it, so
+   * another partition's batch in flight must not use it (it reads Redis
+   * instead, and the compare-and-set orders the two).
    */
   private take(group: number, value: string): CachedEntity | undefined {
-    const cache = this.caches[group];
-    const entity = cache.get(value);
-    if (entity !== undefined) cache.delete(value);
+    const entity = this.caches[group].get(value);
+    if (entity === undefined || entity.busy) return undefined;
+    entity.busy = true;
     return entity;
   }
 
-  /** Keeps an entity's state as stored for the next batch; past the limit, the oldest entries go first. */
-  private remember(unit: Unit, entity: CachedEntity): void {
+  /** Keeps an entity's state as stored (with the header stored) for the next batch. */
+  private remember(unit: Unit, header: Buffer, state: EntityState): void {
+    const cached = unit.cached;
+    unit.cached = undefined;
     if (this.cacheLimit === 0) return;
     const cache = this.caches[unit.index];
-    cache.set(unit.value, entity);
+    if (cached !== undefined && cache.get(unit.value) === cached) {
+      cached.header = header;
+      cached.state = state;
+      cached.busy = false;
+      return;
+    }
+    const current = cache.get(unit.value);
+    if (current?.busy === true) return; // another batch has it: its write decides
+    cache.set(unit.value, { header, state, busy: false });
     if (cache.size <= this.cacheLimit) return;
     let excess = cache.size - this.cacheLimit;
-    for (const old of cache.keys()) {
+    for (const [old, entry] of cache) {
+      if (entry.busy) continue;
       cache.delete(old);
       if (--excess === 0) break;
     }
+  }
+
+  /** Drops a cached state the batch may have changed without storing it. */
+  private forget(unit: Unit): void {
+    const cached = unit.cached;
+    unit.cached = undefined;
+    if (cached !== undefined && this.caches[unit.index].get(unit.value) === cached) this.caches[unit.index].delete(unit.value);
   }
 
   private outcomes(inputs: readonly StateInput[], acceptance: Acceptance, { features, redelivered }: ComputeState): StateOutcome[] {
@@ -682,8 +712,10 @@ interface ComputeState {
 
 /** An entity's state as last written by this process, with the header that write stored. */
 interface CachedEntity {
-  readonly header: Buffer;
-  readonly state: EntityState;
+  header: Buffer;
+  state: EntityState;
+  /** Taken by a batch in flight. */
+  busy: boolean;
 }
 
 interface SlotUnits {
@@ -695,9 +727,13 @@ interface SlotUnits {
 interface SlotWrite {
   readonly apKey: string;
   readonly units: Unit[];
-  readonly headers: Buffer[];
-  readonly blobs: Buffer[];
+  /** Per unit: the header its key must still hold. */
+  readonly expected: Buffer[];
+  /** Per unit: the header of the blob written. */
+  readonly written: Buffer[];
   readonly states: EntityState[];
+  /** Per unit: key (u16 length, UTF-8) and blob (u32 length): one script argument. */
+  readonly pack: ByteWriter;
   readonly segment: AppliedSegment;
 }
 
