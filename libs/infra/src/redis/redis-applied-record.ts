@@ -1,51 +1,77 @@
+import { RiskEngineError } from '@risk/domain';
 import { ByteWriter } from './redis-entity.codec';
 
 /**
  * The applied record of one slot and partition: the answers (feature values
  * of one entity group) of the events whose entity updates were written but
- * whose partition commit may not have happened yet. A batch retried after a
- * crash, or re-computed after a write conflict, finds here what it already
- * applied, by event and message identity, and applies it no second time.
+ * whose partition commit has not happened yet. A batch retried after a crash
+ * finds here what it already applied, by event and message identity, and
+ * applies it no second time.
  *
  * Layout: "<base>\n" (the partition's commit version the writes were
- * decided on; a write under another base replaces the record), then entries
- * of three strings (entry key `<group>:<event_id>`, message identity,
- * answer), each a u16 byte length and UTF-8.
+ * decided on), then per entry: u8 group, event_id and messageId (u16 byte
+ * length and UTF-8 each), u8 value count, the values as f64 (booleans 0/1).
+ *
+ * Entries are only needed until the partition commits: the commit deletes the
+ * record when it shares the partition's slot (a single node), and a record
+ * under another base than the partition's current version is ignored
+ * unread (a write under a new base replaces it).
  */
 export function appliedRecordHeader(base: number): string {
   return `${base}\n`;
 }
 
 export class AppliedRecord {
-  private readonly answers = new Map<string, string>();
+  private readonly answers = new Map<string, number[]>();
 
-  /** Adds the entries of one stored record (null: none). */
+  constructor(private readonly base: number) {}
+
+  /** Adds the entries of one stored record (null: none) written under this base. */
   add(blob: Buffer | null): void {
     if (blob === null) return;
-    let at = blob.indexOf(10) + 1;
-    if (at === 0) return;
-    while (at + 6 <= blob.length) {
-      const [entry, afterEntry] = readString(blob, at);
-      const [identity, afterIdentity] = readString(blob, afterEntry);
-      const [answer, next] = readString(blob, afterIdentity);
-      this.answers.set(`${entry}\u0000${identity}`, answer);
-      at = next;
+    const header = appliedRecordHeader(this.base);
+    if (blob.length < header.length || blob.toString('latin1', 0, header.length) !== header) return;
+    let at = header.length;
+    try {
+      while (at < blob.length) {
+        const group = blob[at];
+        const [eventId, afterId] = readString(blob, at + 1);
+        const [messageId, afterMessage] = readString(blob, afterId);
+        const count = blob[afterMessage];
+        const values = new Array<number>(count);
+        for (let i = 0; i < count; i++) values[i] = blob.readDoubleLE(afterMessage + 1 + 8 * i);
+        this.answers.set(entryKey(group, eventId, messageId), values);
+        at = afterMessage + 1 + 8 * count;
+      }
+    } catch (error) {
+      throw new RiskEngineError('REDIS_STATE_FORMAT', `unreadable applied record: ${(error as Error).message}`, false);
     }
   }
 
-  /** The stored answer of an event already applied by this message (or attempt), if any. */
-  answer(entryKey: string, identity: string): string | undefined {
-    return this.answers.size === 0 ? undefined : this.answers.get(`${entryKey}\u0000${identity}`);
+  get empty(): boolean {
+    return this.answers.size === 0;
+  }
+
+  /** The stored values of an event this message already applied to the group, if any. */
+  answer(group: number, eventId: string, messageId: string): readonly number[] | undefined {
+    return this.answers.size === 0 ? undefined : this.answers.get(entryKey(group, eventId, messageId));
   }
 }
 
 export class AppliedSegment {
   private readonly writer = new ByteWriter();
 
-  add(entryKey: string, identity: string, answer: string): void {
-    this.writer.str(entryKey);
-    this.writer.str(identity);
-    this.writer.str(answer);
+  add(group: number, eventId: string, messageId: string, values: readonly number[]): void {
+    const w = this.writer;
+    w.u8(group);
+    w.str(eventId);
+    w.str(messageId);
+    w.u8(values.length);
+    for (const value of values) w.f64(value);
+  }
+
+  get size(): number {
+    return this.writer.at;
   }
 
   take(): Buffer {
@@ -53,8 +79,13 @@ export class AppliedSegment {
   }
 }
 
+function entryKey(group: number, eventId: string, messageId: string): string {
+  return `${group}\u0000${eventId}\u0000${messageId}`;
+}
+
 function readString(blob: Buffer, at: number): [string, number] {
   const length = blob.readUInt16LE(at);
   const start = at + 2;
+  if (start + length > blob.length) throw new Error('truncated');
   return [blob.toString('utf8', start, start + length), start + length];
 }

@@ -104,7 +104,8 @@ return 0
  * entries of the order list, which the client read and judged), stores the
  * accepted events' dedup records with their first outcomes, moves the
  * watermark, bumps the version and releases the claim.
- * KEYS: state hash, dedup hash, order list, lock.
+ * KEYS: state hash, dedup hash, order list, lock, and on a single node the
+ * partition's applied record (its entries are not needed once committed).
  * ARGV: owner, expected version, new watermark ('' = unchanged), dedup TTL in ms,
  * expire count, record count r, then r (event_id, record) pairs, then the order entries.
  * Returns 'OK', 'LOST' (the claim expired and was taken) or 'STALE' (the version moved).
@@ -139,5 +140,6 @@ else
   redis.call('HSET', st, 'ver', tostring(ver + 1))
 end
 redis.call('DEL', lk)
+if KEYS[5] then redis.call('DEL', KEYS[5]) end
 return 'OK'
 `;

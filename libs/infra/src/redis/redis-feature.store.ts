@@ -277,7 +277,7 @@ export class RedisFeatureStore extends FeatureStore {
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
       pending = slots.filter((slot) => conflicted.includes(slot.apKey));
       // (write() already dropped the conflicted slots' cached states.)
-      read = await this.readEntities(pending);
+      read = await this.readEntities(pending, base);
     }
   }
 
@@ -324,15 +324,16 @@ export class RedisFeatureStore extends FeatureStore {
       const answers = await this.client.pipelined(calls);
       const wait = Number(answers[0]);
       if (wait === 0) {
-        const [max, version] = answers[1] as (string | null)[];
+        const [max, stored] = answers[1] as (string | null)[];
+        const version = stored === null ? 0 : Number(stored);
         return {
           partition: {
             max: max === null ? undefined : Number(max),
-            version: version === null ? 0 : Number(version),
+            version,
             records: answers[2] as (string | null)[],
             head: answers[3] as string[],
           },
-          ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][]),
+          ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], version),
         };
       }
       if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
@@ -342,10 +343,10 @@ export class RedisFeatureStore extends FeatureStore {
     }
   }
 
-  private async readEntities(slots: readonly SlotUnits[]): Promise<EntityRead> {
+  private async readEntities(slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
     const reads = this.entityReads(slots, false);
     const answers = await this.client.pipelined(reads.calls);
-    return entitiesFrom(reads.keys, answers as (Buffer | null)[][]);
+    return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base);
   }
 
   /** One MGET per slot with entities to read: the applied record, then the entities (not cached ones, if asked). */
@@ -456,17 +457,19 @@ export class RedisFeatureStore extends FeatureStore {
         if (isAccepted[position] === 0) continue;
         const { event, messageId } = inputs[position];
         const values = features[position]!;
-        const entryKey = `${unit.index}:${event.event_id}`;
-        const answer = messageId === undefined ? undefined : applied.answer(entryKey, messageId);
+        const answer = messageId === undefined || applied.empty ? undefined : applied.answer(unit.index, event.event_id, messageId);
         if (answer !== undefined) {
-          this.readAnswer(plan, answer, values);
+          for (let i = 0; i < plan.outputs.length; i++) {
+            const output = plan.outputs[i];
+            values[output] = this.definitions[output].aggregate === 'changed' ? answer[i] === 1 : answer[i];
+          }
           redelivered.add(position);
           continue;
         }
         entity ??= unit.cached ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
         if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
         // Only a redelivered message can need its answer again (a crash between these writes and the commit).
-        if (messageId !== undefined) write.segment.add(entryKey, messageId, this.answerOf(plan, values));
+        if (messageId !== undefined) write.segment.add(unit.index, event.event_id, messageId, this.answerOf(plan, values));
       }
       if (entity === undefined) {
         if (unit.cached !== undefined) unit.cached.busy = false;
@@ -616,19 +619,19 @@ export class RedisFeatureStore extends FeatureStore {
       order.push(`${time},${event.event_id}`);
     }
     const max = acceptance.max === undefined ? '' : String(acceptance.max);
-    const answer = await this.commit.run(
-      [keys.state, keys.dedup, keys.order, keys.lock],
-      [
-        this.owner,
-        String(base),
-        max,
-        String(this.dedupKeyTtlMs),
-        String(acceptance.expire),
-        String(records.length / 2),
-        ...records,
-        ...order,
-      ],
-    );
+    // On a single node the slot's applied record shares the partition's slot: the commit ends it.
+    const commitKeys = [keys.state, keys.dedup, keys.order, keys.lock];
+    if (!this.client.isCluster) commitKeys.push(`${this.prefix}{p:${partition}}:ap`);
+    const answer = await this.commit.run(commitKeys, [
+      this.owner,
+      String(base),
+      max,
+      String(this.dedupKeyTtlMs),
+      String(acceptance.expire),
+      String(records.length / 2),
+      ...records,
+      ...order,
+    ]);
     if (answer !== 'OK') {
       throw new RiskEngineError(
         'REDIS_PARTITION_LOST',
@@ -661,22 +664,13 @@ export class RedisFeatureStore extends FeatureStore {
     return this.makeFeatures(values);
   }
 
-  private answerOf(plan: GroupPlan, values: readonly FeatureValue[]): string {
-    let text = '';
+  private answerOf(plan: GroupPlan, values: readonly FeatureValue[]): number[] {
+    const answer = new Array<number>(plan.outputs.length);
     for (let i = 0; i < plan.outputs.length; i++) {
       const value = values[plan.outputs[i]];
-      const part = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
-      text = i === 0 ? part : `${text},${part}`;
+      answer[i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
     }
-    return text;
-  }
-
-  private readAnswer(plan: GroupPlan, answer: string, values: FeatureValue[]): void {
-    const parts = answer.split(',');
-    for (let i = 0; i < plan.outputs.length; i++) {
-      const output = plan.outputs[i];
-      values[output] = this.definitions[output].aggregate === 'changed' ? parts[i] === '1' : Number(parts[i]);
-    }
+    return answer;
   }
 }
 
@@ -737,9 +731,9 @@ interface SlotWrite {
   readonly segment: AppliedSegment;
 }
 
-function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][]): EntityRead {
+function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][], base: number): EntityRead {
   const entities = new Map<string, Buffer | null>();
-  const applied = new AppliedRecord();
+  const applied = new AppliedRecord(base);
   keys.forEach((list, s) => {
     const values = answers[s];
     applied.add(values[0]);
