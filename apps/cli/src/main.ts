@@ -1,6 +1,7 @@
 import { runGenerate, GENERATE_USAGE } from './generate.command';
 import { runReplay, REPLAY_USAGE } from './replay.command';
 import { REPLAY_CLEAN_USAGE, type StateFactory } from './replay-state';
+import { MIGRATE_STATE_USAGE } from './migrate-state-usage';
 
 // `replay --state` and `replay-clean` load the Redis client (~40 ms of start-up) only when they need it.
 const redisStateFactory: StateFactory = async (url, features, settings) =>
@@ -15,6 +16,9 @@ commands:
              ${GENERATE_USAGE}
   replay-clean  delete the Redis keys a failed \`replay --state\` could not delete (it prints this command)
              ${REPLAY_CLEAN_USAGE}
+  migrate-state  convert the Redis feature state of the old (generated-Lua) layout, or drop it with --discard;
+             the engine refuses to start until this is done (docs/redis.md, "Upgrading from the Lua layout")
+             ${MIGRATE_STATE_USAGE}
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -27,6 +31,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import('./redis-state')).runReplayClean(rest, io);
     case 'generate':
       return runGenerate(rest, io);
+    case 'migrate-state':
+      return (await import('./migrate-state.command')).runMigrateState(rest, io);
     case undefined:
     case '--help':
     case 'help':
