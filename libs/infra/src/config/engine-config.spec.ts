@@ -55,6 +55,7 @@ const OTHER_VALUES: Record<ConfigVariableName, string> = {
   REDIS_URL: 'redis://r2:6380',
   REDIS_CLUSTER_NODES: 'c1:7000,c2:7001',
   REDIS_KEY_PREFIX: 'other:',
+  REDIS_STATE_CACHE: '5000',
   ELASTICSEARCH_NODE: 'https://es2:9200',
   ELASTICSEARCH_USERNAME: 'elastic',
   ELASTICSEARCH_PASSWORD: 'changeme',
@@ -114,7 +115,7 @@ describe('loadConfig: defaults', () => {
       maxBatchEvents: 500,
       maxWaitMs: 500,
     });
-    assert.deepEqual(config.redis, { url: 'redis://r1:6379', clusterNodes: undefined, keyPrefix: 'risk:' });
+    assert.deepEqual(config.redis, { url: 'redis://r1:6379', clusterNodes: undefined, keyPrefix: 'risk:', stateCache: 100_000 });
     assert.deepEqual(config.elasticsearch, {
       node: 'http://es1:9200',
       username: undefined,
@@ -186,7 +187,7 @@ describe('loadConfig: parsers', () => {
       MEMORY_BUDGET: '256mb',
     });
     assert.deepEqual(config.kafka?.brokers, ['a:1', 'b:2']);
-    assert.deepEqual(config.redis, { url: undefined, clusterNodes: ['c:7000'], keyPrefix: 'risk:' });
+    assert.deepEqual(config.redis, { url: undefined, clusterNodes: ['c:7000'], keyPrefix: 'risk:', stateCache: 100_000 });
     const sha256 = (key: string): string => createHash('sha256').update(key).digest('hex');
     assert.deepEqual(config.apiKeys, [
       { name: 'ops', role: 'editor', sha256: sha256('0123456789abcdef:x') },

@@ -75,6 +75,8 @@ export interface RedisConfig {
   readonly url: string | undefined;
   readonly clusterNodes: readonly string[] | undefined;
   readonly keyPrefix: string;
+  /** Entities per entity field whose state each instance keeps between batches (0: none). */
+  readonly stateCache: number;
 }
 
 export interface ElasticsearchConfig {
@@ -269,6 +271,13 @@ export const CONFIG_TABLE = {
     meaning: 'comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)',
   }),
   REDIS_KEY_PREFIX: setting({ default: 'risk:', parse: text, field: 'redis.keyPrefix', meaning: 'prefix of every Redis key' }),
+  REDIS_STATE_CACHE: setting({
+    default: '100000',
+    parse: integer(0, 100_000_000),
+    field: 'redis.stateCache',
+    meaning:
+      'entities per entity field (users, IPs, …) whose state an instance keeps between batches; a stale one is caught by the compare-and-set and read again; 0 reads every entity every batch',
+  }),
   ELASTICSEARCH_NODE: optional({
     unset: 'verdicts in SQLite under DATA_DIR',
     parse: url(['https?'], 'http(s)://host:port'),
@@ -448,7 +457,7 @@ function engineConfig(v: ConfigValues): EngineConfig {
     redis:
       v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined
         ? undefined
-        : { url: v.REDIS_URL, clusterNodes: v.REDIS_CLUSTER_NODES, keyPrefix: v.REDIS_KEY_PREFIX },
+        : { url: v.REDIS_URL, clusterNodes: v.REDIS_CLUSTER_NODES, keyPrefix: v.REDIS_KEY_PREFIX, stateCache: v.REDIS_STATE_CACHE },
     elasticsearch:
       v.ELASTICSEARCH_NODE === undefined
         ? undefined

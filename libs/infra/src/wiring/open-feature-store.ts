@@ -59,7 +59,7 @@ export async function openFeatureStore(
     throw new Error(`cannot reach Redis at ${describeRedisTarget(redis)}: ${(error as Error).message}`);
   }
   const opened = client;
-  const store = new RedisFeatureStore(opened, definitions, options.settings, { keyPrefix: redis.keyPrefix });
+  const store = new RedisFeatureStore(opened, definitions, options.settings, { keyPrefix: redis.keyPrefix, cacheEntities: redis.stateCache });
   try {
     // Never compute from empty state while the old layout's state sits under other keys: refuse with the command.
     await store.checkLayout();
