@@ -125,7 +125,7 @@ describe('upgrading a Redis that holds the old (generated-Lua) layout: refuse, m
   const open = (keyPrefix: string): ReturnType<typeof openFeatureStore> =>
     openFeatureStore(definitions, {
       settings,
-      redis: { url: server.url, clusterNodes: undefined, keyPrefix },
+      redis: { url: server.url, clusterNodes: undefined, keyPrefix, stateCache: 100_000 },
       redisReadyTimeoutMs: 5_000,
     });
   const oldKeysUnder = (prefix: string): Promise<string[]> =>
