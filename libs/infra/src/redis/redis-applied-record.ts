@@ -58,25 +58,13 @@ export class AppliedRecord {
   }
 }
 
-export class AppliedSegment {
-  private readonly writer = new ByteWriter();
-
-  add(group: number, eventId: string, messageId: string, values: readonly number[]): void {
-    const w = this.writer;
-    w.u8(group);
-    w.str(eventId);
-    w.str(messageId);
-    w.u8(values.length);
-    for (const value of values) w.f64(value);
-  }
-
-  get size(): number {
-    return this.writer.at;
-  }
-
-  take(): Buffer {
-    return this.writer.take();
-  }
+/** Appends one entry (see the layout above) to `w`. */
+export function writeAppliedEntry(w: ByteWriter, group: number, eventId: string, messageId: string, values: readonly number[]): void {
+  w.u8(group);
+  w.str(eventId);
+  w.str(messageId);
+  w.u8(values.length);
+  for (const value of values) w.f64(value);
 }
 
 function entryKey(group: number, eventId: string, messageId: string): string {

@@ -41,13 +41,12 @@ return 0
 `;
 
 /**
- * Writes the new state of the entities of one slot, all or none: each key
- * must still hold the header (format and version) the client read. On the
- * first mismatch every key written so far is restored and the script
- * answers the 1-based position of the key that changed; the client then
- * re-reads and recomputes. On success it appends the batch's answers to the
- * slot's applied record (replaced when it belongs to another base) and
- * answers 0.
+ * Writes the new state of the entities of one slot: each key must still hold
+ * the header (format and version) the client read or cached, else it is left
+ * as it was and its position is answered; the client re-reads and recomputes
+ * those entities only. Each written entity's applied-record entries (its
+ * answers for events that can be redelivered) are appended to the slot's
+ * applied record, which is replaced when it belongs to another base.
  *
  * SET … GET reads and writes in one call: a conflict is rare, and restoring
  * costs only then (the restored key gets a full TTL again, i.e. an entity
@@ -56,46 +55,44 @@ return 0
  * KEYS: the applied record. The entity keys travel in one packed argument
  * (every key of a call is in the applied record's slot): ~1,000 instructions
  * and a client-side string per argument saved per entity.
- * ARGV: the applied record's header ("<base>\\n"), the segment to add ('' =
- * none), its TTL in ms, the expected headers (${HEADER} bytes per entity,
- * zeros for a key that did not exist), the entity group of each entity (one
- * byte each, 1-based), the entities packed (per entity: key as struct 'Hc0',
- * new blob as 'I4c0'), then each group's TTL in ms.
+ * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, the
+ * expected headers (${HEADER} bytes per entity, zeros for a key that did not
+ * exist), the entity group of each entity (one byte each, 1-based), the
+ * entities packed (per entity: key as struct 'Hc0', new blob as 'I4c0',
+ * applied-record entries as 'I4c0'), then each group's TTL in ms.
+ * Returns the 1-based positions of the entities not written.
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, P = ARGV[4], ARGV[5], ARGV[6]
+local E, GROUPS, P = ARGV[3], ARGV[4], ARGV[5]
 local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local keys, olds = {}, {}
-local function ttl(k) return ARGV[6 + sbyte(GROUPS, k)] end
+local failed, entries = {}, {}
 local k, pos, n = 0, 1, #P
 while pos <= n do
   k = k + 1
-  local key, blob
-  key, blob, pos = sunpack('<Hc0I4c0', P, pos)
-  keys[k] = key
-  local old = redis.call('SET', key, blob, 'PX', ttl(k), 'GET')
+  local key, blob, applied
+  key, blob, applied, pos = sunpack('<Hc0I4c0I4c0', P, pos)
+  local ttl = ARGV[5 + sbyte(GROUPS, k)]
+  local old = redis.call('SET', key, blob, 'PX', ttl, 'GET')
   local have = ABSENT
   if old then have = ssub(old, 1, ${HEADER}) end
   if have ~= ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then
-    olds[k] = old
-    for j = 1, k do
-      local o = olds[j]
-      if o then redis.call('SET', keys[j], o, 'PX', ttl(j)) else redis.call('DEL', keys[j]) end
-    end
-    return k
+    if old then redis.call('SET', key, old, 'PX', ttl) else redis.call('DEL', key) end
+    failed[#failed + 1] = k
+  elseif applied ~= '' then
+    entries[#entries + 1] = applied
   end
-  olds[k] = old
 end
-if ARGV[2] == '' then return 0 end
-local header = ARGV[1]
-if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
-  redis.call('APPEND', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], header .. ARGV[2])
+if #entries > 0 then
+  local header, add = ARGV[1], table.concat(entries)
+  if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
+    redis.call('APPEND', KEYS[1], add)
+  else
+    redis.call('SET', KEYS[1], header .. add)
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 0
+return failed
 `;
 
 /**

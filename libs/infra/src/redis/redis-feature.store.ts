@@ -19,7 +19,7 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
-import { AppliedRecord, AppliedSegment, appliedRecordHeader } from './redis-applied-record';
+import { AppliedRecord, appliedRecordHeader, writeAppliedEntry } from './redis-applied-record';
 import { ByteWriter, EntityCodec, HEADER_BYTES, headerOf, nextVersion, type DecodedEntity } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { checkStateLayout } from './redis-state-layout';
@@ -270,13 +270,13 @@ export class RedisFeatureStore extends FeatureStore {
       await this.options.afterStep?.('computed');
       const conflicted = await this.write(writes, base);
       if (conflicted.length === 0) return;
-      this.conflicts += conflicted.length;
+      this.conflicts += conflicted.reduce((sum, slot) => sum + slot.units.length, 0);
       if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
         throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
       }
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
-      pending = slots.filter((slot) => conflicted.includes(slot.apKey));
-      // (write() already dropped the conflicted slots' cached states.)
+      // Only the entities another writer changed are read again and recomputed; the rest are written.
+      pending = conflicted;
       read = await this.readEntities(pending, base);
     }
   }
@@ -436,23 +436,17 @@ export class RedisFeatureStore extends FeatureStore {
   private compute(
     inputs: readonly StateInput[],
     isAccepted: Uint8Array,
-    { apKey, units }: SlotUnits,
+    { slot, apKey, units }: SlotUnits,
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
   ): SlotWrite {
-    const write: SlotWrite = {
-      apKey,
-      units: [],
-      expected: [],
-      written: [],
-      states: [],
-      pack: new ByteWriter(),
-      segment: new AppliedSegment(),
-    };
+    const write: SlotWrite = { slot, apKey, units: [], expected: [], written: [], states: [], pack: new ByteWriter() };
+    const answered: number[] = [];
     for (const unit of units) {
       const { plan } = unit;
       let entity: DecodedEntity | undefined;
       let stored = false;
+      answered.length = 0;
       for (const position of unit.positions) {
         if (isAccepted[position] === 0) continue;
         const { event, messageId } = inputs[position];
@@ -469,7 +463,7 @@ export class RedisFeatureStore extends FeatureStore {
         entity ??= unit.cached ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
         if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
         // Only a redelivered message can need its answer again (a crash between these writes and the commit).
-        if (messageId !== undefined) write.segment.add(unit.index, event.event_id, messageId, this.answerOf(plan, values));
+        if (messageId !== undefined) answered.push(position);
       }
       if (entity === undefined) {
         if (unit.cached !== undefined) unit.cached.busy = false;
@@ -483,10 +477,22 @@ export class RedisFeatureStore extends FeatureStore {
       const version = nextVersion(entity.header);
       const { pack } = write;
       pack.str(unit.key);
-      const length = pack.reserveU32();
-      const start = pack.at;
+      const blobLength = pack.reserveU32();
+      const blobStart = pack.at;
       plan.codec.encodeInto(pack, entity.state, version);
-      pack.patchU32(length, pack.at - start);
+      pack.patchU32(blobLength, pack.at - blobStart);
+      const segmentLength = pack.reserveU32();
+      const segmentStart = pack.at;
+      for (const position of answered) {
+        writeAppliedEntry(
+          pack,
+          unit.index,
+          inputs[position].event.event_id,
+          inputs[position].messageId!,
+          this.answerOf(plan, features[position]!),
+        );
+      }
+      pack.patchU32(segmentLength, pack.at - segmentStart);
       write.units.push(unit);
       write.expected.push(entity.header);
       write.written.push(headerOf(version));
@@ -495,8 +501,8 @@ export class RedisFeatureStore extends FeatureStore {
     return write;
   }
 
-  /** Writes every slot; returns the applied-record keys of the slots that met a conflict (nothing written there). */
-  private async write(writes: readonly SlotWrite[], base: number): Promise<string[]> {
+  /** Writes every slot; returns, per slot, the entities another writer changed first (those were not written). */
+  private async write(writes: readonly SlotWrite[], base: number): Promise<SlotUnits[]> {
     if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
     const ttl = String(this.pendingTimeoutMs);
@@ -508,18 +514,21 @@ export class RedisFeatureStore extends FeatureStore {
         return {
           script: this.writeEntities,
           keys: [w.apKey],
-          args: [header, w.segment.take(), ttl, expected, groups, w.pack.take(), ...this.groupTtls],
+          args: [header, ttl, expected, groups, w.pack.take(), ...this.groupTtls],
         };
       }),
     );
-    const conflicted: string[] = [];
+    const conflicted: SlotUnits[] = [];
     writes.forEach((w, i) => {
-      const ok = Number(answers[i]) === 0;
-      if (!ok) conflicted.push(w.apKey);
+      const failed = new Set((answers[i] as number[]).map(Number));
+      const again: Unit[] = [];
       for (let k = 0; k < w.units.length; k++) {
-        if (ok) this.remember(w.units[k], w.written[k], w.states[k]);
-        else this.forget(w.units[k]);
+        if (failed.has(k + 1)) {
+          this.forget(w.units[k]);
+          again.push(w.units[k]);
+        } else this.remember(w.units[k], w.written[k], w.states[k]);
       }
+      if (again.length > 0) conflicted.push({ slot: w.slot, apKey: w.apKey, units: again });
     });
     return conflicted;
   }
@@ -719,6 +728,7 @@ interface SlotUnits {
 }
 
 interface SlotWrite {
+  readonly slot: number;
   readonly apKey: string;
   readonly units: Unit[];
   /** Per unit: the header its key must still hold. */
@@ -726,9 +736,8 @@ interface SlotWrite {
   /** Per unit: the header of the blob written. */
   readonly written: Buffer[];
   readonly states: EntityState[];
-  /** Per unit: key (u16 length, UTF-8) and blob (u32 length): one script argument. */
+  /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
   readonly pack: ByteWriter;
-  readonly segment: AppliedSegment;
 }
 
 function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][], base: number): EntityRead {
