@@ -290,8 +290,15 @@ export class RedisClient {
       do {
         const [next, keys] = await this.call('SCAN', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
         cursor = next;
-        // One key per UNLINK: keys of one SCAN page may lie in different slots.
-        for (const key of keys) deleted += await this.call('UNLINK', () => node.unlink(key));
+        if (keys.length === 0) continue;
+        // One key per UNLINK (keys of one SCAN page may lie in different slots), one round trip per page.
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        const results = await this.call('UNLINK', () => pipeline.exec());
+        for (const [error, count] of results ?? []) {
+          if (error !== null) throw toRiskError('UNLINK', error);
+          deleted += Number(count);
+        }
       } while (cursor !== '0');
     }
     return deleted;
