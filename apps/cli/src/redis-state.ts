@@ -52,7 +52,7 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
   }
   // No checkLayout(): the prefix is fresh and random, so there is no old layout to find, and its SCAN would walk
   // the whole keyspace of the server (possibly a production one).
-  const redisStore = new RedisFeatureStore(client, features, settings, { keyPrefix: prefix });
+  const redisStore = new RedisFeatureStore(client, features, settings, { keyPrefix: prefix, answersWithoutMessageId: false });
   const store = new (class extends FeatureStore {
     async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
       const outcomes = await redisStore.apply(partition, inputs);

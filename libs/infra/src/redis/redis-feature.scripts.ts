@@ -41,12 +41,16 @@ return 0
 `;
 
 /**
- * Writes the new state of the entities of one slot: each key must still hold
- * the header (format and version) the client read or cached, else it is left
- * as it was and its position is answered; the client re-reads and recomputes
- * those entities only. Each written entity's applied-record entries (its
- * answers for events that can be redelivered) are appended to the slot's
- * applied record, which is replaced when it belongs to another base.
+ * Writes the new state of the entities of one slot, all or none: each entity
+ * must still hold the header (format and version) the client computed from;
+ * an entity the batch only read (its values were computed from it, nothing
+ * changed) is only checked. On the first mismatch every key written so far is
+ * restored and the script answers { position }; the client re-reads and
+ * recomputes the slot. So, on a single node, a batch's values and writes
+ * follow one order of all batches. On success each written entity's
+ * applied-record entries (answers for events a retry may resend) are appended
+ * to the slot's applied record, replaced when it belongs to another base, and
+ * the script answers {}.
  *
  * SET … GET reads and writes in one call: a conflict is rare, and restoring
  * costs only then (the restored key gets a full TTL again, i.e. an entity
@@ -58,29 +62,43 @@ return 0
  * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, the
  * expected headers (${HEADER} bytes per entity, zeros for a key that did not
  * exist), the entity group of each entity (one byte each, 1-based), the
- * entities packed (per entity: key as struct 'Hc0', new blob as 'I4c0',
- * applied-record entries as 'I4c0'), then each group's TTL in ms.
- * Returns the 1-based positions of the entities not written.
+ * entities packed (per entity: key as struct 'Hc0', new blob as 'I4c0' (empty:
+ * check only), applied-record entries as 'I4c0'), then each group's TTL in ms.
  */
 export const WRITE_ENTITIES_SCRIPT = `
 local E, GROUPS, P = ARGV[3], ARGV[4], ARGV[5]
 local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local failed, entries = {}, {}
+local keys, olds, written, entries = {}, {}, {}, {}
+local function restore(upto)
+  for j = 1, upto do
+    if written[j] then
+      local o = olds[j]
+      if o then redis.call('SET', keys[j], o, 'PX', ARGV[5 + sbyte(GROUPS, j)]) else redis.call('DEL', keys[j]) end
+    end
+  end
+end
 local k, pos, n = 0, 1, #P
 while pos <= n do
   k = k + 1
   local key, blob, applied
   key, blob, applied, pos = sunpack('<Hc0I4c0I4c0', P, pos)
-  local ttl = ARGV[5 + sbyte(GROUPS, k)]
-  local old = redis.call('SET', key, blob, 'PX', ttl, 'GET')
-  local have = ABSENT
-  if old then have = ssub(old, 1, ${HEADER}) end
-  if have ~= ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then
-    if old then redis.call('SET', key, old, 'PX', ttl) else redis.call('DEL', key) end
-    failed[#failed + 1] = k
-  elseif applied ~= '' then
-    entries[#entries + 1] = applied
+  keys[k] = key
+  local want = ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k)
+  local have
+  if blob == '' then
+    have = redis.call('GETRANGE', key, 0, ${HEADER - 1})
+    if have == '' then have = ABSENT end
+  else
+    local old = redis.call('SET', key, blob, 'PX', ARGV[5 + sbyte(GROUPS, k)], 'GET')
+    olds[k], written[k] = old, true
+    have = ABSENT
+    if old then have = ssub(old, 1, ${HEADER}) end
+    if applied ~= '' then entries[#entries + 1] = applied end
+  end
+  if have ~= want then
+    restore(k)
+    return { k }
   end
 end
 if #entries > 0 then
@@ -92,7 +110,7 @@ if #entries > 0 then
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return failed
+return {}
 `;
 
 /**
@@ -104,7 +122,9 @@ return failed
  * KEYS: state hash, dedup hash, order list, lock, and on a single node the
  * partition's applied record (its entries are not needed once committed).
  * ARGV: owner, expected version, new watermark ('' = unchanged), dedup TTL in ms,
- * expire count, record count r, then r (event_id, record) pairs, then the order entries.
+ * expire count, record count r, the feature set's field and names (the
+ * records' values follow that set's order), then r (event_id, record) pairs,
+ * then the order entries.
  * Returns 'OK', 'LOST' (the claim expired and was taken) or 'STALE' (the version moved).
  */
 export const COMMIT_SCRIPT = `
@@ -126,8 +146,9 @@ if expire > 0 then
 end
 local r = tonumber(ARGV[6])
 if r > 0 then
-  callRange('HSET', dd, ARGV, 7, 6 + 2 * r)
-  callRange('RPUSH', ord, ARGV, 7 + 2 * r, #ARGV)
+  redis.call('HSET', st, ARGV[7], ARGV[8])
+  callRange('HSET', dd, ARGV, 9, 8 + 2 * r)
+  callRange('RPUSH', ord, ARGV, 9 + 2 * r, #ARGV)
   redis.call('PEXPIRE', dd, ARGV[4])
   redis.call('PEXPIRE', ord, ARGV[4])
 end

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   applyEventToEntity,
   buildEntityGroups,
@@ -43,6 +43,12 @@ export interface RedisFeatureStoreOptions {
    * Per entity field (users, IPs, devices, …). 0 disables. Default 100,000.
    */
   readonly cacheEntities?: number;
+  /**
+   * Whether the answers of events without a messageId are kept until the
+   * partition commits, so that an HTTP client retrying after a crash is not
+   * counted twice. Default true; a replay (which cannot be retried) turns it off.
+   */
+  readonly answersWithoutMessageId?: boolean;
   /** Whether `close()` also closes the client. Default false: the client is usually shared. */
   readonly closeClient?: boolean;
   /**
@@ -88,7 +94,7 @@ interface Unit {
   /** The entity value (a user id, an IP, …) and its key. */
   readonly value: string;
   readonly key: string;
-  /** The state this process wrote last, taken out of the cache for this batch. */
+  /** The state this process last stored (or read), taken from the cache for this batch. */
   cached: CachedEntity | undefined;
   /** Batch positions of the unit's accepted events, in arrival order. */
   readonly positions: number[];
@@ -140,6 +146,10 @@ export class RedisFeatureStore extends FeatureStore {
   /** Per entity group: how long an idle entity is kept (ms, as text for the write script). */
   private readonly groupTtls: string[];
   private readonly cacheLimit: number;
+  private readonly recordAnswers: boolean;
+  /** Fingerprint of the feature names in order: dedup records name the set their values follow. */
+  private readonly featureSetId: string;
+  private readonly featureNames: string;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
@@ -156,6 +166,9 @@ export class RedisFeatureStore extends FeatureStore {
     this.pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
     this.cacheLimit = options.cacheEntities ?? 100_000;
+    this.recordAnswers = options.answersWithoutMessageId ?? true;
+    this.featureNames = definitions.map((d) => d.name).join(',');
+    this.featureSetId = createHash('sha1').update(this.featureNames).digest('hex').slice(0, 8);
     // Idle partitions keep their dedup records a little longer than the event-time retention.
     this.dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
     this.plans = buildEntityGroups(definitions, settings).map((group) => ({
@@ -229,7 +242,7 @@ export class RedisFeatureStore extends FeatureStore {
     try {
       await this.options.afterStep?.('read');
       const base = read.partition.version;
-      const acceptance = this.accept(inputs, ids, read.partition);
+      const acceptance = this.accept(inputs, ids, read.partition, await this.featureSetsOf(keys, read.partition.records));
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = this.empty.slice();
       await this.updateEntities(partition, inputs, acceptance, slots, read, work, base);
@@ -275,7 +288,7 @@ export class RedisFeatureStore extends FeatureStore {
         throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
       }
       if (attemptNo > 2) await sleep(Math.random() * attemptNo);
-      // Only the entities another writer changed are read again and recomputed; the rest are written.
+      // The slots another writer got to first are read again and recomputed; the others are written.
       pending = conflicted;
       read = await this.readEntities(pending, base);
     }
@@ -294,11 +307,12 @@ export class RedisFeatureStore extends FeatureStore {
         const value = typeof raw === 'string' ? raw : String(raw);
         let unit = byValue.get(value);
         if (unit === undefined) {
-          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: this.take(g, value) };
+          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: undefined };
           byValue.set(value, unit);
           units.push(unit);
         }
         unit.positions.push(position);
+        if (unit.positions.length === 1) unit.cached = this.take(g, value);
       }
     }
     return units;
@@ -382,7 +396,37 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** SPEC §2 in batch order, with the same decisions as MemoryFeatureStore. */
-  private accept(inputs: readonly StateInput[], ids: readonly string[], read: PartitionRead): Acceptance {
+  /**
+   * The feature names of every feature set that stored one of these records
+   * other than the current one (a features file changed since): one more
+   * round trip, only then.
+   */
+  private async featureSetsOf(
+    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    records: readonly (string | null)[],
+  ): Promise<Map<string, string[]>> {
+    const sets = new Map<string, string[]>();
+    const wanted = new Set<string>();
+    for (const record of records) {
+      if (record === null || record[0] !== 'F') continue;
+      const id = recordFeatureSet(record);
+      if (id !== undefined && id !== this.featureSetId) wanted.add(id);
+    }
+    if (wanted.size === 0) return sets;
+    const fields = [...wanted];
+    const [names] = (await this.client.pipelined([{ command: 'hmget', args: [keys.state, ...fields.map((id) => `fs:${id}`)] }])) as (
+      string | null
+    )[][];
+    fields.forEach((id, i) => sets.set(id, names[i] === null ? [] : names[i].split(',')));
+    return sets;
+  }
+
+  private accept(
+    inputs: readonly StateInput[],
+    ids: readonly string[],
+    read: PartitionRead,
+    featureSets: Map<string, string[]>,
+  ): Acceptance {
     const { allowedLatenessMs, dedupRetentionMs } = this.settings;
     // Dedup retention in event time, judged on the oldest remembered event_ids.
     let expire = 0;
@@ -399,7 +443,7 @@ export class RedisFeatureStore extends FeatureStore {
     const known = new Map<string, AcceptedRecord>();
     ids.forEach((id, i) => {
       const record = read.records[i];
-      if (record !== null && !expired.has(id)) known.set(id, this.parseRecord(record));
+      if (record !== null && !expired.has(id)) known.set(id, this.parseRecord(record, featureSets));
     });
     let max = read.max;
     const decisions = new Array<Decision>(inputs.length);
@@ -451,32 +495,38 @@ export class RedisFeatureStore extends FeatureStore {
         if (isAccepted[position] === 0) continue;
         const { event, messageId } = inputs[position];
         const values = features[position]!;
-        const answer = messageId === undefined || applied.empty ? undefined : applied.answer(unit.index, event.event_id, messageId);
+        const answer = applied.empty ? undefined : applied.answer(unit.index, event.event_id, messageId ?? '');
         if (answer !== undefined) {
           for (let i = 0; i < plan.outputs.length; i++) {
             const output = plan.outputs[i];
             values[output] = this.definitions[output].aggregate === 'changed' ? answer[i] === 1 : answer[i];
           }
-          redelivered.add(position);
+          if (messageId !== undefined) redelivered.add(position);
           continue;
         }
         entity ??= unit.cached ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
         if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
-        // Only a redelivered message can need its answer again (a crash between these writes and the commit).
-        if (messageId !== undefined) answered.push(position);
+        // After a crash between these writes and the commit, a redelivered message (or an HTTP client's retry of the
+        // same event_id) finds its answer here instead of being applied again.
+        if (messageId !== undefined || this.recordAnswers) answered.push(position);
       }
       if (entity === undefined) {
         if (unit.cached !== undefined) unit.cached.busy = false;
         continue;
       }
+      const { pack } = write;
+      pack.str(unit.key);
       if (!stored) {
-        // No event of the batch entered this entity's features: the state is as stored.
-        this.remember(unit, entity.header, entity.state);
+        // Read, not changed: the write only checks that it is still what the values were computed from.
+        pack.u32(0);
+        pack.u32(0);
+        write.units.push(unit);
+        write.expected.push(entity.header);
+        write.written.push(entity.header);
+        write.states.push(entity.state);
         continue;
       }
       const version = nextVersion(entity.header);
-      const { pack } = write;
-      pack.str(unit.key);
       const blobLength = pack.reserveU32();
       const blobStart = pack.at;
       plan.codec.encodeInto(pack, entity.state, version);
@@ -488,7 +538,7 @@ export class RedisFeatureStore extends FeatureStore {
           pack,
           unit.index,
           inputs[position].event.event_id,
-          inputs[position].messageId!,
+          inputs[position].messageId ?? '',
           this.answerOf(plan, features[position]!),
         );
       }
@@ -501,7 +551,7 @@ export class RedisFeatureStore extends FeatureStore {
     return write;
   }
 
-  /** Writes every slot; returns, per slot, the entities another writer changed first (those were not written). */
+  /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */
   private async write(writes: readonly SlotWrite[], base: number): Promise<SlotUnits[]> {
     if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
@@ -520,15 +570,12 @@ export class RedisFeatureStore extends FeatureStore {
     );
     const conflicted: SlotUnits[] = [];
     writes.forEach((w, i) => {
-      const failed = new Set((answers[i] as number[]).map(Number));
-      const again: Unit[] = [];
+      const ok = (answers[i] as unknown[]).length === 0;
       for (let k = 0; k < w.units.length; k++) {
-        if (failed.has(k + 1)) {
-          this.forget(w.units[k]);
-          again.push(w.units[k]);
-        } else this.remember(w.units[k], w.written[k], w.states[k]);
+        if (ok) this.remember(w.units[k], w.written[k], w.states[k]);
+        else this.forget(w.units[k]);
       }
-      if (again.length > 0) conflicted.push({ slot: w.slot, apKey: w.apKey, units: again });
+      if (!ok) conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units });
     });
     return conflicted;
   }
@@ -623,7 +670,7 @@ export class RedisFeatureStore extends FeatureStore {
         event.event_id,
         messageId === undefined
           ? `A${late}${time},`
-          : `F${late}${time},${messageId}\u001f${encodeValues(outcome.features, this.definitions)}`,
+          : `F${late}${time},${messageId}\u001f${this.featureSetId}\u001f${encodeValues(outcome.features, this.definitions)}`,
       );
       order.push(`${time},${event.event_id}`);
     }
@@ -638,6 +685,8 @@ export class RedisFeatureStore extends FeatureStore {
       String(this.dedupKeyTtlMs),
       String(acceptance.expire),
       String(records.length / 2),
+      `fs:${this.featureSetId}`,
+      this.featureNames,
       ...records,
       ...order,
     ]);
@@ -650,8 +699,12 @@ export class RedisFeatureStore extends FeatureStore {
     }
   }
 
-  /** A stored record: code, late flag, event_time, ',', messageId, then (final records) US and the values. */
-  private parseRecord(record: string): AcceptedRecord {
+  /**
+   * A stored record: code, late flag, event_time, ',', messageId, then for
+   * final records US, the feature set's id, US and the values in that set's
+   * order (records of the Lua layout have no set id: the current order).
+   */
+  private parseRecord(record: string, featureSets: Map<string, string[]>): AcceptedRecord {
     const late = record[1] === '1';
     const comma = record.indexOf(',', 2);
     const separator = record.indexOf('\u001f', comma + 1);
@@ -659,14 +712,24 @@ export class RedisFeatureStore extends FeatureStore {
       // 'A': no messageId, never redelivered. A 'P' record of the previous layout: accepted, outcome never stored.
       return { messageId: undefined, late, features: undefined };
     }
-    return { messageId: record.slice(comma + 1, separator), late, features: this.decodeValues(record.slice(separator + 1)) };
+    const messageId = record.slice(comma + 1, separator);
+    const second = record.indexOf('\u001f', separator + 1);
+    if (second < 0) return { messageId, late, features: this.decodeValues(record.slice(separator + 1), undefined) };
+    const set = record.slice(separator + 1, second);
+    const names = set === this.featureSetId ? undefined : (featureSets.get(set) ?? []);
+    return { messageId, late, features: this.decodeValues(record.slice(second + 1), names) };
   }
 
-  private decodeValues(text: string): FeatureValues {
+  /**
+   * The first outcome's values, in the current definitions: by position when
+   * stored under the current feature set, else by name (a feature the stored
+   * set did not have is empty).
+   */
+  private decodeValues(text: string, names: readonly string[] | undefined): FeatureValues {
     const parts = text.split(',');
-    // Stored under other definitions (a features file changed in between): what is missing is empty.
     const values = this.definitions.map((d, i): FeatureValue => {
-      const part = parts[i];
+      const at = names === undefined ? i : names.indexOf(d.name);
+      const part = at < 0 ? undefined : parts[at];
       if (part === undefined || part === '') return this.empty[i];
       return d.aggregate === 'changed' ? part === '1' : Number(part);
     });
@@ -749,6 +812,13 @@ function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | nul
     for (let k = 1; k < list.length; k++) entities.set(list[k], values[k]);
   });
   return { entities, applied };
+}
+
+/** The feature set id of a final record, undefined for a record of the Lua layout. */
+function recordFeatureSet(record: string): string | undefined {
+  const separator = record.indexOf('\u001f');
+  const second = separator < 0 ? -1 : record.indexOf('\u001f', separator + 1);
+  return second < 0 ? undefined : record.slice(separator + 1, second);
 }
 
 /** The first outcome as stored in a dedup record: values in definition order, comma-separated, booleans as 0/1. */
