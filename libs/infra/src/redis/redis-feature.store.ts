@@ -20,7 +20,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { AppliedRecord, appliedRecordHeader, writeAppliedEntry } from './redis-applied-record';
-import { ByteWriter, EntityCodec, HEADER_BYTES, headerOf, nextVersion, type DecodedEntity } from './redis-entity.codec';
+import { ByteWriter, EntityCodec, HEADER_BYTES, headerOf, nextVersion } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { checkStateLayout } from './redis-state-layout';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
@@ -94,8 +94,8 @@ interface Unit {
   /** The entity value (a user id, an IP, …) and its key. */
   readonly value: string;
   readonly key: string;
-  /** The state this process last stored (or read), taken from the cache for this batch. */
-  cached: CachedEntity | undefined;
+  /** Whether the cache held the entity when the batch began (then it is not read). */
+  cached: boolean;
   /** Batch positions of the unit's accepted events, in arrival order. */
   readonly positions: number[];
 }
@@ -254,7 +254,6 @@ export class RedisFeatureStore extends FeatureStore {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
       for (const unit of units) {
-        unit.cached = undefined;
         this.caches[unit.index].delete(unit.value);
       }
       throw error;
@@ -307,12 +306,11 @@ export class RedisFeatureStore extends FeatureStore {
         const value = typeof raw === 'string' ? raw : String(raw);
         let unit = byValue.get(value);
         if (unit === undefined) {
-          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: undefined };
+          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: this.caches[g].has(value) };
           byValue.set(value, unit);
           units.push(unit);
         }
         unit.positions.push(position);
-        if (unit.positions.length === 1) unit.cached = this.take(g, value);
       }
     }
     return units;
@@ -369,7 +367,7 @@ export class RedisFeatureStore extends FeatureStore {
     const keys: string[][] = [];
     for (const { apKey, units } of slots) {
       const wanted = [apKey];
-      for (const unit of units) if (!skipCached || unit.cached === undefined) wanted.push(unit.key);
+      for (const unit of units) if (!skipCached || !unit.cached) wanted.push(unit.key);
       if (wanted.length === 1) continue;
       keys.push(wanted);
       calls.push({ command: 'mget', args: wanted, buffers: true });
@@ -472,10 +470,14 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /**
-   * Applies one slot's accepted events to their entities (cached, or decoded
-   * from what was read) and returns the slot's write. Events found in the
-   * slot's applied record were applied by an interrupted earlier call: their
-   * answer is reused and they are not applied again.
+   * Applies one slot's accepted events to their entities and returns the
+   * slot's write. An entity's state is the cached one when there is one —
+   * possibly already changed by another batch of this process whose write is
+   * still on its way: this batch's write then expects that write's header and
+   * fails with it (writes of one process reach Redis in the order they were
+   * computed) — else the one read. Events found in the slot's applied record
+   * were applied by an interrupted earlier call: their answer is reused and
+   * they are not applied again.
    */
   private compute(
     inputs: readonly StateInput[],
@@ -484,11 +486,11 @@ export class RedisFeatureStore extends FeatureStore {
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
   ): SlotWrite {
-    const write: SlotWrite = { slot, apKey, units: [], expected: [], written: [], states: [], pack: new ByteWriter() };
+    const write: SlotWrite = { slot, apKey, units: [], expected: [], pack: new ByteWriter() };
     const answered: number[] = [];
     for (const unit of units) {
       const { plan } = unit;
-      let entity: DecodedEntity | undefined;
+      let entity: CachedEntity | undefined;
       let stored = false;
       answered.length = 0;
       for (const position of unit.positions) {
@@ -504,29 +506,25 @@ export class RedisFeatureStore extends FeatureStore {
           if (messageId !== undefined) redelivered.add(position);
           continue;
         }
-        entity ??= unit.cached ?? plan.codec.decode(entities.get(unit.key) ?? null, event.event_time);
+        entity ??= this.entityOf(unit, entities, event.event_time);
         if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
         // After a crash between these writes and the commit, a redelivered message (or an HTTP client's retry of the
         // same event_id) finds its answer here instead of being applied again.
         if (messageId !== undefined || this.recordAnswers) answered.push(position);
       }
-      if (entity === undefined) {
-        if (unit.cached !== undefined) unit.cached.busy = false;
-        continue;
-      }
+      if (entity === undefined) continue;
       const { pack } = write;
+      write.units.push(unit);
+      write.expected.push(entity.header);
       pack.str(unit.key);
       if (!stored) {
         // Read, not changed: the write only checks that it is still what the values were computed from.
         pack.u32(0);
         pack.u32(0);
-        write.units.push(unit);
-        write.expected.push(entity.header);
-        write.written.push(entity.header);
-        write.states.push(entity.state);
         continue;
       }
       const version = nextVersion(entity.header);
+      entity.header = headerOf(version);
       const blobLength = pack.reserveU32();
       const blobStart = pack.at;
       plan.codec.encodeInto(pack, entity.state, version);
@@ -534,21 +532,35 @@ export class RedisFeatureStore extends FeatureStore {
       const segmentLength = pack.reserveU32();
       const segmentStart = pack.at;
       for (const position of answered) {
-        writeAppliedEntry(
-          pack,
-          unit.index,
-          inputs[position].event.event_id,
-          inputs[position].messageId ?? '',
-          this.answerOf(plan, features[position]!),
-        );
+        const { event, messageId } = inputs[position];
+        writeAppliedEntry(pack, unit.index, event.event_id, messageId ?? '', this.answerOf(plan, features[position]!));
       }
       pack.patchU32(segmentLength, pack.at - segmentStart);
-      write.units.push(unit);
-      write.expected.push(entity.header);
-      write.written.push(headerOf(version));
-      write.states.push(entity.state);
     }
     return write;
+  }
+
+  /** The entity's state: the cached one, else decoded from what was read (and cached for the batches after). */
+  private entityOf(unit: Unit, entities: Map<string, Buffer | null>, firstTime: number): CachedEntity {
+    const cache = this.caches[unit.index];
+    const cached = cache.get(unit.value);
+    if (cached !== undefined) return cached;
+    // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
+    // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
+    const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
+    const entity: CachedEntity = { header: decoded.header, state: decoded.state };
+    if (this.cacheLimit > 0) {
+      cache.set(unit.value, entity);
+      if (cache.size > this.cacheLimit) {
+        // Oldest first; a batch still using an evicted state is not affected (its write is checked as always).
+        let excess = cache.size - this.cacheLimit;
+        for (const old of cache.keys()) {
+          cache.delete(old);
+          if (--excess === 0) break;
+        }
+      }
+    }
+    return entity;
   }
 
   /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */
@@ -570,57 +582,12 @@ export class RedisFeatureStore extends FeatureStore {
     );
     const conflicted: SlotUnits[] = [];
     writes.forEach((w, i) => {
-      const ok = (answers[i] as unknown[]).length === 0;
-      for (let k = 0; k < w.units.length; k++) {
-        if (ok) this.remember(w.units[k], w.written[k], w.states[k]);
-        else this.forget(w.units[k]);
-      }
-      if (!ok) conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units });
+      if ((answers[i] as unknown[]).length === 0) return;
+      // The cached states of the slot hold what was not written (and maybe other batches' changes on top): drop them.
+      for (const unit of w.units) this.caches[unit.index].delete(unit.value);
+      conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units.map((unit) => ({ ...unit, cached: false })) });
     });
     return conflicted;
-  }
-
-  /**
-   * A cached state, marked busy for this batch: the batch mutates it, so
-   * another partition's batch in flight must not use it (it reads Redis
-   * instead, and the compare-and-set orders the two).
-   */
-  private take(group: number, value: string): CachedEntity | undefined {
-    const entity = this.caches[group].get(value);
-    if (entity === undefined || entity.busy) return undefined;
-    entity.busy = true;
-    return entity;
-  }
-
-  /** Keeps an entity's state as stored (with the header stored) for the next batch. */
-  private remember(unit: Unit, header: Buffer, state: EntityState): void {
-    const cached = unit.cached;
-    unit.cached = undefined;
-    if (this.cacheLimit === 0) return;
-    const cache = this.caches[unit.index];
-    if (cached !== undefined && cache.get(unit.value) === cached) {
-      cached.header = header;
-      cached.state = state;
-      cached.busy = false;
-      return;
-    }
-    const current = cache.get(unit.value);
-    if (current?.busy === true) return; // another batch has it: its write decides
-    cache.set(unit.value, { header, state, busy: false });
-    if (cache.size <= this.cacheLimit) return;
-    let excess = cache.size - this.cacheLimit;
-    for (const [old, entry] of cache) {
-      if (entry.busy) continue;
-      cache.delete(old);
-      if (--excess === 0) break;
-    }
-  }
-
-  /** Drops a cached state the batch may have changed without storing it. */
-  private forget(unit: Unit): void {
-    const cached = unit.cached;
-    unit.cached = undefined;
-    if (cached !== undefined && this.caches[unit.index].get(unit.value) === cached) this.caches[unit.index].delete(unit.value);
   }
 
   private outcomes(inputs: readonly StateInput[], acceptance: Acceptance, { features, redelivered }: ComputeState): StateOutcome[] {
@@ -778,10 +745,9 @@ interface ComputeState {
 
 /** An entity's state as last written by this process, with the header that write stored. */
 interface CachedEntity {
+  /** The header of the last write computed from this state (maybe still on its way), or of the value read. */
   header: Buffer;
-  state: EntityState;
-  /** Taken by a batch in flight. */
-  busy: boolean;
+  readonly state: EntityState;
 }
 
 interface SlotUnits {
@@ -796,9 +762,6 @@ interface SlotWrite {
   readonly units: Unit[];
   /** Per unit: the header its key must still hold. */
   readonly expected: Buffer[];
-  /** Per unit: the header of the blob written. */
-  readonly written: Buffer[];
-  readonly states: EntityState[];
   /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
   readonly pack: ByteWriter;
 }
