@@ -9,8 +9,10 @@ import { ByteWriter } from './redis-entity.codec';
  * applies it no second time.
  *
  * Layout: "<base>\n" (the partition's commit version the writes were
- * decided on), then per entry: u8 group, event_id and messageId (u16 byte
- * length and UTF-8 each), u8 value count, the values as f64 (booleans 0/1).
+ * decided on), then per entry: u8 group, event_id (u16 byte length and
+ * UTF-8), u32 FNV-1a hash of the messageId ('' without one), u8 value count,
+ * the values (booleans as 0/1): u8 0 and a u16 for whole numbers up to
+ * 65,535, else u8 1 and an f64.
  *
  * Entries are only needed until the partition commits: the commit deletes the
  * record when it shares the partition's slot (a single node), and a record
@@ -36,12 +38,20 @@ export class AppliedRecord {
       while (at < blob.length) {
         const group = blob[at];
         const [eventId, afterId] = readString(blob, at + 1);
-        const [messageId, afterMessage] = readString(blob, afterId);
-        const count = blob[afterMessage];
+        const message = blob.readUInt32LE(afterId);
+        const count = blob[afterId + 4];
         const values = new Array<number>(count);
-        for (let i = 0; i < count; i++) values[i] = blob.readDoubleLE(afterMessage + 1 + 8 * i);
-        this.answers.set(entryKey(group, eventId, messageId), values);
-        at = afterMessage + 1 + 8 * count;
+        at = afterId + 5;
+        for (let i = 0; i < count; i++) {
+          if (blob[at] === 0) {
+            values[i] = blob.readUInt16LE(at + 1);
+            at += 3;
+          } else {
+            values[i] = blob.readDoubleLE(at + 1);
+            at += 9;
+          }
+        }
+        this.answers.set(entryKey(group, eventId, message), values);
       }
     } catch (error) {
       throw new RiskEngineError('REDIS_STATE_FORMAT', `unreadable applied record: ${(error as Error).message}`, false);
@@ -54,7 +64,7 @@ export class AppliedRecord {
 
   /** The stored values of an event this message already applied to the group, if any. */
   answer(group: number, eventId: string, messageId: string): readonly number[] | undefined {
-    return this.answers.size === 0 ? undefined : this.answers.get(entryKey(group, eventId, messageId));
+    return this.answers.size === 0 ? undefined : this.answers.get(entryKey(group, eventId, fnv1a(messageId)));
   }
 }
 
@@ -62,13 +72,31 @@ export class AppliedRecord {
 export function writeAppliedEntry(w: ByteWriter, group: number, eventId: string, messageId: string, values: readonly number[]): void {
   w.u8(group);
   w.str(eventId);
-  w.str(messageId);
+  w.u32(fnv1a(messageId));
   w.u8(values.length);
-  for (const value of values) w.f64(value);
+  for (const value of values) {
+    if (value >= 0 && value <= 0xffff && Number.isInteger(value)) {
+      w.u8(0);
+      w.u16(value);
+    } else {
+      w.u8(1);
+      w.f64(value);
+    }
+  }
 }
 
-function entryKey(group: number, eventId: string, messageId: string): string {
-  return `${group}\u0000${eventId}\u0000${messageId}`;
+function entryKey(group: number, eventId: string, message: number): string {
+  return `${group}\u0000${eventId}\u0000${message}`;
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: tells redeliveries of one message from other messages of an event_id. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
 }
 
 function readString(blob: Buffer, at: number): [string, number] {

@@ -10,7 +10,9 @@ import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, ty
  * - f64 the entity's newest event_time; u8 number of sections;
  * - per feature that has state, a section: its 8-character feature id
  *   (`featureId`, a fingerprint of the definition), a kind byte, then
- *   - series: u32 n, n f64 times, then the values: none (count), n f64 (sum, numeric distinct) or n strings;
+ *   - series: u32 n, n times (f64, or u32 ms back from the newest time when
+ *     the kind has the 0x80 flag), then the values: none (count), n f64 (sum,
+ *     numeric distinct) or n strings;
  *   - latest (`changed`): f64 time, then the value: f64 or a string.
  *   Strings are a u16 byte length and UTF-8.
  *
@@ -22,6 +24,9 @@ export const HEADER_BYTES = 5;
 const FORMAT = 2;
 /** What the compare-and-set expects of a key that does not exist. */
 export const ABSENT_HEADER = Buffer.alloc(HEADER_BYTES);
+
+/** Kind flag: the series' times are u32 milliseconds back from the entity's newest time, not f64. */
+const OFFSET_TIMES = 0x80;
 
 const enum Kind {
   CountSeries = 1,
@@ -84,7 +89,8 @@ export class EntityCodec {
     for (let s = 0; s < count; s++) {
       const id = blob.toString('latin1', reader.at, reader.at + 8);
       reader.at += 8;
-      const kind = reader.u8() as Kind;
+      const tag = reader.u8();
+      const kind = (tag & ~OFFSET_TIMES) as Kind;
       const target = this.sections.get(id);
       if (kind === Kind.NumberLatest || kind === Kind.StringLatest) {
         const time = reader.f64();
@@ -94,7 +100,8 @@ export class EntityCodec {
       }
       const n = reader.u32();
       const times = new Array<number>(n);
-      for (let i = 0; i < n; i++) times[i] = reader.f64();
+      if ((tag & OFFSET_TIMES) !== 0) for (let i = 0; i < n; i++) times[i] = state.newest - reader.u32();
+      else for (let i = 0; i < n; i++) times[i] = reader.f64();
       const values = new Array<string | number>(n);
       if (kind === Kind.CountSeries) values.fill(0);
       else if (kind === Kind.NumberSeries) for (let i = 0; i < n; i++) values[i] = reader.f64();
@@ -126,7 +133,7 @@ export class EntityCodec {
       const slot = windowed[i];
       sections++;
       w.latin1(slot.id);
-      this.encodeSeries(w, series, expiredEntries(slot, series), slot.definition.aggregate === 'count');
+      this.encodeSeries(w, series, expiredEntries(slot, series), slot.definition.aggregate === 'count', state.newest);
     }
     for (let i = 0; i < changed.length; i++) {
       const latest = state.latest[i];
@@ -138,11 +145,18 @@ export class EntityCodec {
     w.buffer[countAt] = sections;
   }
 
-  private encodeSeries(w: ByteWriter, { times, values }: Series, from: number, count: boolean): void {
+  private encodeSeries(w: ByteWriter, { times, values }: Series, from: number, count: boolean, newest: number): void {
     const numeric = typeof values[from] === 'number';
-    w.u8(count ? Kind.CountSeries : numeric ? Kind.NumberSeries : Kind.StringSeries);
+    // Event times are whole milliseconds within a window of the entity's newest: 4 bytes back from it instead of 8.
+    let offsets = true;
+    for (let i = from; i < times.length && offsets; i++) {
+      const back = newest - times[i];
+      offsets = back >= 0 && back <= 0xffffffff && Number.isInteger(back);
+    }
+    w.u8((count ? Kind.CountSeries : numeric ? Kind.NumberSeries : Kind.StringSeries) | (offsets ? OFFSET_TIMES : 0));
     w.u32(times.length - from);
-    for (let i = from; i < times.length; i++) w.f64(times[i]);
+    if (offsets) for (let i = from; i < times.length; i++) w.u32(newest - times[i]);
+    else for (let i = from; i < times.length; i++) w.f64(times[i]);
     if (count) return;
     if (numeric) for (let i = from; i < values.length; i++) w.f64(values[i] as number);
     else for (let i = from; i < values.length; i++) w.str(values[i] as string);

@@ -282,7 +282,7 @@ export class RedisFeatureStore extends FeatureStore {
       await this.options.afterStep?.('computed');
       const conflicted = await this.write(writes, base);
       if (conflicted.length === 0) return;
-      this.conflicts += conflicted.reduce((sum, slot) => sum + slot.units.length, 0);
+      this.conflicts += conflicted.length;
       if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
         throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
       }
