@@ -22,8 +22,8 @@ import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, ty
  */
 export const HEADER_BYTES = 5;
 const FORMAT = 2;
-/** What the compare-and-set expects of a key that does not exist. */
-export const ABSENT_HEADER = Buffer.alloc(HEADER_BYTES);
+/** The write version of a key that does not exist (its header reads as five zero bytes). */
+export const ABSENT_VERSION = 0;
 
 /** Kind flag: the series' times are u32 milliseconds back from the entity's newest time, not f64. */
 const OFFSET_TIMES = 0x80;
@@ -38,8 +38,8 @@ const enum Kind {
 
 export interface DecodedEntity {
   readonly state: EntityState;
-  /** The stored header (ABSENT_HEADER when the key did not exist): the write must find it unchanged. */
-  readonly header: Buffer;
+  /** The stored write version (ABSENT_VERSION when the key did not exist): the write must find it unchanged. */
+  readonly version: number;
 }
 
 /**
@@ -47,20 +47,17 @@ export interface DecodedEntity {
  * a counter: an entity that expired and was created again by another writer
  * must not come back with the version a stale cache remembers.
  */
-export function nextVersion(header: Buffer): number {
-  const current = header.readUInt32LE(1);
+export function nextVersion(current: number): number {
   for (;;) {
     const version = (Math.random() * 0x100000000) >>> 0;
     if (version !== current && version !== 0) return version;
   }
 }
 
-/** The header a blob written with `version` starts with. */
-export function headerOf(version: number): Buffer {
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header[0] = FORMAT;
-  header.writeUInt32LE(version, 1);
-  return header;
+/** Appends the header a key holding `version` starts with (five zero bytes for an absent key). */
+export function writeHeader(w: ByteWriter, version: number): void {
+  w.u8(version === ABSENT_VERSION ? 0 : FORMAT);
+  w.u32(version);
 }
 
 /** Encoder and decoder of one entity group's state. */
@@ -79,7 +76,7 @@ export class EntityCodec {
       latest: this.group.changed.map(() => undefined),
       newest,
     };
-    if (blob === null) return { state, header: ABSENT_HEADER };
+    if (blob === null) return { state, version: ABSENT_VERSION };
     if (blob.length < HEADER_BYTES + 9 || blob[0] !== FORMAT) {
       throw new RiskEngineError('REDIS_STATE_FORMAT', `entity state of unknown format ${blob[0]} (${blob.length} bytes)`, false);
     }
@@ -108,7 +105,7 @@ export class EntityCodec {
       else for (let i = 0; i < n; i++) values[i] = reader.str();
       if (target?.latest === false) state.series[target.index] = { times, values, sliding: undefined };
     }
-    return { state, header: blob.subarray(0, HEADER_BYTES) };
+    return { state, version: blob.readUInt32LE(1) };
   }
 
   /** The blob to store; entries no window can reach any more are left out (results never see them). */

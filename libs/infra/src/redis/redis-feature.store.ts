@@ -20,7 +20,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { AppliedRecord, appliedRecordHeader, writeAppliedEntry } from './redis-applied-record';
-import { ByteWriter, EntityCodec, HEADER_BYTES, headerOf, nextVersion } from './redis-entity.codec';
+import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { checkStateLayout } from './redis-state-layout';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
@@ -94,8 +94,8 @@ interface Unit {
   /** The entity value (a user id, an IP, …) and its key. */
   readonly value: string;
   readonly key: string;
-  /** Whether the cache held the entity when the batch began (then it is not read). */
-  cached: boolean;
+  /** The cached state when the batch began (then the entity is not read). */
+  readonly entry: CachedEntity | undefined;
   /** Batch positions of the unit's accepted events, in arrival order. */
   readonly positions: number[];
 }
@@ -254,7 +254,7 @@ export class RedisFeatureStore extends FeatureStore {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
       for (const unit of units) {
-        this.caches[unit.index].delete(unit.value);
+        this.drop(unit.index, unit.value);
       }
       throw error;
     }
@@ -306,7 +306,7 @@ export class RedisFeatureStore extends FeatureStore {
         const value = typeof raw === 'string' ? raw : String(raw);
         let unit = byValue.get(value);
         if (unit === undefined) {
-          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], cached: this.caches[g].has(value) };
+          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], entry: this.caches[g].get(value) };
           byValue.set(value, unit);
           units.push(unit);
         }
@@ -367,7 +367,7 @@ export class RedisFeatureStore extends FeatureStore {
     const keys: string[][] = [];
     for (const { apKey, units } of slots) {
       const wanted = [apKey];
-      for (const unit of units) if (!skipCached || !unit.cached) wanted.push(unit.key);
+      for (const unit of units) if (!skipCached || unit.entry === undefined) wanted.push(unit.key);
       if (wanted.length === 1) continue;
       keys.push(wanted);
       calls.push({ command: 'mget', args: wanted, buffers: true });
@@ -486,7 +486,7 @@ export class RedisFeatureStore extends FeatureStore {
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
   ): SlotWrite {
-    const write: SlotWrite = { slot, apKey, units: [], expected: [], pack: new ByteWriter() };
+    const write: SlotWrite = { slot, apKey, units: [], expected: new ByteWriter(), pack: new ByteWriter() };
     const answered: number[] = [];
     for (const unit of units) {
       const { plan } = unit;
@@ -515,7 +515,7 @@ export class RedisFeatureStore extends FeatureStore {
       if (entity === undefined) continue;
       const { pack } = write;
       write.units.push(unit);
-      write.expected.push(entity.header);
+      writeHeader(write.expected, entity.version);
       pack.str(unit.key);
       if (!stored) {
         // Read, not changed: the write only checks that it is still what the values were computed from.
@@ -523,8 +523,8 @@ export class RedisFeatureStore extends FeatureStore {
         pack.u32(0);
         continue;
       }
-      const version = nextVersion(entity.header);
-      entity.header = headerOf(version);
+      const version = nextVersion(entity.version);
+      entity.version = version;
       const blobLength = pack.reserveU32();
       const blobStart = pack.at;
       plan.codec.encodeInto(pack, entity.state, version);
@@ -542,25 +542,36 @@ export class RedisFeatureStore extends FeatureStore {
 
   /** The entity's state: the cached one, else decoded from what was read (and cached for the batches after). */
   private entityOf(unit: Unit, entities: Map<string, Buffer | null>, firstTime: number): CachedEntity {
+    if (unit.entry !== undefined && !unit.entry.dropped) return unit.entry;
     const cache = this.caches[unit.index];
     const cached = cache.get(unit.value);
     if (cached !== undefined) return cached;
     // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
     // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
     const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
-    const entity: CachedEntity = { header: decoded.header, state: decoded.state };
+    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false };
     if (this.cacheLimit > 0) {
       cache.set(unit.value, entity);
       if (cache.size > this.cacheLimit) {
         // Oldest first; a batch still using an evicted state is not affected (its write is checked as always).
         let excess = cache.size - this.cacheLimit;
-        for (const old of cache.keys()) {
+        for (const [old, evicted] of cache) {
+          evicted.dropped = true;
           cache.delete(old);
           if (--excess === 0) break;
         }
       }
     }
     return entity;
+  }
+
+  /** Forgets a cached state; batches that captured it look the entity up again. */
+  private drop(group: number, value: string): void {
+    const cache = this.caches[group];
+    const entry = cache.get(value);
+    if (entry === undefined) return;
+    entry.dropped = true;
+    cache.delete(value);
   }
 
   /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */
@@ -572,7 +583,7 @@ export class RedisFeatureStore extends FeatureStore {
       writes.map((w): PipelineCall => {
         const groups = Buffer.allocUnsafe(w.units.length);
         for (let i = 0; i < w.units.length; i++) groups[i] = w.units[i].index + 1;
-        const expected = Buffer.concat(w.expected, w.expected.length * HEADER_BYTES);
+        const expected = w.expected.take();
         return {
           script: this.writeEntities,
           keys: [w.apKey],
@@ -584,8 +595,8 @@ export class RedisFeatureStore extends FeatureStore {
     writes.forEach((w, i) => {
       if ((answers[i] as unknown[]).length === 0) return;
       // The cached states of the slot hold what was not written (and maybe other batches' changes on top): drop them.
-      for (const unit of w.units) this.caches[unit.index].delete(unit.value);
-      conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units.map((unit) => ({ ...unit, cached: false })) });
+      for (const unit of w.units) this.drop(unit.index, unit.value);
+      conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units.map((unit) => ({ ...unit, entry: undefined })) });
     });
     return conflicted;
   }
@@ -745,8 +756,10 @@ interface ComputeState {
 
 /** An entity's state as last written by this process, with the header that write stored. */
 interface CachedEntity {
-  /** The header of the last write computed from this state (maybe still on its way), or of the value read. */
-  header: Buffer;
+  /** The version of the last write computed from this state (maybe still on its way), or of the value read. */
+  version: number;
+  /** Dropped from the cache (a failed write, an error, eviction): batches that captured it look it up again. */
+  dropped: boolean;
   readonly state: EntityState;
 }
 
@@ -760,8 +773,8 @@ interface SlotWrite {
   readonly slot: number;
   readonly apKey: string;
   readonly units: Unit[];
-  /** Per unit: the header its key must still hold. */
-  readonly expected: Buffer[];
+  /** Per unit: the header (format and version) its key must still hold. */
+  readonly expected: ByteWriter;
   /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
   readonly pack: ByteWriter;
 }

@@ -16,7 +16,7 @@ import {
   type LegacyEntity,
   type LegacySection,
 } from './legacy-redis-layout';
-import { ABSENT_HEADER, EntityCodec, nextVersion } from './redis-entity.codec';
+import { ABSENT_VERSION, EntityCodec, nextVersion } from './redis-entity.codec';
 import { RedisFeatureStore } from './redis-feature.store';
 import { STATE_LAYOUT_VERSION, legacyEntityPattern, stateLayoutMarker } from './redis-state-layout';
 import { escapeGlob, type PipelineCall, type RedisClient } from './redis.client';
@@ -237,7 +237,7 @@ class LegacyConverter {
     const state = entityState(this.groups[index], legacy, legacy.newest);
     return {
       key: this.store.entityKey(legacy.entity, legacy.value),
-      blob: this.codecs[index].encode(state, nextVersion(ABSENT_HEADER)),
+      blob: this.codecs[index].encode(state, nextVersion(ABSENT_VERSION)),
       ttlMs: this.ttls[index],
     };
   }
