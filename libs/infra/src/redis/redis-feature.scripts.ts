@@ -41,66 +41,69 @@ return 0
 `;
 
 /**
- * Writes the new state of the entities of one slot, all or none: each entity
- * must still hold the header (format and version) the client computed from;
- * an entity the batch only read (its values were computed from it, nothing
- * changed) is only checked. On the first mismatch every key written so far is
- * restored and the script answers { position }; the client re-reads and
- * recomputes the slot. So, on a single node, a batch's values and writes
- * follow one order of all batches. On success each written entity's
- * applied-record entries (answers for events a retry may resend) are appended
- * to the slot's applied record, replaced when it belongs to another base, and
- * the script answers {}.
- *
+ * Compare-and-set of the entities of one slot, all or none. Expects locals
+ * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
+ * not exist), GROUPS (the entity group of each entity, one byte, 1-based), P
+ * (the entities packed: key as struct 'Hc0', new blob as 'I4c0' — empty: the
+ * batch only read it, check it only — and applied-record entries as 'I4c0'),
+ * TTL (ARGV[TTL + group] is the group's TTL in ms) and `entries` (a table
+ * collecting applied-record entries, or nil).
+ * Each entity must still hold the header the client computed from; on the
+ * first mismatch every key written so far is restored and the script
+ * returns { position }: the client re-reads and recomputes. So a batch's
+ * values and writes in one slot follow one order of all batches.
  * SET … GET reads and writes in one call: a conflict is rare, and restoring
- * costs only then (the restored key gets a full TTL again, i.e. an entity
- * that lost a race is kept a little longer).
- *
- * KEYS: the applied record. The entity keys travel in one packed argument
- * (every key of a call is in the applied record's slot): ~1,000 instructions
- * and a client-side string per argument saved per entity.
- * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, the
- * expected headers (${HEADER} bytes per entity, zeros for a key that did not
- * exist), the entity group of each entity (one byte each, 1-based), the
- * entities packed (per entity: key as struct 'Hc0', new blob as 'I4c0' (empty:
- * check only), applied-record entries as 'I4c0'), then each group's TTL in ms.
+ * costs only then (a restored key gets a full TTL again).
  */
-export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, P = ARGV[3], ARGV[4], ARGV[5]
+const ENTITY_WRITES = `
 local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local keys, olds, written, entries = {}, {}, {}, {}
-local function restore(upto)
-  for j = 1, upto do
-    if written[j] then
-      local o = olds[j]
-      if o then redis.call('SET', keys[j], o, 'PX', ARGV[5 + sbyte(GROUPS, j)]) else redis.call('DEL', keys[j]) end
-    end
-  end
-end
+local ekeys, olds, written = {}, {}, {}
 local k, pos, n = 0, 1, #P
 while pos <= n do
   k = k + 1
   local key, blob, applied
   key, blob, applied, pos = sunpack('<Hc0I4c0I4c0', P, pos)
-  keys[k] = key
+  ekeys[k] = key
   local want = ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k)
   local have
   if blob == '' then
     have = redis.call('GETRANGE', key, 0, ${HEADER - 1})
     if have == '' then have = ABSENT end
   else
-    local old = redis.call('SET', key, blob, 'PX', ARGV[5 + sbyte(GROUPS, k)], 'GET')
+    local old = redis.call('SET', key, blob, 'PX', ARGV[TTL + sbyte(GROUPS, k)], 'GET')
     olds[k], written[k] = old, true
     have = ABSENT
     if old then have = ssub(old, 1, ${HEADER}) end
-    if applied ~= '' then entries[#entries + 1] = applied end
+    if entries and applied ~= '' then entries[#entries + 1] = applied end
   end
   if have ~= want then
-    restore(k)
+    for j = 1, k do
+      if written[j] then
+        local o = olds[j]
+        if o then redis.call('SET', ekeys[j], o, 'PX', ARGV[TTL + sbyte(GROUPS, j)]) else redis.call('DEL', ekeys[j]) end
+      end
+    end
     return { k }
   end
 end
+`;
+
+/**
+ * Cluster only (one call per slot, see ENTITY_WRITES): then appends the
+ * written entities' applied-record entries (answers for events a retry may
+ * resend) to the slot's applied record, replaced when it belongs to another
+ * base, and returns {}.
+ * KEYS: the applied record (the entity keys travel packed in P: every key of
+ * a call is in its slot; ~1,000 instructions and a client-side string saved
+ * per entity).
+ * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, E, GROUPS, P,
+ * then each group's TTL.
+ */
+export const WRITE_ENTITIES_SCRIPT = `
+local E, GROUPS, P, TTL = ARGV[3], ARGV[4], ARGV[5], 5
+local entries = {}
+${ENTITY_WRITES}
 if #entries > 0 then
   local header, add = ARGV[1], table.concat(entries)
   if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
@@ -113,26 +116,17 @@ end
 return {}
 `;
 
-/**
- * Ends a batch on its partition: checks the claim and the commit version the
- * batch was decided on, forgets expired event_ids (the oldest `expire`
- * entries of the order list, which the client read and judged), stores the
- * accepted events' dedup records with their first outcomes, moves the
- * watermark, bumps the version and releases the claim.
- * KEYS: state hash, dedup hash, order list, lock, and on a single node the
- * partition's applied record (its entries are not needed once committed).
- * ARGV: owner, expected version, new watermark ('' = unchanged), dedup TTL in ms,
- * expire count, record count r, the feature set's field and names (the
- * records' values follow that set's order), then r (event_id, record) pairs,
- * then the order entries.
- * Returns 'OK', 'LOST' (the claim expired and was taken) or 'STALE' (the version moved).
- */
-export const COMMIT_SCRIPT = `
-${CHUNKED}
+/** The claim and the version the batch was decided on (KEYS and ARGV[1..2] as in COMMIT_SCRIPT). */
+const COMMIT_CHECK = `
 local st, dd, ord, lk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('GET', lk) ~= ARGV[1] then return 'LOST' end
 local ver = tonumber(redis.call('HGET', st, 'ver')) or 0
 if ver ~= tonumber(ARGV[2]) then return 'STALE' end
+`;
+
+/** The partition's update (ARGV[3..8] as in COMMIT_SCRIPT; the records from ARGV[REC]). */
+const COMMIT_APPLY = `
+${CHUNKED}
 local expire = tonumber(ARGV[5])
 if expire > 0 then
   local head = redis.call('LRANGE', ord, 0, expire - 1)
@@ -147,8 +141,8 @@ end
 local r = tonumber(ARGV[6])
 if r > 0 then
   redis.call('HSET', st, ARGV[7], ARGV[8])
-  callRange('HSET', dd, ARGV, 9, 8 + 2 * r)
-  callRange('RPUSH', ord, ARGV, 9 + 2 * r, #ARGV)
+  callRange('HSET', dd, ARGV, REC, REC - 1 + 2 * r)
+  callRange('RPUSH', ord, ARGV, REC + 2 * r, #ARGV)
   redis.call('PEXPIRE', dd, ARGV[4])
   redis.call('PEXPIRE', ord, ARGV[4])
 end
@@ -158,6 +152,45 @@ else
   redis.call('HSET', st, 'ver', tostring(ver + 1))
 end
 redis.call('DEL', lk)
-if KEYS[5] then redis.call('DEL', KEYS[5]) end
+`;
+
+/**
+ * Ends a batch on its partition (cluster: after the entity writes): checks
+ * the claim and the commit version the batch was decided on, forgets expired
+ * event_ids (the oldest `expire` entries of the order list, which the client
+ * read and judged), stores the accepted events' dedup records with their
+ * first outcomes, moves the watermark, bumps the version and releases the
+ * claim.
+ * KEYS: state hash, dedup hash, order list, lock.
+ * ARGV: owner, expected version, new watermark ('' = unchanged), dedup TTL in ms,
+ * expire count, record count r, the feature set's field and names (the
+ * records' values follow that set's order), then r (event_id, record) pairs,
+ * then the order entries.
+ * Returns 'OK', 'LOST' (the claim expired and was taken) or 'STALE' (the version moved).
+ */
+export const COMMIT_SCRIPT = `
+local REC = 9
+${COMMIT_CHECK}
+${COMMIT_APPLY}
+return 'OK'
+`;
+
+/**
+ * A single node: the entity writes and the commit in one atomic script, so
+ * there is no moment where entities hold a batch its partition does not
+ * (no applied records needed), and one round trip less.
+ * KEYS: as COMMIT_SCRIPT. ARGV: ARGV[1..8] as COMMIT_SCRIPT, then E, GROUPS,
+ * P (see ENTITY_WRITES), the number of groups G, each group's TTL, then the
+ * records and order entries.
+ * Returns 'OK', 'LOST', 'STALE', or { position } of an entity another writer
+ * changed first (nothing written).
+ */
+export const WRITE_AND_COMMIT_SCRIPT = `
+local E, GROUPS, P, TTL = ARGV[9], ARGV[10], ARGV[11], 12
+local REC = 13 + tonumber(ARGV[12])
+local entries = nil
+${COMMIT_CHECK}
+${ENTITY_WRITES}
+${COMMIT_APPLY}
 return 'OK'
 `;

@@ -21,7 +21,7 @@ import {
 } from '@risk/domain';
 import { AppliedRecord, appliedRecordHeader, writeAppliedEntry } from './redis-applied-record';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
-import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { checkStateLayout } from './redis-state-layout';
 import { keySlot, type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 
@@ -134,6 +134,9 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly claim: RedisScript;
   private readonly writeEntities: RedisScript;
   private readonly commit: RedisScript;
+  private readonly writeAndCommit: RedisScript;
+  /** A single node: entity writes and commit in one atomic script (no applied records). */
+  private readonly singleNode: boolean;
   private readonly prefix: string;
   private readonly empty: FeatureValue[];
   private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
@@ -186,6 +189,8 @@ export class RedisFeatureStore extends FeatureStore {
     this.claim = client.defineScript('claim', CLAIM_SCRIPT);
     this.writeEntities = client.defineScript('write_entities', WRITE_ENTITIES_SCRIPT);
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
+    this.writeAndCommit = client.defineScript('write_and_commit', WRITE_AND_COMMIT_SCRIPT);
+    this.singleNode = !client.isCluster;
   }
 
   apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
@@ -245,6 +250,11 @@ export class RedisFeatureStore extends FeatureStore {
       const acceptance = this.accept(inputs, ids, read.partition, await this.featureSetsOf(keys, read.partition.records));
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = this.empty.slice();
+      if (this.singleNode) {
+        const outcomes = await this.updateAndCommit(keys, partition, inputs, acceptance, slots, read, work, base);
+        await this.options.afterStep?.('entities');
+        return outcomes;
+      }
       await this.updateEntities(partition, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('entities');
       const outcomes = this.outcomes(inputs, acceptance, work);
@@ -290,6 +300,61 @@ export class RedisFeatureStore extends FeatureStore {
       // The slots another writer got to first are read again and recomputed; the others are written.
       pending = conflicted;
       read = await this.readEntities(pending, base);
+    }
+  }
+
+  /**
+   * A single node: computes the entities, then writes them and commits the
+   * partition in one atomic script; when another writer changed an entity
+   * first, nothing is written, and the batch's entities are read again and
+   * recomputed.
+   */
+  private async updateAndCommit(
+    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    partition: string,
+    inputs: readonly StateInput[],
+    acceptance: Acceptance,
+    slots: readonly SlotUnits[],
+    read: EntityRead,
+    work: ComputeState,
+    base: number,
+  ): Promise<StateOutcome[]> {
+    const isAccepted = new Uint8Array(inputs.length);
+    for (const position of acceptance.accepted) isAccepted[position] = 1;
+    for (let attemptNo = 1; ; attemptNo++) {
+      const writes = slots.map((slot) => this.compute(inputs, isAccepted, slot, read, work, false));
+      await this.options.afterStep?.('computed');
+      const outcomes = this.outcomes(inputs, acceptance, work);
+      const { records, order } = this.records(inputs, acceptance, outcomes);
+      const units = writes.flatMap((w) => w.units);
+      const groups = Buffer.allocUnsafe(units.length);
+      for (let i = 0; i < units.length; i++) groups[i] = units[i].index + 1;
+      const expected = writes.length === 1 ? writes[0].expected.take() : Buffer.concat(writes.map((w) => w.expected.take()));
+      const pack = writes.length === 1 ? writes[0].pack.take() : Buffer.concat(writes.map((w) => w.pack.take()));
+      const answer = await this.writeAndCommit.run(
+        [keys.state, keys.dedup, keys.order, keys.lock],
+        [
+          ...this.commitArgs(base, acceptance, records.length / 2),
+          expected,
+          groups,
+          pack,
+          String(this.groupTtls.length),
+          ...this.groupTtls,
+          ...records,
+          ...order,
+        ],
+      );
+      if (answer === 'OK') return outcomes;
+      if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
+      this.conflicts++;
+      for (const unit of units) this.drop(unit.index, unit.value);
+      if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
+        throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
+      }
+      if (attemptNo > 2) await sleep(Math.random() * attemptNo);
+      const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
+      read = await this.readEntities(again, base);
+      slots = again;
     }
   }
 
@@ -485,6 +550,7 @@ export class RedisFeatureStore extends FeatureStore {
     { slot, apKey, units }: SlotUnits,
     { entities, applied }: EntityRead,
     { features, redelivered }: ComputeState,
+    withAnswers = true,
   ): SlotWrite {
     const write: SlotWrite = { slot, apKey, units: [], expected: new ByteWriter(), pack: new ByteWriter() };
     const answered: number[] = [];
@@ -510,7 +576,7 @@ export class RedisFeatureStore extends FeatureStore {
         if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
         // After a crash between these writes and the commit, a redelivered message (or an HTTP client's retry of the
         // same event_id) finds its answer here instead of being applied again.
-        if (messageId !== undefined || this.recordAnswers) answered.push(position);
+        if (withAnswers && (messageId !== undefined || this.recordAnswers)) answered.push(position);
       }
       if (entity === undefined) continue;
       const { pack } = write;
@@ -636,6 +702,35 @@ export class RedisFeatureStore extends FeatureStore {
     acceptance: Acceptance,
     outcomes: readonly StateOutcome[],
   ): Promise<void> {
+    const { records, order } = this.records(inputs, acceptance, outcomes);
+    const answer = await this.commit.run(
+      [keys.state, keys.dedup, keys.order, keys.lock],
+      [...this.commitArgs(base, acceptance, records.length / 2), ...records, ...order],
+    );
+    if (answer !== 'OK') throw this.lostPartition(partition, answer);
+  }
+
+  /** ARGV[1..8] of the commit (see COMMIT_SCRIPT). */
+  private commitArgs(base: number, acceptance: Acceptance, records: number): string[] {
+    const max = acceptance.max === undefined ? '' : String(acceptance.max);
+    return [
+      this.owner,
+      String(base),
+      max,
+      String(this.dedupKeyTtlMs),
+      String(acceptance.expire),
+      String(records),
+      `fs:${this.featureSetId}`,
+      this.featureNames,
+    ];
+  }
+
+  /** The accepted events' dedup records (event_id, record pairs) and order entries. */
+  private records(
+    inputs: readonly StateInput[],
+    acceptance: Acceptance,
+    outcomes: readonly StateOutcome[],
+  ): { records: string[]; order: string[] } {
     const records: string[] = [];
     const order: string[] = [];
     for (const i of acceptance.accepted) {
@@ -652,29 +747,15 @@ export class RedisFeatureStore extends FeatureStore {
       );
       order.push(`${time},${event.event_id}`);
     }
-    const max = acceptance.max === undefined ? '' : String(acceptance.max);
-    // On a single node the slot's applied record shares the partition's slot: the commit ends it.
-    const commitKeys = [keys.state, keys.dedup, keys.order, keys.lock];
-    if (!this.client.isCluster) commitKeys.push(`${this.prefix}{p:${partition}}:ap`);
-    const answer = await this.commit.run(commitKeys, [
-      this.owner,
-      String(base),
-      max,
-      String(this.dedupKeyTtlMs),
-      String(acceptance.expire),
-      String(records.length / 2),
-      `fs:${this.featureSetId}`,
-      this.featureNames,
-      ...records,
-      ...order,
-    ]);
-    if (answer !== 'OK') {
-      throw new RiskEngineError(
-        'REDIS_PARTITION_LOST',
-        `partition ${partition} was ${answer === 'LOST' ? 'claimed by another writer' : 'committed by another writer'} during the batch`,
-        true,
-      );
-    }
+    return { records, order };
+  }
+
+  private lostPartition(partition: string, answer: unknown): RiskEngineError {
+    return new RiskEngineError(
+      'REDIS_PARTITION_LOST',
+      `partition ${partition} was ${answer === 'LOST' ? 'claimed by another writer' : 'committed by another writer'} during the batch`,
+      true,
+    );
   }
 
   /**
