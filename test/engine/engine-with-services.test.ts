@@ -96,4 +96,15 @@ describe('engine with Redis state and the Elasticsearch verdict store', () => {
       await second.close();
     }
   });
+
+  it('an instance whose cached state another instance changed finds out at its write, re-reads, and counts the conflict', async () => {
+    // The first engine cached zoe's state when it decided her first two logins; the second engine's login changed it.
+    const body = await post([
+      { event_id: 's-4', user_id: 'zoe', event_type: 'login', event_time: new Date(Date.UTC(2026, 10, 20, 9, 6)).toISOString() },
+    ]);
+    assert.equal(body.results[0].verdict.features.login_count_1h, 4);
+    const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+    const conflicts = /^risk_engine_state_write_conflicts_total (\d+)/m.exec(metrics);
+    assert.ok(conflicts !== null && Number(conflicts[1]) >= 1, `conflicts metric: ${conflicts?.[0] ?? 'absent'}`);
+  });
 });

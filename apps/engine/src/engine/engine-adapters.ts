@@ -113,6 +113,7 @@ export async function openEngineAdapters(context: EngineAdapterContext): Promise
     readiness.add({ name: 'state', check: () => state.check() });
     if (verdictStore.check !== undefined) readiness.add({ name: 'elasticsearch', check: verdictStore.check });
     if (state.estimatedBytes !== undefined) metrics.watchStateBytes(state.estimatedBytes);
+    if (state.conflicts !== undefined) metrics.watchStateConflicts(state.conflicts);
     logger.info('feature state ready', { backend: state.backend });
 
     opened.moveTo(clients);

@@ -78,6 +78,16 @@ export class EngineMetrics {
         this.set(stateBytes());
       },
     });
+    const stateConflicts = (): number => this.readStateConflicts();
+    new Counter({
+      name: 'risk_engine_state_write_conflicts_total',
+      help: 'Redis state writes refused because another writer changed an entity first (the batch re-read and recomputed it)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(stateConflicts());
+      },
+    });
     this.memoryRefused = new Counter({
       name: 'risk_engine_memory_pressure_refused_events_total',
       help: 'Events refused (HTTP 503, Kafka pause) because the live heap was near the V8 heap limit',
@@ -122,6 +132,12 @@ export class EngineMetrics {
     this.readStateBytes = read;
   }
   private readStateBytes: () => number = () => 0;
+
+  /** The Redis state's count of refused writes (compare-and-set conflicts), read at each scrape. */
+  watchStateConflicts(read: () => number): void {
+    this.readStateConflicts = read;
+  }
+  private readStateConflicts: () => number = () => 0;
 
   /** Events refused with a retriable error because the heap was near its limit. */
   recordMemoryRefusal(events: number): void {

@@ -9,6 +9,8 @@ export interface OpenedFeatureStore {
   check(): Promise<{ ok: boolean; detail?: unknown }>;
   /** In-memory backend only: the state's estimated bytes (compared with the budget). */
   readonly estimatedBytes?: () => number;
+  /** Redis backend only: writes refused by the compare-and-set so far. */
+  readonly conflicts?: () => number;
   /** Waits for in-flight state writes, then closes the connection opened here. */
   close(): Promise<void>;
 }
@@ -59,7 +61,10 @@ export async function openFeatureStore(
     throw new Error(`cannot reach Redis at ${describeRedisTarget(redis)}: ${(error as Error).message}`);
   }
   const opened = client;
-  const store = new RedisFeatureStore(opened, definitions, options.settings, { keyPrefix: redis.keyPrefix, cacheEntities: redis.stateCache });
+  const store = new RedisFeatureStore(opened, definitions, options.settings, {
+    keyPrefix: redis.keyPrefix,
+    cacheEntities: redis.stateCache,
+  });
   try {
     // Never compute from empty state while the old layout's state sits under other keys: refuse with the command.
     await store.checkLayout();
@@ -70,6 +75,7 @@ export async function openFeatureStore(
   return {
     store,
     backend: 'redis',
+    conflicts: () => store.conflicts,
     check: async () => {
       try {
         await opened.ping();
