@@ -3,6 +3,7 @@ export * from './shared/duration';
 export * from './events/risk-event';
 export * from './events/event-time';
 export * from './events/event-decoder';
+export * from './events/declared-fields';
 export * from './features/feature-definition';
 export * from './features/feature-store';
 export * from './features/memory-feature.store';

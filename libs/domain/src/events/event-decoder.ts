@@ -3,6 +3,8 @@ import { isIP } from 'node:net';
 import type { FieldError } from '../shared/errors';
 import { MAX_EVENT_BYTES, type RiskEvent } from './risk-event';
 import { parseEventTime } from './event-time';
+import { decodeDeclaredFields, type DeclaredField } from './declared-fields';
+import { describe, textProblem } from './text';
 
 export type DecodeResult =
   { readonly ok: true; readonly event: RiskEvent } | { readonly ok: false; readonly errors: readonly FieldError[] };
@@ -12,10 +14,11 @@ const MAX_ID_LENGTH = 128;
 
 /**
  * Decodes one raw event (Kafka value, NDJSON line or already-parsed HTTP
- * item) and validates it against SPEC §1, collecting one reason per bad
- * field. Hand-written on purpose: it runs once per event on the hot path.
+ * item) and validates it against SPEC §1 and the declared `fields`
+ * (docs/fields.md), collecting one reason per bad field. Hand-written on
+ * purpose: it runs once per event on the hot path.
  */
-export function decodeEvent(input: unknown): DecodeResult {
+export function decodeEvent(input: unknown, fields?: readonly DeclaredField[]): DecodeResult {
   let parsed: unknown = input;
   if (typeof input === 'string' || Buffer.isBuffer(input)) {
     const size = typeof input === 'string' ? utf8Length(input) : input.length;
@@ -35,10 +38,10 @@ export function decodeEvent(input: unknown): DecodeResult {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return reject('$', `expected a JSON object, got ${describe(parsed)}`);
   }
-  return validateEventObject(parsed as Record<string, unknown>);
+  return validateEventObject(parsed as Record<string, unknown>, fields);
 }
 
-export function validateEventObject(raw: Record<string, unknown>): DecodeResult {
+export function validateEventObject(raw: Record<string, unknown>, fields?: readonly DeclaredField[]): DecodeResult {
   let errors: FieldError[] | undefined;
   const fail = (path: string, message: string): void => {
     (errors ??= []).push({ path, message });
@@ -85,6 +88,26 @@ export function validateEventObject(raw: Record<string, unknown>): DecodeResult 
     else amount = rawAmount;
   }
 
+  // Declared fields after SPEC §1's own, in declaration order. With none
+  // declared the event below keeps the shape it has always had (no `fields`).
+  if (fields !== undefined && fields.length > 0) {
+    const declared = decodeDeclaredFields(raw, fields, fail);
+    if (errors !== undefined) return { ok: false, errors };
+    return {
+      ok: true,
+      event: {
+        event_id: eventId!,
+        user_id: userId!,
+        event_type: eventType as string,
+        event_time: eventTime,
+        ip_address: ipAddress,
+        device_id: deviceId,
+        location_city: locationCity,
+        amount,
+        fields: declared,
+      },
+    };
+  }
   if (errors !== undefined) return { ok: false, errors };
   return {
     ok: true,
@@ -130,38 +153,8 @@ function optionalString(
   return undefined;
 }
 
-/**
- * SPEC §1 limits ids and names in characters, i.e. Unicode code points: an
- * emoji (two UTF-16 units) counts once. A lone surrogate (reachable through a
- * JSON `\ud83d` escape) is not a character and has no UTF-8 form, so it is
- * refused rather than stored and later written out as U+FFFD.
- */
-function textProblem(value: string, maxCharacters: number): string | undefined {
-  // More than two units per allowed character cannot fit, whatever they hold.
-  if (value.length > 2 * maxCharacters) return `must be at most ${maxCharacters} characters`;
-  let characters = 0;
-  for (let i = 0; i < value.length; i++) {
-    const unit = value.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdfff) {
-      const next = i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
-      if (unit > 0xdbff || next < 0xdc00 || next > 0xdfff) {
-        return `must be valid Unicode text: lone surrogate \\u${unit.toString(16)} at character ${characters + 1}`;
-      }
-      i++;
-    }
-    characters++;
-  }
-  return characters > maxCharacters ? `must be at most ${maxCharacters} characters` : undefined;
-}
-
 function reject(path: string, message: string): DecodeResult {
   return { ok: false, errors: [{ path, message }] };
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }
 
 /** Exact UTF-8 byte length, skipping the count when the string cannot exceed the limit. */

@@ -13,7 +13,16 @@ export interface RiskEvent {
   readonly device_id: string | undefined;
   readonly location_city: string | undefined;
   readonly amount: number | undefined;
+  /**
+   * The declared fields (`rules/fields.json`, docs/fields.md) the event
+   * carries, by name. Set only when fields are declared: then on every event,
+   * empty when it carries none of them. Read it through `eventField`.
+   */
+  readonly fields?: Readonly<Record<string, DeclaredValue>>;
 }
+
+/** The value of a declared field (docs/fields.md). */
+export type DeclaredValue = string | number | boolean;
 
 /** Event fields a rule may name as facts (SPEC §4). */
 export const EVENT_FACTS = ['event_type', 'user_id', 'ip_address', 'device_id', 'location_city', 'amount'] as const;

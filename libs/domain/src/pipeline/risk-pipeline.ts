@@ -101,7 +101,7 @@ export class RiskPipeline {
    * `decide` checks the event time again against its own clock reading.
    */
   validate(value: InboundMessage['value']): ValidationResult {
-    const decoded = decodeEvent(value);
+    const decoded = decodeEvent(value, this.rules.current.fields);
     if (!decoded.ok) return { ok: false, errors: decoded.errors, reason: 'invalid' };
     const ahead = eventTimeAheadError(decoded.event.event_time, this.eventTimeReference(), this.maxEventTimeSkewMs);
     return ahead === undefined ? decoded : { ok: false, errors: [ahead], reason: 'event_time_ahead' };
@@ -122,6 +122,8 @@ export class RiskPipeline {
   async decide(partition: string, messages: readonly InboundMessage[]): Promise<DecidedBatch> {
     // Read once: a hot reload swaps the rule set between batches, never inside one.
     const ruleSet = this.rules.current;
+    // The declared event fields (docs/fields.md) its rules were compiled for; usually none.
+    const fields = ruleSet.fields;
     const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
     // One clock reading per batch: the events of a batch are judged alike.
     const reference = this.eventTimeReference();
@@ -132,7 +134,7 @@ export class RiskPipeline {
 
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
-      const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value);
+      const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value, fields);
       let errors: readonly FieldError[];
       let reason: RejectReason;
       if (decoded.ok) {

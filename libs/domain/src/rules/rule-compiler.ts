@@ -1,8 +1,11 @@
 import type { ConditionExplanation, FiredRule, RiskLevel } from '../verdicts/verdict';
 import { EVENT_FACTS } from '../events/risk-event';
+import { NO_DECLARED_VALUES, type DeclaredField } from '../events/declared-fields';
 import type { RuleCondition, RuleDefinition, RuleSet } from './rule';
 
 const DEFAULT_EVENT_FACTS: ReadonlySet<string> = new Set(EVENT_FACTS);
+const NONE_DECLARED: ReadonlySet<string> = new Set();
+const NO_FIELDS: readonly DeclaredField[] = [];
 
 /** Fact values by name; `undefined` means the fact is absent. */
 export type Facts = Readonly<Record<string, unknown>>;
@@ -118,16 +121,28 @@ export function compileCondition(condition: RuleCondition): Predicate {
  * (monomorphic, no per-event facts object) and each operator is inlined.
  * Semantics are those of `compileCondition` (checked by the property test
  * against json-rules-engine). Facts in `eventFacts` are read from the event,
+ * those in `declaredFacts` from the event's declared `fields` (docs/fields.md),
  * all others from the feature values. Condition values are never spliced into
  * the source: they are passed in as constants.
  */
-export function generateCondition(condition: RuleCondition, eventFacts: ReadonlySet<string>): (features: Facts, event: Facts) => boolean {
+export function generateCondition(
+  condition: RuleCondition,
+  eventFacts: ReadonlySet<string>,
+  declaredFacts: ReadonlySet<string> = NONE_DECLARED,
+): (features: Facts, event: Facts) => boolean {
   const constants: unknown[] = [];
+  let readsDeclared = false;
+  const source = (fact: string): string => {
+    if (eventFacts.has(fact)) return 'e';
+    if (!declaredFacts.has(fact)) return 'f';
+    readsDeclared = true;
+    return 'd';
+  };
   const generate = (c: RuleCondition): string => {
     if ('all' in c) return c.all.length === 0 ? 'true' : `(${c.all.map(generate).join(' && ')})`;
     if ('any' in c) return c.any.length === 0 ? 'false' : `(${c.any.map(generate).join(' || ')})`;
     if ('not' in c) return `!${generate(c.not)}`;
-    const read = `${eventFacts.has(c.fact) ? 'e' : 'f'}[${JSON.stringify(c.fact)}]`;
+    const read = `${source(c.fact)}[${JSON.stringify(c.fact)}]`;
     const v = `c[${constants.push(c.value) - 1}]`;
     const numeric = (op: string): string =>
       `((a = ${read}) !== undefined && (typeof a === 'number' ? a === a : isNumeric(a)) && a ${op} ${v})`;
@@ -157,13 +172,20 @@ export function generateCondition(condition: RuleCondition, eventFacts: Readonly
     }
   };
   const body = generate(condition);
+  // Only a rule that names a declared field reads the event's `fields` (absent on an event decoded without declarations).
+  const declared = readsDeclared ? 'const d = e.fields === undefined ? none : e.fields; ' : '';
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from validated rules; values passed as constants
-  const factory = new Function('c', 'isNumeric', `'use strict'; return function matches(f, e) { let a; return ${body}; };`) as (
-    c: unknown[],
-    numeric: (value: unknown) => boolean,
-  ) => (features: Facts, event: Facts) => boolean;
-  return factory(constants, isNumeric);
+  const factory = new Function(
+    'c',
+    'isNumeric',
+    'none',
+    `'use strict'; return function matches(f, e) { let a; ${declared}return ${body}; };`,
+  ) as (c: unknown[], numeric: (value: unknown) => boolean, none: Facts) => (features: Facts, event: Facts) => boolean;
+  return factory(constants, isNumeric, NO_DECLARED_VALUES);
 }
+
+/** Where a fact is read: the event's SPEC §1 fields, its declared fields, or the feature values. */
+type FactSource = 'event' | 'declared' | 'features';
 
 /** A leaf condition prepared once, so explaining a fired rule allocates only its result. */
 interface ExplainedLeaf {
@@ -171,7 +193,7 @@ interface ExplainedLeaf {
   readonly fact: string;
   readonly operator: string;
   readonly value: unknown;
-  readonly fromEvent: boolean;
+  readonly from: FactSource;
   readonly test: Predicate;
 }
 
@@ -192,7 +214,9 @@ export interface RuleResults {
 /**
  * A rule set compiled once into plain functions. Disabled rules are left
  * out; the rest are kept sorted by id so fired lists come out sorted
- * (SPEC §5) without a sort per event.
+ * (SPEC §5) without a sort per event. `fields` are the declared event fields
+ * (docs/fields.md): the pipeline decodes with them, and rules naming one read
+ * it from the event's `fields`.
  */
 export class CompiledRuleSet {
   private readonly active: readonly CompiledRule[];
@@ -200,15 +224,17 @@ export class CompiledRuleSet {
 
   constructor(
     readonly ruleSet: RuleSet,
-    eventFacts: ReadonlySet<string> = DEFAULT_EVENT_FACTS,
+    readonly fields: readonly DeclaredField[] = NO_FIELDS,
   ) {
+    const eventFacts = DEFAULT_EVENT_FACTS;
+    const declaredFacts: ReadonlySet<string> = fields.length === 0 ? NONE_DECLARED : new Set(fields.map((f) => f.name));
     const compiled = ruleSet.rules
       .filter((rule) => rule.enabled)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((definition) => ({
         definition,
-        matches: generateCondition(definition.conditions, eventFacts),
-        leaves: leavesOf(definition.conditions, 'conditions', eventFacts, []),
+        matches: generateCondition(definition.conditions, eventFacts, declaredFacts),
+        leaves: leavesOf(definition.conditions, 'conditions', eventFacts, declaredFacts, []),
         riskLevel: definition.event.params.risk_level,
         score: definition.event.params.score,
         reason: definition.event.params.reason,
@@ -221,7 +247,7 @@ export class CompiledRuleSet {
     return this.ruleSet.version;
   }
 
-  /** Event fields are read from `event`, every other fact from `features`. */
+  /** Event fields (SPEC §1 and declared) are read from `event`, every other fact from `features`. */
   evaluate(features: Facts, event: Facts): RuleResults {
     return { active: this.fire(this.active, features, event), shadow: this.fire(this.shadow, features, event) };
   }
@@ -247,20 +273,28 @@ export class CompiledRuleSet {
 const NONE: FiredRule[] = [];
 
 /** Only run for rules that fired, so it may allocate freely. */
-function leavesOf(condition: RuleCondition, path: string, eventFacts: ReadonlySet<string>, into: ExplainedLeaf[]): ExplainedLeaf[] {
-  if ('all' in condition) condition.all.forEach((c, i) => leavesOf(c, `${path}.all[${i}]`, eventFacts, into));
-  else if ('any' in condition) condition.any.forEach((c, i) => leavesOf(c, `${path}.any[${i}]`, eventFacts, into));
-  else if ('not' in condition) leavesOf(condition.not, `${path}.not`, eventFacts, into);
+function leavesOf(
+  condition: RuleCondition,
+  path: string,
+  eventFacts: ReadonlySet<string>,
+  declaredFacts: ReadonlySet<string>,
+  into: ExplainedLeaf[],
+): ExplainedLeaf[] {
+  if ('all' in condition) condition.all.forEach((c, i) => leavesOf(c, `${path}.all[${i}]`, eventFacts, declaredFacts, into));
+  else if ('any' in condition) condition.any.forEach((c, i) => leavesOf(c, `${path}.any[${i}]`, eventFacts, declaredFacts, into));
+  else if ('not' in condition) leavesOf(condition.not, `${path}.not`, eventFacts, declaredFacts, into);
   else {
     const { fact, operator, value } = condition;
-    into.push({ path, fact, operator, value, fromEvent: eventFacts.has(fact), test: compileLeaf(fact, operator, value) });
+    const from: FactSource = eventFacts.has(fact) ? 'event' : declaredFacts.has(fact) ? 'declared' : 'features';
+    into.push({ path, fact, operator, value, from, test: compileLeaf(fact, operator, value) });
   }
   return into;
 }
 
 /** Only run for rules that fired: every leaf, the fact value seen and whether it held. */
 function explainLeaf(leaf: ExplainedLeaf, features: Facts, event: Facts): ConditionExplanation {
-  const facts = leaf.fromEvent ? event : features;
+  const facts =
+    leaf.from === 'event' ? event : leaf.from === 'features' ? features : ((event.fields as Facts | undefined) ?? NO_DECLARED_VALUES);
   const factValue = facts[leaf.fact];
   return {
     path: leaf.path,

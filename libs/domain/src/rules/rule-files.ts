@@ -1,16 +1,43 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVENT_FACTS } from '../events/risk-event';
+import { invalidFields, parseFieldDeclarations, type DeclaredField } from '../events/declared-fields';
 import { parseFeatureDefinitions, type FeatureDefinition } from '../features/feature-definition';
 import { InvalidInputError, type FieldError } from '../shared/errors';
 import type { RuleDefinition } from './rule';
 import { validateRule } from './rule-validator';
 
 export const FEATURES_FILE = 'features.json';
+/** The declared event fields (docs/fields.md); optional. */
+export const FIELDS_FILE = 'fields.json';
 
-/** Facts a rule may name: every feature plus the event fields (SPEC §4). */
-export function knownFacts(features: readonly FeatureDefinition[]): ReadonlySet<string> {
-  return new Set<string>([...features.map((f) => f.name), ...EVENT_FACTS]);
+/** Facts a rule may name: every feature plus the event fields (SPEC §4) and the declared ones (docs/fields.md). */
+export function knownFacts(features: readonly FeatureDefinition[], fields: readonly DeclaredField[] = []): ReadonlySet<string> {
+  return new Set<string>([...features.map((f) => f.name), ...EVENT_FACTS, ...fields.map((f) => f.name)]);
+}
+
+/**
+ * The declared event fields of `dir` (`fields.json`), or none when the file
+ * is absent. A declared name may not be a feature's: a rule's fact would be
+ * ambiguous. Errors name each bad entry, e.g. `fields[2].type`.
+ */
+export function loadFieldFile(dir: string, features: readonly FeatureDefinition[]): DeclaredField[] {
+  const path = join(dir, FIELDS_FILE);
+  if (!existsSync(path)) return [];
+  const fields = parseFieldDeclarations(readJson(path, FIELDS_FILE));
+  checkFieldsAgainstFeatures(fields, features);
+  return fields;
+}
+
+/** Refuses a declared field named like a feature (`fields[i].name`), since rules name both as facts. */
+export function checkFieldsAgainstFeatures(fields: readonly DeclaredField[], features: readonly FeatureDefinition[]): void {
+  const featureNames = new Set(features.map((f) => f.name));
+  const errors: FieldError[] = [];
+  fields.forEach((field, index) => {
+    if (featureNames.has(field.name))
+      errors.push({ path: `fields[${index}].name`, message: `"${field.name}" is the name of a feature in ${FEATURES_FILE}` });
+  });
+  if (errors.length > 0) throw invalidFields(errors);
 }
 
 export function loadFeatureFile(dir: string): FeatureDefinition[] {
@@ -18,7 +45,7 @@ export function loadFeatureFile(dir: string): FeatureDefinition[] {
 }
 
 /**
- * Loads every `*.json` in `dir` except `features.json`; each holds one rule
+ * Loads every `*.json` in `dir` except `features.json` and `fields.json`; each holds one rule
  * or an array of rules. Files are read in name order so the result is
  * deterministic. Any invalid rule fails the whole load, naming file and path.
  */
@@ -27,7 +54,7 @@ export function loadRuleFiles(dir: string, facts: ReadonlySet<string>): RuleDefi
   const rules: RuleDefinition[] = [];
   const ids = new Set<string>();
   const files = readdirSync(dir)
-    .filter((name) => name.endsWith('.json') && name !== FEATURES_FILE)
+    .filter((name) => name.endsWith('.json') && name !== FEATURES_FILE && name !== FIELDS_FILE)
     .sort();
   for (const file of files) {
     const json = readJson(join(dir, file), file);

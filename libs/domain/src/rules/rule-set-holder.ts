@@ -1,3 +1,4 @@
+import type { DeclaredField } from '../events/declared-fields';
 import { CompiledRuleSet } from './rule-compiler';
 import type { RuleSet } from './rule';
 
@@ -5,13 +6,18 @@ import type { RuleSet } from './rule';
  * The rule set the pipeline decides with. A new version is compiled by the
  * caller (off the hot path) and swapped in with one reference assignment;
  * the pipeline reads `current` once per batch, so a batch never mixes versions.
+ * The declared event fields (`rules/fields.json`) travel with every compiled
+ * version: the pipeline decodes a batch with the fields its rules were compiled for.
  */
 export class RuleSetHolder {
   private compiled: CompiledRuleSet;
   private readonly listeners = new Set<(next: CompiledRuleSet) => void>();
 
-  constructor(initial: RuleSet) {
-    this.compiled = new CompiledRuleSet(initial);
+  constructor(
+    initial: RuleSet,
+    private readonly fields: readonly DeclaredField[] = [],
+  ) {
+    this.compiled = new CompiledRuleSet(initial, fields);
   }
 
   get current(): CompiledRuleSet {
@@ -24,7 +30,7 @@ export class RuleSetHolder {
    */
   activate(next: RuleSet): boolean {
     if (next.version === this.compiled.version) return false;
-    const compiled = new CompiledRuleSet(next);
+    const compiled = new CompiledRuleSet(next, this.fields);
     this.compiled = compiled;
     for (const listener of this.listeners) listener(compiled);
     return true;

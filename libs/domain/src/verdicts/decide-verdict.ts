@@ -4,7 +4,7 @@ import type { FeatureValues } from '../features/feature-definition';
 import type { CompiledRuleSet, Facts } from '../rules/rule-compiler';
 import { RISK_RANK, type FiredRule, type RiskLevel, type Verdict } from './verdict';
 
-/** The facts a rule sees (SPEC §4): every feature plus the event fields. */
+/** The facts a rule sees (SPEC §4): every feature plus the event fields, declared ones (docs/fields.md) included. */
 export function factsOf(event: RiskEvent, features: FeatureValues): Facts {
   const facts: Record<string, unknown> = {
     event_type: event.event_type,
@@ -14,6 +14,8 @@ export function factsOf(event: RiskEvent, features: FeatureValues): Facts {
     location_city: event.location_city,
     amount: event.amount,
   };
+  const declared = event.fields;
+  if (declared !== undefined) for (const name in declared) facts[name] = declared[name];
   for (const name in features) facts[name] = features[name];
   return facts;
 }

@@ -1,5 +1,6 @@
 import type { RiskEvent } from '@risk/domain/events/risk-event';
 import { validateEventObject } from '@risk/domain/events/event-decoder';
+import type { DeclaredField } from '@risk/domain/events/declared-fields';
 import { emptyFeatureValue, type FeatureDefinition, type FeatureValues } from '@risk/domain/features/feature-definition';
 import type { FieldError } from '@risk/domain/shared/errors';
 import { decideVerdict, factsOf } from '@risk/domain/verdicts/decide-verdict';
@@ -59,18 +60,28 @@ export function dryRunFeatures(
   return { values, errors };
 }
 
-/** Validates the event of a dry run against SPEC §1; errors name `<prefix>.<field>`. */
-export function dryRunEvent(input: unknown, prefix = 'event'): { event?: RiskEvent; errors: FieldError[] } {
+/** Validates the event of a dry run against SPEC §1 and the declared fields; errors name `<prefix>.<field>`. */
+export function dryRunEvent(
+  input: unknown,
+  prefix = 'event',
+  fields: readonly DeclaredField[] = [],
+): { event?: RiskEvent; errors: FieldError[] } {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     return { errors: [{ path: prefix, message: 'must be an event object' }] };
-  const decoded = validateEventObject(input as Record<string, unknown>);
+  const decoded = validateEventObject(input as Record<string, unknown>, fields);
   if (decoded.ok) return { event: decoded.event, errors: [] };
   return { errors: decoded.errors.map((e) => ({ path: e.path === '$' ? prefix : `${prefix}.${e.path}`, message: e.message })) };
 }
 
 /** Decides `event` with `ruleSet` exactly as the pipeline would, and explains every enabled rule. */
-export function dryRun(ruleSet: RuleSet, event: RiskEvent, features: FeatureValues, draft = false): DryRunResult {
-  const compiled = new CompiledRuleSet(ruleSet);
+export function dryRun(
+  ruleSet: RuleSet,
+  event: RiskEvent,
+  features: FeatureValues,
+  draft = false,
+  fields: readonly DeclaredField[] = [],
+): DryRunResult {
+  const compiled = new CompiledRuleSet(ruleSet, fields);
   const verdict = decideVerdict(event, features, false, compiled, new Date(0).toISOString());
   const facts = factsOf(event, features);
   const evaluated = ruleSet.rules
@@ -94,6 +105,7 @@ export function dryRun(ruleSet: RuleSet, event: RiskEvent, features: FeatureValu
       device_id: event.device_id ?? null,
       location_city: event.location_city ?? null,
       amount: event.amount ?? null,
+      ...event.fields,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { FeatureDefinition } from '@risk/domain/features/feature-definition';
+import type { DeclaredField } from '@risk/domain/events/declared-fields';
 import { ConflictError, InvalidInputError, NotFoundError, type FieldError } from '@risk/domain/shared/errors';
 import type { RuleDefinition, RuleMode } from '@risk/domain/rules/rule';
 import { knownFacts } from '@risk/domain/rules/rule-files';
@@ -16,6 +17,8 @@ import {
 
 export interface RuleAdministrationOptions {
   readonly limits?: Partial<RulePayloadLimits>;
+  /** The declared event fields (`rules/fields.json`): facts a rule may name, and validated in a dry run's event. */
+  readonly fields?: readonly DeclaredField[];
   /** Called with each version this process activates, so it can decide with it at once (read-your-writes). */
   readonly onActivated?: (version: RuleSetVersion) => void;
 }
@@ -62,7 +65,7 @@ export class RuleAdministration {
     private readonly features: readonly FeatureDefinition[],
     private readonly options: RuleAdministrationOptions = {},
   ) {
-    this.facts = knownFacts(features);
+    this.facts = knownFacts(features, options.fields);
     this.limits = { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits };
   }
 
@@ -186,7 +189,7 @@ export class RuleAdministration {
    */
   async evaluate(request: DryRunRequest): Promise<DryRunResult> {
     const errors: FieldError[] = [];
-    const { event, errors: eventErrors } = dryRunEvent(request.event);
+    const { event, errors: eventErrors } = dryRunEvent(request.event, 'event', this.options.fields);
     errors.push(...eventErrors);
     const { values, errors: featureErrors } = dryRunFeatures(this.features, request.features);
     errors.push(...featureErrors);
@@ -197,9 +200,9 @@ export class RuleAdministration {
       if (ruleErrors.length === 0) draft = { ...(request.rule as RuleDefinition), enabled: true };
     }
     if (errors.length > 0 || event === undefined) throw invalid('INVALID_DRY_RUN', errors);
-    if (draft !== undefined) return dryRun({ version: 0, rules: [draft] }, event, values, true);
+    if (draft !== undefined) return dryRun({ version: 0, rules: [draft] }, event, values, true, this.options.fields);
     const set = request.version === undefined ? await this.active() : await this.getVersion(request.version);
-    return dryRun(set, event, values);
+    return dryRun(set, event, values, false, this.options.fields);
   }
 
   private parse(input: unknown): RuleDefinition {
