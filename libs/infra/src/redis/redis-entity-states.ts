@@ -1,0 +1,335 @@
+import {
+  applyEventToEntity,
+  buildEntityGroups,
+  type EntityGroup,
+  type EntityState,
+  type EventField,
+  type FeatureDefinition,
+  type FeatureValue,
+  type StateInput,
+  type StateSettings,
+} from '@risk/domain';
+import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
+import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
+import { keySlot, type PipelineCall } from './redis.client';
+
+export interface GroupPlan {
+  readonly group: EntityGroup;
+  readonly codec: EntityCodec;
+  readonly keyBefore: string;
+  readonly keyAfter: string;
+  readonly ttl: string;
+  /** The group's outputs in order: the answer stored in the applied record. */
+  readonly outputs: readonly number[];
+}
+
+/** One entity touched by the batch. */
+export interface Unit {
+  readonly plan: GroupPlan;
+  readonly index: number;
+  /** The entity value (a user id, an IP, …) and its key. */
+  readonly value: string;
+  readonly key: string;
+  /** The cached state when the batch began (then the entity is not read). */
+  readonly entry: CachedEntity | undefined;
+  /** Batch positions of the unit's accepted events, in arrival order. */
+  readonly positions: number[];
+}
+
+export interface EntityRead {
+  readonly entities: Map<string, Buffer | null>;
+  readonly applied: AppliedRecord;
+}
+
+/** What one `apply` carries across its compute attempts. */
+export interface ComputeState {
+  /** By batch position: the accepted events' values in definition order. */
+  readonly features: (FeatureValue[] | undefined)[];
+  /** Positions whose answers an earlier, interrupted call had written. */
+  readonly redelivered: Set<number>;
+}
+
+/** An entity's state as last written by this process, with the header that write stored. */
+export interface CachedEntity {
+  /** The version of the last write computed from this state (maybe still on its way), or of the value read. */
+  version: number;
+  /** Dropped from the cache (a failed write, an error, eviction): batches that captured it look it up again. */
+  dropped: boolean;
+  readonly state: EntityState;
+}
+
+export interface SlotUnits {
+  readonly slot: number;
+  readonly apKey: string;
+  readonly units: Unit[];
+}
+
+export interface SlotWrite {
+  readonly slot: number;
+  readonly apKey: string;
+  readonly units: Unit[];
+  /** Per unit: the header (format and version) its key must still hold. */
+  readonly expected: ByteWriter;
+  /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
+  readonly pack: ByteWriter;
+}
+
+export interface EntityStatesOptions {
+  /** Prefix of every key. */
+  readonly prefix: string;
+  /** Short key code of each entity field (see ENTITY_KEY_CODES). */
+  readonly keyCodes: Record<EventField, string>;
+  /** A cluster: entities grouped by their own slot, each slot with its applied record. */
+  readonly cluster: boolean;
+  /** Entities kept between batches, per entity field; 0 disables. */
+  readonly cacheEntities: number;
+  /** Whether the answers of events without a messageId go into the applied records. */
+  readonly recordAnswers: boolean;
+}
+
+/**
+ * The entity side of the store: the entity groups' plans, the states this
+ * process keeps between batches, and the computation of each slot's write
+ * from cached or read states. No I/O: the store reads and writes.
+ */
+export class EntityStates {
+  readonly plans: GroupPlan[];
+  /** Per entity group: how long an idle entity is kept (ms, as text for the write script). */
+  readonly groupTtls: string[];
+  /** Per entity group: entity value → the state as this process last stored (or read) it. */
+  private readonly caches: Map<string, CachedEntity>[];
+  private readonly cacheLimit: number;
+  private readonly recordAnswers: boolean;
+  private readonly cluster: boolean;
+  private readonly prefix: string;
+
+  constructor(
+    private readonly definitions: readonly FeatureDefinition[],
+    settings: StateSettings,
+    options: EntityStatesOptions,
+  ) {
+    this.prefix = options.prefix;
+    this.cluster = options.cluster;
+    this.cacheLimit = options.cacheEntities;
+    this.recordAnswers = options.recordAnswers;
+    this.plans = buildEntityGroups(definitions, settings).map((group) => ({
+      group,
+      codec: new EntityCodec(group),
+      keyBefore: `${this.prefix}{${options.keyCodes[group.entity]}:`,
+      keyAfter: '}:s',
+      ttl: String(Math.max(group.retentionMs, 1)),
+      outputs: [...group.windowed, ...group.changed].map((slot) => slot.output),
+    }));
+    this.caches = this.plans.map(() => new Map<string, CachedEntity>());
+    this.groupTtls = this.plans.map((plan) => plan.ttl);
+  }
+
+  /** Entities touched by the batch's events, each with its cached state taken out of the cache. */
+  unitsOf(inputs: readonly StateInput[]): Unit[] {
+    const units: Unit[] = [];
+    for (let g = 0; g < this.plans.length; g++) {
+      const plan = this.plans[g];
+      const field = plan.group.entity;
+      const byValue = new Map<string, Unit>();
+      for (let position = 0; position < inputs.length; position++) {
+        const raw = inputs[position].event[field];
+        if (raw === undefined) continue;
+        const value = typeof raw === 'string' ? raw : String(raw);
+        let unit = byValue.get(value);
+        if (unit === undefined) {
+          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], entry: this.caches[g].get(value) };
+          byValue.set(value, unit);
+          units.push(unit);
+        }
+        unit.positions.push(position);
+      }
+    }
+    return units;
+  }
+
+  /** The batch's entities grouped by slot, each slot with its applied record's key. */
+  slotsOf(units: readonly Unit[], partition: string): SlotUnits[] {
+    const cluster = this.cluster;
+    const bySlot = new Map<number, Unit[]>();
+    for (const unit of units) {
+      const slot = cluster ? keySlot(unit.key) : 0;
+      const list = bySlot.get(slot);
+      if (list === undefined) bySlot.set(slot, [unit]);
+      else list.push(unit);
+    }
+    // The applied record lives in the slot of the entities it covers, so that one script writes both.
+    return [...bySlot].map(([slot, list]) => ({
+      slot,
+      apKey: cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`,
+      units: list,
+    }));
+  }
+
+  /** One MGET per slot with entities to read: the applied record, then the entities (not cached ones, if asked). */
+  entityReads(slots: readonly SlotUnits[], skipCached: boolean): { calls: PipelineCall[]; keys: string[][] } {
+    const calls: PipelineCall[] = [];
+    const keys: string[][] = [];
+    for (const { apKey, units } of slots) {
+      const wanted = [apKey];
+      for (const unit of units) if (!skipCached || unit.entry === undefined) wanted.push(unit.key);
+      if (wanted.length === 1) continue;
+      keys.push(wanted);
+      calls.push({ command: 'mget', args: wanted, buffers: true });
+    }
+    return { calls, keys };
+  }
+
+  /**
+   * Applies one slot's accepted events to their entities and returns the
+   * slot's write. An entity's state is the cached one when there is one —
+   * possibly already changed by another batch of this process whose write is
+   * still on its way: this batch's write then expects that write's header and
+   * fails with it (writes of one process reach Redis in the order they were
+   * computed) — else the one read. Events found in the slot's applied record
+   * were applied by an interrupted earlier call: their answer is reused and
+   * they are not applied again.
+   */
+  compute(
+    inputs: readonly StateInput[],
+    isAccepted: Uint8Array,
+    { slot, apKey, units }: SlotUnits,
+    { entities, applied }: EntityRead,
+    { features, redelivered }: ComputeState,
+    withAnswers = true,
+  ): SlotWrite {
+    const write: SlotWrite = { slot, apKey, units: [], expected: new ByteWriter(), pack: new ByteWriter() };
+    const answered: number[] = [];
+    for (const unit of units) {
+      const { plan } = unit;
+      let entity: CachedEntity | undefined;
+      let stored = false;
+      answered.length = 0;
+      for (const position of unit.positions) {
+        if (isAccepted[position] === 0) continue;
+        const { event, messageId } = inputs[position];
+        const values = features[position]!;
+        const answer = applied.empty ? undefined : applied.answer(unit.index, event.event_id, messageId ?? '');
+        if (answer !== undefined) {
+          for (let i = 0; i < plan.outputs.length; i++) {
+            const output = plan.outputs[i];
+            values[output] = this.definitions[output].aggregate === 'changed' ? answer[i] === 1 : answer[i];
+          }
+          if (messageId !== undefined) redelivered.add(position);
+          continue;
+        }
+        entity ??= this.entityOf(unit, entities, event.event_time);
+        if (applyEventToEntity(plan.group, entity.state, event, values)) stored = true;
+        // After a crash between these writes and the commit, a redelivered message (or an HTTP client's retry of the
+        // same event_id) finds its answer here instead of being applied again.
+        if (withAnswers && (messageId !== undefined || this.recordAnswers)) answered.push(position);
+      }
+      if (entity === undefined) continue;
+      const { pack } = write;
+      write.units.push(unit);
+      writeHeader(write.expected, entity.version);
+      pack.str(unit.key);
+      if (!stored) {
+        // Read, not changed: the write only checks that it is still what the values were computed from.
+        pack.u32(0);
+        pack.u32(0);
+        continue;
+      }
+      const version = nextVersion(entity.version);
+      entity.version = version;
+      const blobLength = pack.reserveU32();
+      const blobStart = pack.at;
+      plan.codec.encodeInto(pack, entity.state, version);
+      pack.patchU32(blobLength, pack.at - blobStart);
+      const segmentLength = pack.reserveU32();
+      const segmentStart = pack.at;
+      for (const position of answered) {
+        const { event, messageId } = inputs[position];
+        writeAppliedEntry(pack, unit.index, event.event_id, messageId ?? '', this.answerOf(plan, features[position]!));
+      }
+      pack.patchU32(segmentLength, pack.at - segmentStart);
+    }
+    return write;
+  }
+
+  /** Forgets a cached state; batches that captured it look the entity up again. */
+  drop(group: number, value: string): void {
+    const cache = this.caches[group];
+    const entry = cache.get(value);
+    if (entry === undefined) return;
+    entry.dropped = true;
+    cache.delete(value);
+  }
+
+  /** The entity's state: the cached one, else decoded from what was read (and cached for the batches after). */
+  private entityOf(unit: Unit, entities: Map<string, Buffer | null>, firstTime: number): CachedEntity {
+    if (unit.entry !== undefined && !unit.entry.dropped) return unit.entry;
+    const cache = this.caches[unit.index];
+    const cached = cache.get(unit.value);
+    if (cached !== undefined) return cached;
+    // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
+    // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
+    const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
+    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false };
+    if (this.cacheLimit > 0) {
+      cache.set(unit.value, entity);
+      if (cache.size > this.cacheLimit) {
+        // Oldest first; a batch still using an evicted state is not affected (its write is checked as always).
+        let excess = cache.size - this.cacheLimit;
+        for (const [old, evicted] of cache) {
+          evicted.dropped = true;
+          cache.delete(old);
+          if (--excess === 0) break;
+        }
+      }
+    }
+    return entity;
+  }
+
+  private answerOf(plan: GroupPlan, values: readonly FeatureValue[]): number[] {
+    const answer = new Array<number>(plan.outputs.length);
+    for (let i = 0; i < plan.outputs.length; i++) {
+      const value = values[plan.outputs[i]];
+      answer[i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    }
+    return answer;
+  }
+}
+
+/** The entities and the applied record read per slot (`keys` as asked by `entityReads`, answers in the same order). */
+export function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][], base: number): EntityRead {
+  const entities = new Map<string, Buffer | null>();
+  const applied = new AppliedRecord(base);
+  keys.forEach((list, s) => {
+    const values = answers[s];
+    applied.add(values[0]);
+    for (let k = 1; k < list.length; k++) entities.set(list[k], values[k]);
+  });
+  return { entities, applied };
+}
+
+/** The write scripts' group argument: per unit, its entity group's number (1-based), one byte each. */
+export function groupBytes(units: readonly Unit[]): Buffer {
+  const groups = Buffer.allocUnsafe(units.length);
+  for (let i = 0; i < units.length; i++) groups[i] = units[i].index + 1;
+  return groups;
+}
+
+let slotTags: string[] | undefined;
+
+/** A hash tag for each cluster slot (`{<tag>}` keys land on that slot), found once by search. */
+function slotTag(slot: number): string {
+  if (slotTags === undefined) {
+    const tags = new Array<string>(16384);
+    let missing = 16384;
+    for (let i = 0; missing > 0; i++) {
+      const tag = `s${i.toString(36)}`;
+      const found = keySlot(tag);
+      if (tags[found] === undefined) {
+        tags[found] = tag;
+        missing--;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot];
+}
