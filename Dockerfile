@@ -26,6 +26,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY apps/engine ./apps/engine
 COPY apps/cli ./apps/cli
 COPY libs ./libs
+# The CLI compiles in rules/features.json: replay --rules <dir> without one falls back to these defaults.
+COPY rules ./rules
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-slim

@@ -1,10 +1,14 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
+  FEATURES_FILE,
   RiskEngineError,
   RiskPipeline,
   RuleSetHolder,
   knownFacts,
   loadFeatureFile,
+  loadFieldFile,
   loadRuleFiles,
   parseDuration,
   parseEventTime,
@@ -20,6 +24,7 @@ import { Interruption, exitCodeOf } from './interruption';
 import { resolveReplayPaths } from './replay-paths';
 import { openReplayOutputs, type ReplayOutputs } from './replay-outputs';
 import { memoryState, type ReplayState, type StateFactory } from './replay-state';
+import { shippedFeatures } from './shipped-features';
 
 export type { StateFactory } from './replay-state';
 
@@ -84,10 +89,20 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
 
   const rulesDir = args.get('rules') ?? 'rules';
   let features;
+  let fields;
   let rules;
   try {
-    features = loadFeatureFile(rulesDir);
-    rules = loadRuleFiles(rulesDir, knownFacts(features));
+    // A rules folder of one's own may leave out features.json: the shipped defaults then apply (issue 13 item 4).
+    if (existsSync(join(rulesDir, FEATURES_FILE))) features = loadFeatureFile(rulesDir);
+    else {
+      features = shippedFeatures();
+      io.stderr.write(
+        `replay: ${rulesDir} has no ${FEATURES_FILE}: using the shipped default features (${features.map((f) => f.name).join(', ')})\n`,
+      );
+    }
+    // Declared event fields (docs/fields.md): none when the folder has no fields.json.
+    fields = loadFieldFile(rulesDir, features);
+    rules = loadRuleFiles(rulesDir, knownFacts(features, fields));
   } catch (error) {
     io.stderr.write(`cannot load rules from ${rulesDir}: ${(error as Error).message}\n`);
     return 2;
@@ -135,7 +150,7 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   const rejects = new NdjsonRejectSink(outputs.rejects?.stream);
   const pipeline = new RiskPipeline(
     state.store,
-    new RuleSetHolder({ version: 1, rules }),
+    new RuleSetHolder({ version: 1, rules }, fields),
     { verdicts, alerts: new CountingAlertPublisher(), rejects },
     {
       alertThreshold: 'MEDIUM',

@@ -10,6 +10,7 @@ import {
   VerdictQuery,
   VerdictSink,
   loadFeatureFile,
+  loadFieldFile,
 } from '@risk/domain';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
@@ -33,6 +34,8 @@ import { KafkaConnection } from './kafka-connection';
 export class EngineModule {
   static forRoot(config: EngineConfig, logger: JsonLogger): DynamicModule {
     const features = loadFeatureFile(config.rulesDir);
+    // Declared event fields (docs/fields.md): none unless rules/ holds a fields.json.
+    const fields = loadFieldFile(config.rulesDir, features);
     const readiness = new ReadinessRegistry();
     const clients = new ClientRegistry();
     const metrics = new EngineMetrics();
@@ -76,7 +79,7 @@ export class EngineModule {
     return {
       module: EngineModule,
       global: true,
-      imports: [RulesModule.forRoot(config, features)],
+      imports: [RulesModule.forRoot(config, features, fields)],
       providers,
       exports: providers.map((p) => ('provide' in p ? p.provide : p)),
     };

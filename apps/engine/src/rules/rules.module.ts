@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { RuleSetHolder, knownFacts, loadRuleFiles, validateRule, type FeatureDefinition } from '@risk/domain';
+import { RuleSetHolder, knownFacts, loadRuleFiles, validateRule, type DeclaredField, type FeatureDefinition } from '@risk/domain';
 import { RuleAdministration, RuleSetStore } from '@risk/domain/rules/lifecycle';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
@@ -24,7 +24,7 @@ const REDIS_STARTUP_TIMEOUT_MS = 10_000;
  */
 @Module({})
 export class RulesModule {
-  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[]): DynamicModule {
+  static forRoot(config: EngineConfig, features: readonly FeatureDefinition[], fields: readonly DeclaredField[] = []): DynamicModule {
     const activations = new RuleActivations();
     const providers: Provider[] = [
       { provide: RuleActivations, useValue: activations },
@@ -41,7 +41,7 @@ export class RulesModule {
       {
         provide: RuleAdministration,
         useFactory: (store: RuleSetStore): RuleAdministration =>
-          new RuleAdministration(store, features, { onActivated: (set) => activations.emit(set) }),
+          new RuleAdministration(store, features, { fields, onActivated: (set) => activations.emit(set) }),
         inject: [RuleSetStore],
       },
       {
@@ -49,7 +49,7 @@ export class RulesModule {
         useFactory: async (admin: RuleAdministration, store: RuleSetStore, logger: JsonLogger): Promise<RuleSetHolder> => {
           const log = logger.child('rules');
           if ((await store.activeVersion()) === undefined) {
-            const seeded = await admin.seed(loadRuleFiles(config.rulesDir, knownFacts(features)));
+            const seeded = await admin.seed(loadRuleFiles(config.rulesDir, knownFacts(features, fields)));
             log.info('rule set store was empty: seeded from the rules directory', {
               rules_dir: config.rulesDir,
               rules_version: seeded.version,
@@ -62,8 +62,9 @@ export class RulesModule {
             if (problems.length > 0)
               log.warn('an active rule no longer validates against the feature definitions', { rule_id: rule.id, problems });
           }
+          if (fields.length > 0) log.info('declared event fields', { fields: fields.map((f) => `${f.name}: ${f.type}`) });
           log.info('deciding with rule set version', { rules_version: active.version, rules: active.rules.length });
-          return new RuleSetHolder(active);
+          return new RuleSetHolder(active, fields);
         },
         inject: [RuleAdministration, RuleSetStore, JsonLogger],
       },
