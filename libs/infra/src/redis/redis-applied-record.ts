@@ -14,10 +14,11 @@ import { ByteWriter } from './redis-entity.codec';
  * the values (booleans as 0/1): u8 0 and a u16 for whole numbers up to
  * 65,535, else u8 1 and an f64.
  *
- * Entries are only needed until the partition commits: the commit deletes the
- * record when it shares the partition's slot (a single node), and a record
- * under another base than the partition's current version is ignored
- * unread (a write under a new base replaces it).
+ * Cluster only: on a single node a batch's entity writes and its commit are
+ * one atomic script, so there is nothing to recover. Entries are only needed
+ * until the partition commits: a record under another base than the
+ * partition's current version is ignored unread (a write under a new base
+ * replaces it; it expires after the pending timeout).
  */
 export function appliedRecordHeader(base: number): string {
   return `${base}\n`;

@@ -60,13 +60,15 @@ export interface CachedEntity {
 
 export interface SlotUnits {
   readonly slot: number;
-  readonly apKey: string;
+  /** The slot's applied record (cluster only: on a single node the batch's writes and commit are one script). */
+  readonly apKey: string | undefined;
   readonly units: Unit[];
 }
 
 export interface SlotWrite {
   readonly slot: number;
-  readonly apKey: string;
+  /** The slot's applied record (cluster only: on a single node the batch's writes and commit are one script). */
+  readonly apKey: string | undefined;
   readonly units: Unit[];
   /** Per unit: the header (format and version) its key must still hold. */
   readonly expected: ByteWriter;
@@ -124,7 +126,7 @@ export class EntityStates {
     this.groupTtls = this.plans.map((plan) => plan.ttl);
   }
 
-  /** Entities touched by the batch's events, each with its cached state taken out of the cache. */
+  /** Entities touched by the batch's events, each with its cached state when there is one (then it is not read). */
   unitsOf(inputs: readonly StateInput[]): Unit[] {
     const units: Unit[] = [];
     for (let g = 0; g < this.plans.length; g++) {
@@ -160,19 +162,20 @@ export class EntityStates {
     // The applied record lives in the slot of the entities it covers, so that one script writes both.
     return [...bySlot].map(([slot, list]) => ({
       slot,
-      apKey: cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : `${this.prefix}{p:${partition}}:ap`,
+      apKey: cluster ? `${this.prefix}{${slotTag(slot)}}:ap:${partition}` : undefined,
       units: list,
     }));
   }
 
-  /** One MGET per slot with entities to read: the applied record, then the entities (not cached ones, if asked). */
+  /** One MGET per slot with entities to read: the applied record (cluster), then the entities (not cached ones, if asked). */
   entityReads(slots: readonly SlotUnits[], skipCached: boolean): { calls: PipelineCall[]; keys: string[][] } {
     const calls: PipelineCall[] = [];
     const keys: string[][] = [];
     for (const { apKey, units } of slots) {
-      const wanted = [apKey];
+      const wanted = apKey === undefined ? [] : [apKey];
+      const first = wanted.length;
       for (const unit of units) if (!skipCached || unit.entry === undefined) wanted.push(unit.key);
-      if (wanted.length === 1) continue;
+      if (wanted.length === first) continue;
       keys.push(wanted);
       calls.push({ command: 'mget', args: wanted, buffers: true });
     }
@@ -295,14 +298,19 @@ export class EntityStates {
   }
 }
 
-/** The entities and the applied record read per slot (`keys` as asked by `entityReads`, answers in the same order). */
-export function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][], base: number): EntityRead {
+/**
+ * The entities and the applied records read per slot (`keys` as asked by
+ * `entityReads`, answers in the same order; on a cluster each list starts
+ * with its slot's applied record).
+ */
+export function entitiesFrom(keys: readonly string[][], answers: readonly (Buffer | null)[][], base: number, cluster: boolean): EntityRead {
   const entities = new Map<string, Buffer | null>();
   const applied = new AppliedRecord(base);
+  const first = cluster ? 1 : 0;
   keys.forEach((list, s) => {
     const values = answers[s];
-    applied.add(values[0]);
-    for (let k = 1; k < list.length; k++) entities.set(list[k], values[k]);
+    if (cluster) applied.add(values[0]);
+    for (let k = first; k < list.length; k++) entities.set(list[k], values[k]);
   });
   return { entities, applied };
 }

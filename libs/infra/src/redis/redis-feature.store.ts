@@ -39,8 +39,8 @@ export interface RedisFeatureStoreOptions {
   /** How long a partition stays claimed by a batch that never finished (a crashed process). Default 10 s. */
   readonly claimTimeoutMs?: number;
   /**
-   * Entities whose state this process keeps between batches (those it wrote
-   * last), so that most batches read no entity at all: the compare-and-set
+   * Entities whose state this process keeps between batches (as it last
+   * wrote or read them), so that most batches read no entity at all: the compare-and-set
    * catches a cached state another writer changed, and it is read again.
    * Per entity field (users, IPs, devices, …). 0 disables. Default 100,000.
    */
@@ -341,7 +341,7 @@ export class RedisFeatureStore extends FeatureStore {
       const wait = Number(answers[0]);
       if (wait === 0) {
         const partition = partitionReadFrom(answers[1] as (string | null)[], answers[2] as (string | null)[], answers[3] as string[]);
-        return { partition, ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], partition.version) };
+        return { partition, ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], partition.version, !this.singleNode) };
       }
       if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
         throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);
@@ -353,7 +353,7 @@ export class RedisFeatureStore extends FeatureStore {
   private async readEntities(slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
     const reads = this.entities.entityReads(slots, false);
     const answers = await this.client.pipelined(reads.calls);
-    return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base);
+    return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base, !this.singleNode);
   }
 
   /**
@@ -385,7 +385,7 @@ export class RedisFeatureStore extends FeatureStore {
         const expected = w.expected.take();
         return {
           script: this.writeEntities,
-          keys: [w.apKey],
+          keys: [w.apKey!],
           args: [header, ttl, expected, groupBytes(w.units), w.pack.take(), ...this.entities.groupTtls],
         };
       }),
