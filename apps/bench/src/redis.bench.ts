@@ -10,7 +10,6 @@ import {
   type Verdict,
 } from '@risk/domain';
 import { CountingAlertPublisher, NdjsonRejectSink } from '@risk/infra/files/ndjson-file.sinks';
-import { LuaFeatureStore } from '@risk/infra/redis/legacy-lua/lua-feature.store';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { TestRedisServer } from '@test/support/redis-server';
@@ -54,11 +53,6 @@ interface StoreUnderTest {
 }
 
 const STORES: readonly StoreUnderTest[] = [
-  {
-    name: 'lua (old)',
-    baseline: true,
-    create: (client, features, keyPrefix) => new LuaFeatureStore(client, features, ENGINE_DEFAULTS.state, { keyPrefix }),
-  },
   {
     name: 'ts (new)',
     create: (client, features, keyPrefix) => new RedisFeatureStore(client, features, ENGINE_DEFAULTS.state, { keyPrefix }),

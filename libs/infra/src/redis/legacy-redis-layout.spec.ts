@@ -23,7 +23,7 @@ import {
   type LegacySection,
 } from './legacy-redis-layout';
 
-/** test/fixtures/redis-layout-v1.json, written by test/fixtures/generate-redis-layout-v1.ts with the old (Lua) store. */
+/** test/fixtures/redis-layout-v1.json, written with the old (Lua) store by test/fixtures/generate-redis-layout-v1.ts (removed with that store; see commit 596fd22). */
 interface Fixture {
   readonly keyPrefix: string;
   readonly settings: StateSettings;
