@@ -31,7 +31,6 @@ async function applyAll(url: string, batches: readonly StateInput[][]): Promise<
 async function main(): Promise<void> {
   const warm = Number(process.argv[2] ?? 100_000);
   const measured = Number(process.argv[3] ?? 5_000);
-  const split = process.env.CALLGRIND_SPLIT !== undefined;
   const inputs = generateStream({
     seed: 1,
     events: 300_000,
@@ -57,11 +56,9 @@ async function main(): Promise<void> {
     }
 
     const out = join(dir, 'callgrind.out');
-    // CALLGRIND_SPLIT: one profile per script call (each dump holds the call before it).
-    const splitArgs = split ? ['--dump-before=evalShaCommand*'] : [];
     const cg = await TestRedisServer.start(base, {
       dir,
-      wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, ...splitArgs],
+      wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`],
       readyTimeoutMs: 120_000,
     });
     try {
@@ -79,17 +76,8 @@ async function main(): Promise<void> {
       .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()))
       .map((name) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, name), 'utf8'))?.[1] ?? 0));
     const events = measuredBatches.reduce((n, b) => n + b.length, 0);
-    if (!split) {
-      const total = dumps[dumps.length - 1];
-      console.log(JSON.stringify({ warm, events, instructions: total, perEvent: Math.round(total / events) }));
-    } else {
-      // The measured calls are the last 3 per batch (accept, apply, finalize); each dump holds the call before it.
-      const calls = dumps.slice(dumps.length - measuredBatches.length * 3);
-      const per = [0, 0, 0];
-      calls.forEach((n, i) => (per[i % 3] += n));
-      const [accept, apply, finalize] = per.map((n) => Math.round(n / events));
-      console.log(JSON.stringify({ warm, events, perEvent: accept + apply + finalize, accept, apply, finalize }));
-    }
+    const total = dumps[dumps.length - 1];
+    console.log(JSON.stringify({ warm, events, instructions: total, perEvent: Math.round(total / events) }));
     if (process.env.CALLGRIND_KEEP !== undefined) {
       execFileSync('sh', ['-c', `cp ${dir}/callgrind.out* ${process.env.CALLGRIND_KEEP}/`]);
     }
