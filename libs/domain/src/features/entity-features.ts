@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EventField, RiskEvent } from '../events/risk-event';
-import type { FeatureDefinition, FeatureValue } from './feature-definition';
+import type { FeatureAggregate, FeatureDefinition, FeatureValue } from './feature-definition';
 import type { StateSettings } from './feature-store';
 import {
   countDistinct,
@@ -150,6 +150,18 @@ export function expiredEntries(slot: FeatureSlot, series: Series): number {
   return times.length === 0 ? 0 : upperBoundFrom(times, times[times.length - 1] - slot.horizonMs);
 }
 
+/**
+ * An empty series, from one array literal per aggregate: V8 keeps the
+ * elements kind an array literal's arrays end up with per literal, and one
+ * literal for all would give every series the generic kind of the distinct
+ * features' strings, boxing each summed amount in its own heap object.
+ */
+function newSeries(aggregate: FeatureAggregate): Series {
+  if (aggregate === 'sum') return { times: [], values: [], sliding: undefined };
+  if (aggregate === 'count') return { times: [], values: [], sliding: undefined };
+  return { times: [], values: [], sliding: undefined };
+}
+
 function hasType(types: readonly string[], type: string): boolean {
   for (let i = 0; i < types.length; i++) if (types[i] === type) return true;
   return false;
@@ -168,7 +180,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   if (takesPart) {
     stored = true;
     if (series === undefined) {
-      series = state.series[index] = { times: [], values: [], sliding: undefined };
+      series = state.series[index] = newSeries(definition.aggregate);
       if (tally !== undefined) tally.series++;
     }
     const entry = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);

@@ -16,6 +16,8 @@ import {
 interface MemoryGroup {
   readonly group: EntityGroup;
   readonly byKey: Map<string, EntityState>;
+  /** Per windowed slot: whether its series holds strings (distinct) rather than numbers. */
+  readonly strings: readonly boolean[];
 }
 
 /** One shared object: a duplicate's outcome carries nothing else. */
@@ -100,7 +102,11 @@ export class MemoryFeatureStore extends FeatureStore {
     super();
     this.makeFeatures = featureValuesFactory(definitions);
     this.scratch = definitions.map(() => 0);
-    this.groups = buildEntityGroups(definitions, settings).map((group) => ({ group, byKey: new Map() }));
+    this.groups = buildEntityGroups(definitions, settings).map((group) => ({
+      group,
+      byKey: new Map(),
+      strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct'),
+    }));
     this.states = this.groups.map(() => undefined);
   }
 
@@ -170,9 +176,10 @@ export class MemoryFeatureStore extends FeatureStore {
     // together: the loads of the different entities overlap instead of each
     // waiting for the one before it (the state is mostly outside the caches).
     let touched = 0;
+    for (let g = 0; g < groups.length; g++) states[g] = this.stateOf(groups[g], event);
     for (let g = 0; g < groups.length; g++) {
-      const state = (states[g] = this.stateOf(groups[g], event));
-      if (state !== undefined) touched += touch(state);
+      const state = states[g];
+      if (state !== undefined) touched += touch(state, groups[g].strings);
     }
     this.touched = touched;
     for (let g = 0; g < groups.length; g++) applyEventToEntity(groups[g].group, states[g], event, values, this.tally);
@@ -284,8 +291,13 @@ export class MemoryFeatureStore extends FeatureStore {
   }
 }
 
-/** Reads each series' newest time: brings the entity's series into the cache, all loads independent. */
-function touch(state: EntityState): number {
+/**
+ * Reads each series' newest entry: brings the entity's series into the cache,
+ * all loads independent. Strings and numbers are read at two places in the
+ * code: a read that has met both kinds of array makes V8 turn number arrays
+ * into generic ones (each amount then a heap object of its own).
+ */
+function touch(state: EntityState, strings: readonly boolean[]): number {
   let sum = state.newest;
   const series = state.series;
   for (let i = 0; i < series.length; i++) {
@@ -293,7 +305,10 @@ function touch(state: EntityState): number {
     if (s === undefined) continue;
     const times = s.times;
     const n = times.length;
-    if (n > 0) sum += times[n - 1] + (s.values[n - 1] === undefined ? 1 : 0);
+    if (n === 0) continue;
+    sum += times[n - 1];
+    if (strings[i]) sum += s.values[n - 1] === undefined ? 1 : 0;
+    else sum += s.values[n - 1] as number;
   }
   const latest = state.latest;
   for (let i = 0; i < latest.length; i++) {

@@ -62,7 +62,11 @@ export function insertSorted(series: Series, t: number, value: string | number, 
   const at = upperBound(times, t);
   if (at === times.length) {
     times.push(t);
-    values.push(value);
+    // Two push sites: one that only ever sees numbers keeps count and sum
+    // series unboxed. A site that has also seen strings makes V8 move the
+    // double arrays it meets to the generic kind, one heap object per amount.
+    if (typeof value === 'number') values.push(value);
+    else values.push(value);
     if (sliding !== undefined) {
       // The newest entry moved: add it, then drop what left (t − W, t].
       const counts = sliding.counts;
