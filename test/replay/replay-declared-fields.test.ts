@@ -120,6 +120,22 @@ describe('replay with declared event fields', () => {
     assert.match(result.stderr, /fields\[2\]\.name: "amount" is a SPEC §1 field and cannot be redeclared/);
   });
 
+  it('refuses a bad features.json with exit 2, naming each bad feature field with its path (issue 13 item 3)', () => {
+    const rules = rulesFolder(['features.json'], {
+      'features.json': {
+        features: [
+          { name: 'logins_1h', entity: 'user_id', aggregate: 'count', window: '1h' },
+          { name: 'bad_entity', entity: 'card', aggregate: 'count', window: '1h' },
+          { name: 'bad_window', entity: 'user_id', aggregate: 'sum', field: 'amount', window: 'soon' },
+        ],
+      },
+    });
+    const result = run(['replay', '--rules', rules, '--input', '-', '--output', '-'], lines[0] + '\n');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /features\[1\]\.entity: must be one of/);
+    assert.match(result.stderr, /features\[2\]\.window: must be a positive duration/);
+  });
+
   it('refuses a rule on an undeclared fact', () => {
     const rules = rulesFolder([], { 'risky-pos.json': RISKY_POS });
     const result = run(['replay', '--rules', rules, '--input', '-', '--output', '-'], lines[0] + '\n');

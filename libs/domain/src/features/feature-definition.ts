@@ -97,7 +97,14 @@ export function parseFeatureDefinitions(json: unknown): FeatureDefinition[] {
       windowMs,
     });
   });
-  if (errors.length > 0) throw new InvalidInputError('INVALID_FEATURES', 'invalid feature definitions', errors);
+  if (errors.length > 0) {
+    // The message names every path too: it is what a start-up log or a CLI's stderr shows.
+    throw new InvalidInputError(
+      'INVALID_FEATURES',
+      `invalid feature definitions: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+      errors,
+    );
+  }
   return definitions;
 }
 
