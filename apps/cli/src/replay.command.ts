@@ -137,14 +137,20 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
     state = opened.state;
   } else state = await memoryState(features, settings);
 
+  // A signal removes the temporary files at once; the run then stops and releases its state. Listening starts
+  // before the files are opened: a signal between the two would otherwise kill the process and leave them behind.
+  const current: { outputs?: ReplayOutputs } = {};
+  const interruption = new Interruption(() => current.outputs?.discard());
   const opened = await openReplayOutputs(resolved.paths, { output: outputPath, rejects: rejectsPath }, io.stdout);
   if (!opened.ok) {
+    interruption.dispose();
     input.destroy();
     io.stderr.write(`replay: ${opened.message}\n`);
     await releaseState(state, io);
     return 2;
   }
   const outputs = opened.outputs;
+  current.outputs = outputs;
 
   const verdicts = new NdjsonVerdictSink(outputs.verdicts.stream);
   const rejects = new NdjsonRejectSink(outputs.rejects?.stream);
@@ -159,8 +165,6 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
     },
   );
 
-  // A signal removes the temporary files at once; the run then stops and releases its state.
-  const interruption = new Interruption(() => outputs.discard());
   const started = performance.now();
   const outcome = await Promise.race([
     decideAll(input, pipeline, rejects, batchSize),
