@@ -24,6 +24,7 @@ import {
   emptyEntityState,
   MemoryFeatureStore,
   type EntityState,
+  type EventField,
   type FeatureValue,
   type FeatureValues,
   type RiskEvent,
@@ -154,7 +155,7 @@ function applyBatch(
   for (const { event, features } of events) {
     for (let g = 0; g < sharedGroups.length; g++) {
       const group = sharedGroups[g];
-      const raw = event[group.entity];
+      const raw = event[group.entity as EventField];
       if (raw === undefined) continue;
       const key = `${g}\u0000${String(raw)}`;
       if (only !== undefined && key !== only) continue;
@@ -197,7 +198,9 @@ function findSequentialOrder(a: readonly Observed[][], b: readonly Observed[][],
   const touches = (events: readonly Observed[]): boolean =>
     only === undefined ||
     events.some(({ event }) =>
-      sharedGroups.some((group, g) => event[group.entity] !== undefined && `${g}\u0000${String(event[group.entity])}` === only),
+      sharedGroups.some(
+        (group, g) => event[group.entity as EventField] !== undefined && `${g}\u0000${String(event[group.entity as EventField])}` === only,
+      ),
     );
   const seqA = a.filter(touches);
   const seqB = b.filter(touches);
@@ -326,7 +329,7 @@ describe('RedisFeatureStore: two engine processes on shared IPs and devices', ()
     for (const events of [...a, ...b])
       for (const { event } of events)
         sharedGroups.forEach((group, g) => {
-          if (event[group.entity] !== undefined) keys.add(`${g}\u0000${String(event[group.entity])}`);
+          if (event[group.entity as EventField] !== undefined) keys.add(`${g}\u0000${String(event[group.entity as EventField])}`);
         });
     assert.ok(keys.size >= 50, `${keys.size} shared entities`);
     const failures: string[] = [];

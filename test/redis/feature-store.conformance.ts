@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import {
   MemoryFeatureStore,
   parseFeatureDefinitions,
+  parseFieldDeclarations,
   type FeatureDefinition,
   type FeatureStore,
   type RiskEvent,
@@ -42,6 +43,47 @@ const T0 = Date.UTC(2026, 10, 20, 10, 0, 0);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 let sequence = 0;
+
+/** Declared fields (docs/fields.md) the declared-field cases key and filter on. */
+const DECLARED = parseFieldDeclarations({
+  fields: [
+    { name: 'card_id', type: 'string' },
+    { name: 'channel', type: 'string', enum: ['web', 'app', 'pos'] },
+    { name: 'is_vip', type: 'boolean' },
+    { name: 'risk_score', type: 'number' },
+  ],
+});
+
+function declaredDefinitions(): FeatureDefinition[] {
+  return parseFeatureDefinitions(
+    {
+      features: [
+        { name: 'card_count_10m', entity: 'card_id', aggregate: 'count', window: '10m' },
+        { name: 'card_users_10m', entity: 'card_id', aggregate: 'distinct', field: 'user_id', window: '10m' },
+        { name: 'card_channels_10m', entity: 'card_id', aggregate: 'distinct', field: 'channel', window: '10m' },
+        { name: 'card_score_10m', entity: 'card_id', aggregate: 'sum', field: 'risk_score', window: '10m' },
+        { name: 'card_channel_changed', entity: 'card_id', aggregate: 'changed', field: 'channel' },
+        {
+          name: 'user_online_10m',
+          entity: 'user_id',
+          aggregate: 'count',
+          where: [
+            { field: 'channel', in: ['web', 'app'] },
+            { field: 'is_vip', equals: true },
+          ],
+          window: '10m',
+        },
+        { name: 'user_cards_10m', entity: 'user_id', aggregate: 'distinct', field: 'card_id', window: '10m' },
+      ],
+    },
+    DECLARED,
+  );
+}
+
+/** An event carrying declared fields (only the given ones: the others are absent). */
+function withFields(event: RiskEvent, fields: Record<string, string | number | boolean>): RiskEvent {
+  return { ...event, fields };
+}
 
 function ev(partial: Partial<RiskEvent> & { event_time: number }): RiskEvent {
   return {
@@ -311,6 +353,150 @@ export function featureStoreConformance(label: string, factory: StoreFactory): v
         assert.deepEqual([f[1].ip_registrations_10m, f[1].device_distinct_users_24h], [1, 1]);
         assert.deepEqual([f[2].ip_registrations_10m, f[2].device_distinct_users_24h, f[2].device_changed], [0, 2, false]);
         assert.deepEqual(Object.keys(f[0]).sort(), defaults.map((d) => d.name).sort());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('declared fields: entity keys, distinct/sum/changed fields and where filters (absent fails)', async () => {
+      const definitions = declaredDefinitions();
+      const store = await factory(definitions, settings);
+      try {
+        const out = await store.apply('p', [
+          input(withFields(ev({ event_time: T0, user_id: 'u-a' }), { card_id: 'c1', channel: 'web', is_vip: true, risk_score: 10 })),
+          input(withFields(ev({ event_time: T0 + 1, user_id: 'u-b' }), { card_id: 'c1', channel: 'pos', risk_score: 2.5 })),
+          input(withFields(ev({ event_time: T0 + 2, user_id: 'u-a' }), { card_id: 'c2', channel: 'app', is_vip: true })),
+          input(withFields(ev({ event_time: T0 + 3, user_id: 'u-a' }), { channel: 'app', is_vip: false })),
+          input(withFields(ev({ event_time: T0 + 4, user_id: 'u-a' }), { card_id: 'c1', is_vip: true })),
+          input(withFields(ev({ event_time: T0 + 10 * MIN, user_id: 'u-a' }), { card_id: 'c1', channel: 'web', is_vip: true })),
+        ]);
+        const f = out.map((o) => accepted(o).features);
+        assert.deepEqual(
+          f.map((x) => [x.card_count_10m, x.card_users_10m, x.card_channels_10m, x.card_score_10m, x.card_channel_changed]),
+          [
+            [1, 1, 1, 10, false],
+            [2, 2, 2, 12.5, true],
+            [1, 1, 1, 0, false],
+            [0, 0, 0, 0, false],
+            [3, 2, 2, 12.5, false],
+            [3, 2, 2, 2.5, true],
+          ],
+        );
+        assert.deepEqual(
+          f.map((x) => [x.user_online_10m, x.user_cards_10m]),
+          [
+            [1, 1],
+            [0, 1],
+            [2, 2],
+            [2, 2],
+            [2, 2],
+            [2, 2],
+          ],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('min, max, avg: window edges, out of order, absent values and empty windows (0), declared fields and filters', async () => {
+      const definitions = parseFeatureDefinitions(
+        {
+          features: [
+            { name: 'amt_min_10m', entity: 'user_id', aggregate: 'min', field: 'amount', window: '10m' },
+            { name: 'amt_max_10m', entity: 'user_id', aggregate: 'max', field: 'amount', window: '10m' },
+            { name: 'amt_avg_10m', entity: 'user_id', aggregate: 'avg', field: 'amount', window: '10m' },
+            { name: 'card_avg_10m', entity: 'card_id', aggregate: 'avg', field: 'amount', window: '10m' },
+            { name: 'card_since_last_1h', entity: 'card_id', aggregate: 'since_last', window: '1h' },
+            {
+              name: 'web_score_max_10m',
+              entity: 'user_id',
+              aggregate: 'max',
+              field: 'risk_score',
+              where: [{ field: 'channel', equals: 'web' }],
+              window: '10m',
+            },
+          ],
+        },
+        DECLARED,
+      );
+      const store = await factory(definitions, settings);
+      try {
+        const pay = (t: number, amount: number | undefined, fields: Record<string, string | number | boolean>): StateInput =>
+          input(withFields(ev({ event_time: t, event_type: 'payment', amount }), fields));
+        const out = await store.apply('p', [
+          pay(T0, 5, { card_id: 'c1', channel: 'web', risk_score: 50 }),
+          pay(T0 + 1, undefined, { card_id: 'c1', channel: 'app', risk_score: 90 }),
+          pay(T0 + 2, 1, { channel: 'web', risk_score: 70 }),
+          pay(T0 + 10 * MIN, 9, {}),
+          pay(T0 + 10 * MIN + 2, undefined, {}),
+          pay(T0 + 30 * MIN, undefined, {}),
+          pay(T0 + 25 * MIN, 7, {}),
+          pay(T0 + 30 * MIN, 2, {}),
+        ]);
+        assert.deepEqual(
+          out.map((o) => {
+            const f = accepted(o).features;
+            return [f.amt_min_10m, f.amt_max_10m, f.amt_avg_10m, f.card_avg_10m, f.card_since_last_1h, f.web_score_max_10m];
+          }),
+          [
+            [5, 5, 5, 5, -1, 50],
+            [5, 5, 5, 5, 1, 50],
+            [1, 5, 3, 0, -1, 70],
+            [1, 9, 5, 0, -1, 70],
+            [9, 9, 9, 0, -1, 0],
+            [0, 0, 0, 0, -1, 0],
+            [7, 7, 7, 0, -1, 0],
+            [2, 7, 4.5, 0, -1, 0],
+          ],
+        );
+        assert.deepEqual(
+          out.map((o) => accepted(o).late),
+          out.map(() => false),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('first_seen_age and since_last: out of order, ties by arrival, late, trimmed, filtered events', async () => {
+      const definitions = parseFeatureDefinitions({
+        features: [
+          { name: 'first_seen_1h', entity: 'user_id', aggregate: 'first_seen_age', window: '1h' },
+          { name: 'since_last_1h', entity: 'user_id', aggregate: 'since_last', window: '1h' },
+          { name: 'login_since_last_1h', entity: 'user_id', aggregate: 'since_last', event_types: ['login'], window: '1h' },
+        ],
+      });
+      const store = await factory(definitions, settings);
+      try {
+        const S = 1000;
+        const out = await store.apply('p', [
+          input(ev({ event_time: T0 + 10 * S })),
+          input(ev({ event_time: T0 + 5 * S })),
+          input(ev({ event_time: T0 + 10 * S })),
+          input(ev({ event_time: T0 + 7 * S })),
+          input(ev({ event_time: T0 + HOUR + 5 * S })),
+          input(ev({ event_time: T0 + 20 * S })),
+          input(ev({ event_time: T0 - 20 * MIN })),
+          input(ev({ event_time: T0 + HOUR + 6 * S, event_type: 'payment' })),
+          input(ev({ event_time: T0 + HOUR + 8 * S })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => {
+            const f = accepted(o).features;
+            return [accepted(o).late, f.first_seen_1h, f.since_last_1h, f.login_since_last_1h];
+          }),
+          [
+            [false, 0, -1, -1],
+            [false, 0, -1, -1],
+            [false, 5 * S, 0, 0],
+            [false, 2 * S, 2 * S, 2 * S],
+            [false, HOUR - 2 * S, HOUR - 5 * S, HOUR - 5 * S],
+            [true, 15 * S, 10 * S, 10 * S],
+            [true, 0, -1, -1],
+            [false, HOUR - 1 * S, 1 * S, 1 * S],
+            [false, HOUR - 2 * S, 2 * S, 3 * S],
+          ],
+        );
       } finally {
         await store.close();
       }

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { EventField, RiskEvent } from '../events/risk-event';
-import type { FeatureAggregate, FeatureDefinition, FeatureValue } from './feature-definition';
+import { EVENT_FIELDS, type DeclaredValue, type EventField, type RiskEvent } from '../events/risk-event';
+import { eventFieldReader, type EventFieldReader } from '../events/declared-fields';
+import {
+  emptyFeatureValue,
+  NO_PREVIOUS_EVENT,
+  type FeatureAggregate,
+  type FeatureDefinition,
+  type FeatureValue,
+} from './feature-definition';
 import type { StateSettings } from './feature-store';
 import {
   countDistinct,
@@ -47,11 +54,34 @@ export interface FeatureSlot {
   readonly types: ReadonlySet<string> | undefined;
   /** The same event types as a list: a few `===` are cheaper than a Set lookup per event. */
   readonly typeList: readonly string[] | undefined;
+  /** The value when the entity key is absent or the entity has no entry yet (0; -1 for since_last). */
+  readonly emptyValue: number;
+  /** Only events carrying the field take part (distinct, min, max, avg). */
+  readonly needsValue: boolean;
+  /** Reads the aggregated field (resolved once); undefined for count. */
+  readonly read: EventFieldReader | undefined;
+  /**
+   * The aggregated field when it is one of SPEC §1's: read as `event[specField]`,
+   * a property load, where a call of `read` (a different closure per field at
+   * one call site) measurably slows the default features.
+   */
+  readonly specField: EventField | undefined;
+  /** The `where` conditions, each field's reader resolved once; undefined when none. */
+  readonly where: readonly SlotFilter[] | undefined;
 }
 
-/** One entity field (user_id, ip_address, ...) and the features keyed on it. */
+export interface SlotFilter {
+  readonly read: EventFieldReader;
+  readonly values: readonly DeclaredValue[];
+}
+
+/** One entity field (user_id, ip_address, a declared field, ...) and the features keyed on it. */
 export interface EntityGroup {
-  readonly entity: EventField;
+  readonly entity: string;
+  /** Reads the entity key of an event (resolved once). */
+  readonly readKey: EventFieldReader;
+  /** The entity field when it is one of SPEC §1's (see FeatureSlot.specField); `entityKey` reads either. */
+  readonly specKey: EventField | undefined;
   readonly windowed: readonly FeatureSlot[];
   readonly changed: readonly FeatureSlot[];
   /** How long an idle key must be kept: its longest horizon, or the latest-value retention. */
@@ -72,16 +102,16 @@ export interface StateTally {
  * series built for another meaning, and every other feature keeps its state.
  */
 export function featureId(definition: FeatureDefinition): string {
-  const { name, entity, aggregate, field, eventTypes, windowMs } = definition;
-  return createHash('sha1')
-    .update(JSON.stringify([name, entity, aggregate, field ?? null, eventTypes ?? null, windowMs]))
-    .digest('hex')
-    .slice(0, 8);
+  const { name, entity, aggregate, field, eventTypes, where, windowMs } = definition;
+  const fingerprint: unknown[] = [name, entity, aggregate, field ?? null, eventTypes ?? null, windowMs];
+  // Added only when present: the ids of features without filters stay those already stored.
+  if (where !== undefined) fingerprint.push(where.map((f) => [f.field, f.values]));
+  return createHash('sha1').update(JSON.stringify(fingerprint)).digest('hex').slice(0, 8);
 }
 
 /** Groups the definitions by entity field, in order of first appearance. */
 export function buildEntityGroups(definitions: readonly FeatureDefinition[], settings: StateSettings): EntityGroup[] {
-  const byEntity = new Map<EventField, { windowed: FeatureSlot[]; changed: FeatureSlot[] }>();
+  const byEntity = new Map<string, { windowed: FeatureSlot[]; changed: FeatureSlot[] }>();
   definitions.forEach((definition, output) => {
     let group = byEntity.get(definition.entity);
     if (group === undefined) byEntity.set(definition.entity, (group = { windowed: [], changed: [] }));
@@ -92,14 +122,29 @@ export function buildEntityGroups(definitions: readonly FeatureDefinition[], set
       horizonMs: definition.windowMs + settings.allowedLatenessMs,
       types: definition.eventTypes === undefined ? undefined : new Set(definition.eventTypes),
       typeList: definition.eventTypes === undefined ? undefined : [...new Set(definition.eventTypes)],
+      emptyValue: definition.aggregate === 'changed' ? 0 : (emptyFeatureValue(definition) as number),
+      needsValue: ['distinct', 'min', 'max', 'avg'].includes(definition.aggregate),
+      read: definition.field === undefined ? undefined : eventFieldReader(definition.field),
+      specField: specField(definition.field),
+      where: definition.where?.map((f) => ({ read: eventFieldReader(f.field), values: f.values })),
     };
     (definition.aggregate === 'changed' ? group.changed : group.windowed).push(slot);
   });
   return [...byEntity].map(([entity, { windowed, changed }]) => {
     const windowRetentionMs = Math.max(0, ...windowed.map((s) => s.horizonMs));
     const retentionMs = Math.max(windowRetentionMs, changed.length > 0 ? settings.latestValueRetentionMs : 0);
-    return { entity, windowed, changed, retentionMs, windowRetentionMs };
+    return { entity, readKey: eventFieldReader(entity), specKey: specField(entity), windowed, changed, retentionMs, windowRetentionMs };
   });
+}
+
+function specField(name: string | undefined): EventField | undefined {
+  return (EVENT_FIELDS as readonly (string | undefined)[]).includes(name) ? (name as EventField) : undefined;
+}
+
+/** The entity key of an event for `group` (undefined: absent). */
+export function entityKey(group: EntityGroup, event: RiskEvent): DeclaredValue | undefined {
+  const spec = group.specKey;
+  return spec !== undefined ? event[spec] : group.readKey(event);
 }
 
 export function emptyEntityState(group: EntityGroup, newest: number): EntityState {
@@ -127,7 +172,7 @@ export function applyEventToEntity(
   tally?: StateTally,
 ): boolean {
   if (state === undefined) {
-    for (const slot of group.windowed) values[slot.output] = 0;
+    for (const slot of group.windowed) values[slot.output] = slot.emptyValue;
     for (const slot of group.changed) values[slot.output] = false;
     return false;
   }
@@ -159,6 +204,8 @@ export function expiredEntries(slot: FeatureSlot, series: Series): number {
 function newSeries(aggregate: FeatureAggregate): Series {
   if (aggregate === 'sum') return { times: [], values: [], sliding: undefined };
   if (aggregate === 'count') return { times: [], values: [], sliding: undefined };
+  if (aggregate === 'min' || aggregate === 'max' || aggregate === 'avg') return { times: [], values: [], sliding: undefined };
+  if (aggregate === 'first_seen_age' || aggregate === 'since_last') return { times: [], values: [], sliding: undefined };
   return { times: [], values: [], sliding: undefined };
 }
 
@@ -167,16 +214,36 @@ function hasType(types: readonly string[], type: string): boolean {
   return false;
 }
 
+/** Every condition holds: the field is present and one of its values. */
+function meets(where: readonly SlotFilter[], event: RiskEvent): boolean {
+  for (let i = 0; i < where.length; i++) {
+    const value = where[i].read(event);
+    if (value === undefined) return false;
+    const values = where[i].values;
+    let found = false;
+    for (let j = 0; j < values.length; j++) {
+      if (values[j] === value) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
 /** Also counts, in `tally`, the series it creates and the entries it inserts and trims. */
 function windowedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent, tally: StateTally | undefined): number {
   const { definition } = slot;
   const t = event.event_time;
   let series = state.series[index];
-  const field = definition.field;
-  const value = field === undefined ? 0 : event[field];
+  const spec = slot.specField;
+  const read = slot.read;
+  const value = spec !== undefined ? event[spec] : read === undefined ? 0 : (read(event) as string | number | undefined);
   const takesPart =
     (slot.typeList === undefined || hasType(slot.typeList, event.event_type)) &&
-    (definition.aggregate !== 'distinct' || value !== undefined);
+    (!slot.needsValue || value !== undefined) &&
+    (slot.where === undefined || meets(slot.where, event));
   if (takesPart) {
     stored = true;
     if (series === undefined) {
@@ -187,7 +254,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
     insertSorted(series, t, entry, definition.windowMs);
     if (tally !== undefined) tally.entries++;
   }
-  if (series === undefined) return 0;
+  if (series === undefined) return slot.emptyValue;
 
   const { times, values } = series;
   const newest = times[times.length - 1];
@@ -200,7 +267,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   } else if (t <= horizon) {
     // A late event older than everything still kept: it sees only itself,
     // exactly as if it had been inserted into already-trimmed state.
-    result = !takesPart ? 0 : definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : 1;
+    result = !takesPart ? slot.emptyValue : ownValue(definition.aggregate, value);
   } else {
     const end = upperBound(times, t);
     const start = upperBound(times, Math.max(t - definition.windowMs, horizon));
@@ -209,6 +276,8 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
       let sum = 0;
       for (let i = start; i < end; i++) sum += values[i] as number;
       result = sum;
+    } else if (definition.aggregate !== 'distinct') {
+      result = windowAggregate(slot, series, start, end, t, takesPart);
     } else {
       result = countDistinct(values, start, end);
       // A large window of the newest event (a shared device, a busy IP): from
@@ -224,9 +293,58 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   return result;
 }
 
+/** A windowed feature of an event that sees only itself (a late event older than all kept state). */
+function ownValue(aggregate: FeatureAggregate, value: string | number | undefined): number {
+  if (aggregate === 'sum') return (value as number | undefined) ?? 0;
+  if (aggregate === 'min' || aggregate === 'max' || aggregate === 'avg') return value as number;
+  if (aggregate === 'first_seen_age') return 0;
+  if (aggregate === 'since_last') return NO_PREVIOUS_EVENT;
+  return 1;
+}
+
+/**
+ * min, max, avg, first_seen_age and since_last over the window's entries
+ * [start, end) (sorted by event time, ties in arrival order). When the event
+ * took part it is the entry at end − 1: it was inserted after every equal time.
+ */
+function windowAggregate(slot: FeatureSlot, { times, values }: Series, start: number, end: number, t: number, takesPart: boolean): number {
+  switch (slot.definition.aggregate) {
+    case 'min': {
+      if (start >= end) return 0;
+      let min = values[start] as number;
+      for (let i = start + 1; i < end; i++) if ((values[i] as number) < min) min = values[i] as number;
+      return min;
+    }
+    case 'max': {
+      if (start >= end) return 0;
+      let max = values[start] as number;
+      for (let i = start + 1; i < end; i++) if ((values[i] as number) > max) max = values[i] as number;
+      return max;
+    }
+    case 'avg': {
+      if (start >= end) return 0;
+      let sum = 0;
+      for (let i = start; i < end; i++) sum += values[i] as number;
+      return sum / (end - start);
+    }
+    case 'first_seen_age':
+      return start < end ? t - times[start] : 0;
+    case 'since_last': {
+      const previous = takesPart ? end - 2 : end - 1;
+      return previous >= start ? t - times[previous] : NO_PREVIOUS_EVENT;
+    }
+    default:
+      throw new Error(`not a window aggregate: ${slot.definition.aggregate}`);
+  }
+}
+
 function changedValue(slot: FeatureSlot, state: EntityState, index: number, event: RiskEvent): boolean {
-  const value = event[slot.definition.field!];
+  // Booleans are refused for `changed` fields (parseFeatureDefinitions).
+  const spec = slot.specField;
+  const value = spec !== undefined ? event[spec] : (slot.read!(event) as string | number | undefined);
   if (value === undefined) return false;
+  if (slot.typeList !== undefined && !hasType(slot.typeList, event.event_type)) return false;
+  if (slot.where !== undefined && !meets(slot.where, event)) return false;
   const known = state.latest[index];
   const t = event.event_time;
   if (known === undefined) {

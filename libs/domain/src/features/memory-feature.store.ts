@@ -7,6 +7,7 @@ import {
   applyEventToEntity,
   buildEntityGroups,
   emptyEntityState,
+  entityKey,
   type EntityGroup,
   type EntityState,
   type StateTally,
@@ -194,7 +195,7 @@ export class MemoryFeatureStore extends FeatureStore {
   }
 
   private stateOf({ group, byKey }: MemoryGroup, event: RiskEvent): EntityState | undefined {
-    const key = event[group.entity];
+    const key = entityKey(group, event);
     if (key === undefined) return undefined;
     let state = byKey.get(key as string);
     if (state === undefined) byKey.set(key as string, (state = emptyEntityState(group, event.event_time)));

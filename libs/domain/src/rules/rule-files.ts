@@ -40,8 +40,11 @@ export function checkFieldsAgainstFeatures(fields: readonly DeclaredField[], fea
   if (errors.length > 0) throw invalidFields(errors);
 }
 
+/** The features of `dir`; they may name the fields declared in its `fields.json` (checked by `loadFieldFile`). */
 export function loadFeatureFile(dir: string): FeatureDefinition[] {
-  return parseFeatureDefinitions(readJson(join(dir, FEATURES_FILE), FEATURES_FILE));
+  const fieldsPath = join(dir, FIELDS_FILE);
+  const declared = existsSync(fieldsPath) ? parseFieldDeclarations(readJson(fieldsPath, FIELDS_FILE)) : [];
+  return parseFeatureDefinitions(readJson(join(dir, FEATURES_FILE), FEATURES_FILE), declared);
 }
 
 /**

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import {
   MemoryFeatureStore,
   RiskEngineError,
+  type EventField,
   type FeatureDefinition,
   type FeatureValues,
   type RiskEvent,
@@ -56,7 +57,7 @@ const entityKeys = Object.entries(fixture.keys)
 
 function takesPart(definition: FeatureDefinition, event: RiskEvent): boolean {
   if (definition.eventTypes !== undefined && !definition.eventTypes.includes(event.event_type)) return false;
-  return definition.aggregate === 'count' || definition.aggregate === 'sum' || event[definition.field!] !== undefined;
+  return definition.aggregate === 'count' || definition.aggregate === 'sum' || event[definition.field as EventField] !== undefined;
 }
 
 /**
@@ -113,7 +114,7 @@ function expectedEntities(definitions: readonly FeatureDefinition[], accepted: r
         if (definition.aggregate === 'changed') {
           let latest = part[0];
           for (const e of part) if (e.event_time >= latest.event_time) latest = e;
-          sections.push({ featureId: id, kind: 'latest', time: latest.event_time, value: latest[definition.field!]! });
+          sections.push({ featureId: id, kind: 'latest', time: latest.event_time, value: latest[definition.field as EventField]! });
           continue;
         }
         const sorted = part.map((e, i) => ({ e, i })).sort((a, b) => a.e.event_time - b.e.event_time || a.i - b.i);
@@ -124,7 +125,7 @@ function expectedEntities(definitions: readonly FeatureDefinition[], accepted: r
           kind: 'series',
           times: kept.map((e) => e.event_time),
           values: kept.map((e) =>
-            definition.aggregate === 'count' ? 0 : definition.aggregate === 'sum' ? (e.amount ?? 0) : e[definition.field!]!,
+            definition.aggregate === 'count' ? 0 : definition.aggregate === 'sum' ? (e.amount ?? 0) : e[definition.field as EventField]!,
           ),
         });
       }

@@ -96,8 +96,10 @@ export function legacyFeatureId(definition: FeatureDefinition): string {
 export function legacyEntityGroups(definitions: readonly FeatureDefinition[]): LegacyEntityGroup[] {
   const byEntity = new Map<EventField, { definition: FeatureDefinition; id: string }[]>();
   for (const definition of definitions) {
-    let features = byEntity.get(definition.entity);
-    if (features === undefined) byEntity.set(definition.entity, (features = []));
+    // The legacy layouts predate declared fields: their entities are SPEC §1 fields.
+    const entity = definition.entity as EventField;
+    let features = byEntity.get(entity);
+    if (features === undefined) byEntity.set(entity, (features = []));
     features.push({ definition, id: legacyFeatureId(definition) });
   }
   return [...byEntity].map(([entity, features]) => ({

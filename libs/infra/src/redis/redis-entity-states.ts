@@ -1,6 +1,7 @@
 import {
   applyEventToEntity,
   buildEntityGroups,
+  entityKey,
   type EntityGroup,
   type EntityState,
   type EventField,
@@ -10,6 +11,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
+import { entityKeyCode } from './redis-feature-store.options';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
 import { keySlot, type PipelineCall } from './redis.client';
 
@@ -117,7 +119,7 @@ export class EntityStates {
     this.plans = buildEntityGroups(definitions, settings).map((group) => ({
       group,
       codec: new EntityCodec(group),
-      keyBefore: `${this.prefix}{${options.keyCodes[group.entity]}:`,
+      keyBefore: `${this.prefix}{${entityKeyCode(group.entity, options.keyCodes)}:`,
       keyAfter: '}:s',
       ttl: String(Math.max(group.retentionMs, 1)),
       outputs: [...group.windowed, ...group.changed].map((slot) => slot.output),
@@ -131,10 +133,10 @@ export class EntityStates {
     const units: Unit[] = [];
     for (let g = 0; g < this.plans.length; g++) {
       const plan = this.plans[g];
-      const field = plan.group.entity;
+      const group = plan.group;
       const byValue = new Map<string, Unit>();
       for (let position = 0; position < inputs.length; position++) {
-        const raw = inputs[position].event[field];
+        const raw = entityKey(group, inputs[position].event);
         if (raw === undefined) continue;
         const value = typeof raw === 'string' ? raw : String(raw);
         let unit = byValue.get(value);

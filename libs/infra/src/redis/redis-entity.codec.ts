@@ -11,8 +11,8 @@ import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, ty
  * - per feature that has state, a section: its 8-character feature id
  *   (`featureId`, a fingerprint of the definition), a kind byte, then
  *   - series: u32 n, n times (f64, or u32 ms back from the newest time when
- *     the kind has the 0x80 flag), then the values: none (count), n f64 (sum,
- *     numeric distinct) or n strings;
+ *     the kind has the 0x80 flag), then the values: none (count, first_seen_age,
+ *     since_last), n f64 (sum, min, max, avg, numeric distinct) or n strings;
  *   - latest (`changed`): f64 time, then the value: f64 or a string.
  *   Strings are a u16 byte length and UTF-8.
  *
@@ -24,6 +24,11 @@ export const HEADER_BYTES = 5;
 const FORMAT = 2;
 /** The write version of a key that does not exist (its header reads as five zero bytes). */
 export const ABSENT_VERSION = 0;
+
+/** Aggregates whose series need only the times (stored as CountSeries: the values decode as 0). */
+function timesOnly(aggregate: string): boolean {
+  return aggregate === 'count' || aggregate === 'first_seen_age' || aggregate === 'since_last';
+}
 
 /** Kind flag: the series' times are u32 milliseconds back from the entity's newest time, not f64. */
 const OFFSET_TIMES = 0x80;
@@ -130,7 +135,7 @@ export class EntityCodec {
       const slot = windowed[i];
       sections++;
       w.latin1(slot.id);
-      this.encodeSeries(w, series, expiredEntries(slot, series), slot.definition.aggregate === 'count', state.newest);
+      this.encodeSeries(w, series, expiredEntries(slot, series), timesOnly(slot.definition.aggregate), state.newest);
     }
     for (let i = 0; i < changed.length; i++) {
       const latest = state.latest[i];

@@ -46,3 +46,12 @@ export const ENTITY_KEY_CODES: Record<EventField, string> = {
   location_city: 'city',
   amount: 'amt',
 };
+
+/**
+ * The key code of an entity field: SPEC §1's from ENTITY_KEY_CODES (unchanged,
+ * so that stored state stays readable), a declared field's `f.<name>` (the
+ * dot keeps it apart from every SPEC code).
+ */
+export function entityKeyCode(entity: string, codes: Readonly<Record<EventField, string>> = ENTITY_KEY_CODES): string {
+  return Object.prototype.hasOwnProperty.call(codes, entity) ? codes[entity as EventField] : `f.${entity}`;
+}

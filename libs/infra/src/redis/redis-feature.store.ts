@@ -5,7 +5,6 @@ import {
   RiskEngineError,
   emptyFeatureValue,
   featureValuesFactory,
-  type EventField,
   type FeatureDefinition,
   type FeatureValue,
   type StateInput,
@@ -26,9 +25,9 @@ import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SC
 import { PartitionLedger, partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
-import { ENTITY_KEY_CODES, type RedisFeatureStoreOptions } from './redis-feature-store.options';
+import { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
 
-export { ENTITY_KEY_CODES, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
+export { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
 
 /** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
 const MAX_ENTITY_ATTEMPTS = 20;
@@ -154,9 +153,9 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** The key holding one entity's state, e.g. `risk:{u:alice}:s`. */
-  entityKey(entity: EventField, value: string): string {
+  entityKey(entity: string, value: string): string {
     const plan = this.entities.plans.find((p) => p.group.entity === entity);
-    return `${plan?.keyBefore ?? `${this.prefix}{${ENTITY_KEY_CODES[entity]}:`}${value}}:s`;
+    return `${plan?.keyBefore ?? `${this.prefix}{${entityKeyCode(entity)}:`}${value}}:s`;
   }
 
   private async applyNow(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
