@@ -502,6 +502,46 @@ export function featureStoreConformance(label: string, factory: StoreFactory): v
       }
     });
 
+    it('composite entity keys of two fields: absent when either is', async () => {
+      const definitions = parseFeatureDefinitions(
+        {
+          features: [
+            { name: 'ud_count_10m', entity: ['user_id', 'device_id'], aggregate: 'count', window: '10m' },
+            { name: 'uc_since_last_1h', entity: ['user_id', 'card_id'], aggregate: 'since_last', window: '1h' },
+            { name: 'uc_amounts_1h', entity: ['card_id', 'user_id'], aggregate: 'distinct', field: 'amount', window: '1h' },
+          ],
+        },
+        DECLARED,
+      );
+      const store = await factory(definitions, settings);
+      try {
+        const out = await store.apply('p', [
+          input(withFields(ev({ event_time: T0, user_id: 'u-a', device_id: 'd1', amount: 1 }), { card_id: 'c1' })),
+          input(withFields(ev({ event_time: T0 + 1, user_id: 'u-a', device_id: 'd2', amount: 2 }), { card_id: 'c1' })),
+          input(withFields(ev({ event_time: T0 + 2, user_id: 'u-b', device_id: 'd1', amount: 3 }), {})),
+          input(withFields(ev({ event_time: T0 + 3, user_id: 'u-a', device_id: 'd1', amount: 4 }), { card_id: 'c2' })),
+          input(withFields(ev({ event_time: T0 + 4, user_id: 'u-a', amount: 1 }), { card_id: 'c1' })),
+          input(withFields(ev({ event_time: T0 + 5, user_id: 'c1', device_id: 'd1', amount: 5 }), { card_id: 'u-a' })),
+        ]);
+        assert.deepEqual(
+          out.map((o) => {
+            const f = accepted(o).features;
+            return [f.ud_count_10m, f.uc_since_last_1h, f.uc_amounts_1h];
+          }),
+          [
+            [1, -1, 1],
+            [1, 1, 2],
+            [1, -1, 0],
+            [2, -1, 1],
+            [0, 3, 2],
+            [1, -1, 1],
+          ],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
     it('non-ASCII ids and values (UTF-8 on the wire) are counted and compared as the same strings', async () => {
       const store = await factory(defaults, settings);
       try {

@@ -3,6 +3,7 @@ import { EVENT_FIELDS, type DeclaredValue, type EventField, type RiskEvent } fro
 import { eventFieldReader, type EventFieldReader } from '../events/declared-fields';
 import {
   emptyFeatureValue,
+  entityFields,
   NO_PREVIOUS_EVENT,
   type FeatureAggregate,
   type FeatureDefinition,
@@ -133,8 +134,28 @@ export function buildEntityGroups(definitions: readonly FeatureDefinition[], set
   return [...byEntity].map(([entity, { windowed, changed }]) => {
     const windowRetentionMs = Math.max(0, ...windowed.map((s) => s.horizonMs));
     const retentionMs = Math.max(windowRetentionMs, changed.length > 0 ? settings.latestValueRetentionMs : 0);
-    return { entity, readKey: eventFieldReader(entity), specKey: specField(entity), windowed, changed, retentionMs, windowRetentionMs };
+    return { entity, readKey: keyReader(entity), specKey: specField(entity), windowed, changed, retentionMs, windowRetentionMs };
   });
+}
+
+/**
+ * The reader of an entity key. A composite key's value is both fields' values,
+ * absent when either is: `<length of the first>:<first>|<second>`, e.g.
+ * `5:alice|dev-1` (the length keeps it unambiguous whatever the values hold).
+ */
+function keyReader(entity: string): EventFieldReader {
+  const fields = entityFields(entity);
+  if (fields.length === 1) return eventFieldReader(entity);
+  const first = eventFieldReader(fields[0]);
+  const second = eventFieldReader(fields[1]);
+  return (event) => {
+    const a = first(event);
+    if (a === undefined) return undefined;
+    const b = second(event);
+    if (b === undefined) return undefined;
+    const text = String(a);
+    return `${text.length}:${text}|${String(b)}`;
+  };
 }
 
 function specField(name: string | undefined): EventField | undefined {

@@ -24,7 +24,11 @@ export interface FieldFilter {
  */
 export interface FeatureDefinition {
   readonly name: string;
-  /** A string field: SPEC §1's or a declared one (docs/fields.md). */
+  /**
+   * A string field, SPEC §1's or a declared one (docs/fields.md), or a
+   * composite of two such fields written `a+b` (`["user_id", "device_id"]`
+   * in features.json; see {@link entityFields}).
+   */
   readonly entity: string;
   readonly aggregate: FeatureAggregate;
   readonly field: string | undefined;
@@ -102,8 +106,20 @@ export function parseFeatureDefinitions(json: unknown, declared: readonly Declar
     const name = raw.name;
     if (typeof name !== 'string' || !NAME.test(name)) errors.push({ path: `${at}.name`, message: 'must match ^[a-z][a-z0-9_]{0,63}$' });
     else if (seen.has(name)) errors.push({ path: `${at}.name`, message: `duplicate feature "${name}"` });
-    const entity = raw.entity;
-    if (typeof entity !== 'string' || types.get(entity) !== 'string') {
+    let entity = raw.entity;
+    if (Array.isArray(entity)) {
+      // A composite key of two string fields.
+      const parts: unknown[] = entity;
+      if (parts.length !== 2 || parts[0] === parts[1]) {
+        errors.push({ path: `${at}.entity`, message: 'a composite entity must name two different fields' });
+      }
+      parts.forEach((part, i) => {
+        if (typeof part !== 'string' || types.get(part) !== 'string') {
+          errors.push({ path: `${at}.entity[${i}]`, message: `must be one of ${ofType(['string'])} (a string field)` });
+        }
+      });
+      entity = parts.join(COMPOSITE);
+    } else if (typeof entity !== 'string' || types.get(entity) !== 'string') {
       errors.push({ path: `${at}.entity`, message: `must be one of ${ofType(['string'])} (a string field)` });
     }
     const aggregate = raw.aggregate;
@@ -221,6 +237,14 @@ function parseWhere(
 /** The value a feature takes when its entity key is absent from the event. */
 export function emptyFeatureValue(definition: FeatureDefinition): FeatureValue {
   return definition.aggregate === 'changed' ? false : definition.aggregate === 'since_last' ? NO_PREVIOUS_EVENT : 0;
+}
+
+/** Joins the fields of a composite entity (`user_id+device_id`): field names cannot hold it. */
+export const COMPOSITE = '+';
+
+/** The fields of an entity: one, or the two of a composite key. */
+export function entityFields(entity: string): string[] {
+  return entity.split(COMPOSITE);
 }
 
 /** `since_last` when the window holds no earlier event (the entity's first, or first in the window). */

@@ -25,7 +25,7 @@ const DECLARED = parseFieldDeclarations({
   ],
 });
 const AGGREGATES = ['count', 'distinct', 'sum', 'changed', 'min', 'max', 'avg', 'first_seen_age', 'since_last'] as const;
-const ENTITIES = ['user_id', 'device_id', 'card'];
+const ENTITIES = ['user_id', 'device_id', 'card', ['user_id', 'device_id'], ['card', 'channel']];
 const VALUE_FIELDS = ['device_id', 'location_city', 'card', 'channel', 'amount', 'score', 'user_id'];
 const NUMBER_FIELDS = ['amount', 'score'];
 const TYPES = ['login', 'payment', 'register'];
@@ -114,6 +114,13 @@ function randomStream(rnd: () => number, n: number): { partition: string; event:
 function read(event: RiskEvent, name: string): DeclaredValue | undefined {
   if (name in event && name !== 'fields') return (event as unknown as Record<string, DeclaredValue | undefined>)[name];
   return event.fields?.[name];
+}
+
+/** An entity key: one field's value, or both of a composite key's (absent when either is). */
+function keyOf(event: RiskEvent, entity: string): string | undefined {
+  const parts = entity.split('+').map((field) => read(event, field));
+  if (parts.some((part) => part === undefined)) return undefined;
+  return JSON.stringify(parts);
 }
 
 function takesPart(definition: FeatureDefinition, event: RiskEvent): boolean {
@@ -220,7 +227,7 @@ describe('feature properties: random definitions over random streams against a b
           if (max === undefined || event.event_time > max) watermark.set(partition, event.event_time);
           const arrival = i - batch.length + j;
           definitions.forEach((definition, d) => {
-            const key = read(event, definition.entity);
+            const key = keyOf(event, definition.entity);
             const expected =
               key === undefined
                 ? definition.aggregate === 'changed'
@@ -228,16 +235,16 @@ describe('feature properties: random definitions over random streams against a b
                   : definition.aggregate === 'since_last'
                     ? -1
                     : 0
-                : bruteForce(definition, event, arrival, history[d].get(key as string) ?? []);
+                : bruteForce(definition, event, arrival, history[d].get(key) ?? []);
             assert.equal(outcome.features[definition.name], expected, `${definition.name}: ${at}`);
             if (key !== undefined && takesPart(definition, event)) {
-              const list = history[d].get(key as string) ?? [];
+              const list = history[d].get(key) ?? [];
               list.push({
                 t: event.event_time,
                 arrival,
                 value: definition.field === undefined ? undefined : read(event, definition.field),
               });
-              history[d].set(key as string, list);
+              history[d].set(key, list);
             }
           });
         });

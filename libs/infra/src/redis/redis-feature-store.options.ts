@@ -50,8 +50,15 @@ export const ENTITY_KEY_CODES: Record<EventField, string> = {
 /**
  * The key code of an entity field: SPEC §1's from ENTITY_KEY_CODES (unchanged,
  * so that stored state stays readable), a declared field's `f.<name>` (the
- * dot keeps it apart from every SPEC code).
+ * dot keeps it apart from every SPEC code), a composite key's two codes
+ * joined by `+` (`u+dev`).
  */
 export function entityKeyCode(entity: string, codes: Readonly<Record<EventField, string>> = ENTITY_KEY_CODES): string {
+  // A composite key (`user_id+device_id`): its fields' codes, `u+dev`.
+  if (entity.includes('+'))
+    return entity
+      .split('+')
+      .map((field) => entityKeyCode(field, codes))
+      .join('+');
   return Object.prototype.hasOwnProperty.call(codes, entity) ? codes[entity as EventField] : `f.${entity}`;
 }
