@@ -4,7 +4,7 @@ import { knownFacts, loadFeatureFile, loadRuleFiles } from '@risk/domain';
 import { generateStream } from '@risk/generator';
 import { benchHotReload } from './hot-reload.bench';
 import { benchRules } from './bench-rules';
-import { benchJsonRulesEngine, benchMemoryPipeline, printMemory } from './memory.bench';
+import { benchJsonRulesEngine, benchMemoryPipeline, benchMemoryThroughput, printMemory, wideFeatures } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';
 import { benchReplay } from './replay.bench';
 import { benchSink } from './sink.bench';
@@ -70,6 +70,14 @@ async function main(): Promise<void> {
   if (memory !== undefined && wanted('memory')) {
     const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
     printMemory(memory, reference, events, rules.length);
+    // Issue 13: twenty features over five entity keys against the default nine, alternating, same run.
+    const wide = wideFeatures(features);
+    const narrowRate = await benchMemoryThroughput(lines, features, rules);
+    const wideRate = await benchMemoryThroughput(lines, wide, rules);
+    line(
+      `${wide.length} features over 5 entity keys`,
+      `${fmt(wideRate)} events/s against ${fmt(narrowRate)} with the default ${features.length}: ${fmt(wideRate / narrowRate, 2)}×   (target ≥ 0.6×)`,
+    );
     benchBytesPerEntity(features);
   }
   if (wanted('replay')) {

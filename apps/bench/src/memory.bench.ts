@@ -2,6 +2,7 @@ import { referenceRulesEngine } from '@test/support/reference-rules-engine';
 import {
   decodeEvent,
   MemoryFeatureStore,
+  parseFeatureDefinitions,
   RiskPipeline,
   RuleSetHolder,
   factsOf,
@@ -116,4 +117,51 @@ export function printMemory(result: MemoryBenchResult, reference: { evaluationsP
   line('per-event latency (batch of 1)', `p50 ${fmt(result.p50Us, 1)} µs   p99 ${fmt(result.p99Us, 1)} µs`);
   line('json-rules-engine, same rules and facts', `${fmt(reference.evaluationsPerSec)} evaluations/s (rules only)`);
   line('ratio (whole pipeline / jre rules only)', `${fmt(result.eventsPerSec / reference.evaluationsPerSec, 1)}×`);
+}
+
+/** The default features plus eleven over five entity keys (user, IP, device, city, user+device): issue 13's wide set. */
+export function wideFeatures(defaults: readonly FeatureDefinition[]): FeatureDefinition[] {
+  const extra = parseFeatureDefinitions({
+    features: [
+      { name: 'ip_events_1h', entity: 'ip_address', aggregate: 'count', window: '1h' },
+      { name: 'ip_users_24h', entity: 'ip_address', aggregate: 'distinct', field: 'user_id', window: '24h' },
+      { name: 'ip_payments_1h', entity: 'ip_address', aggregate: 'sum', field: 'amount', event_types: ['payment'], window: '1h' },
+      { name: 'device_events_1h', entity: 'device_id', aggregate: 'count', window: '1h' },
+      { name: 'device_cities_24h', entity: 'device_id', aggregate: 'distinct', field: 'location_city', window: '24h' },
+      { name: 'device_max_amount_24h', entity: 'device_id', aggregate: 'max', field: 'amount', window: '24h' },
+      { name: 'city_events_10m', entity: 'location_city', aggregate: 'count', window: '10m' },
+      { name: 'city_users_1h', entity: 'location_city', aggregate: 'distinct', field: 'user_id', window: '1h' },
+      { name: 'user_device_events_24h', entity: ['user_id', 'device_id'], aggregate: 'count', window: '24h' },
+      { name: 'user_device_since_last', entity: ['user_id', 'device_id'], aggregate: 'since_last', window: '24h' },
+      { name: 'user_avg_payment_24h', entity: 'user_id', aggregate: 'avg', field: 'amount', event_types: ['payment'], window: '24h' },
+    ],
+  });
+  return [...defaults, ...extra];
+}
+
+/** Events/s of the whole in-memory pipeline at batches of 1,000, best of `runs` passes after a warm-up. */
+export async function benchMemoryThroughput(
+  lines: readonly string[],
+  features: readonly FeatureDefinition[],
+  rules: RuleDefinition[],
+  runs = 2,
+): Promise<number> {
+  let best = 0;
+  for (let run = 0; run <= runs; run++) {
+    const pipeline = new RiskPipeline(
+      new MemoryFeatureStore(features, ENGINE_DEFAULTS.state),
+      new RuleSetHolder({ version: 1, rules }),
+      { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
+      { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
+    );
+    const started = performance.now();
+    for (let i = 0; i < lines.length; i += 1000) {
+      const messages: InboundMessage[] = [];
+      for (let j = i; j < Math.min(i + 1000, lines.length); j++) messages.push({ value: lines[j], source: { line: j + 1 } });
+      await pipeline.process('bench', messages);
+    }
+    // The first pass warms up the JIT and is not counted.
+    if (run > 0) best = Math.max(best, lines.length / ((performance.now() - started) / 1000));
+  }
+  return best;
 }
