@@ -34,10 +34,21 @@ export function decideAcceptance(
   allowedLatenessMs: number,
 ): AcceptanceDecision {
   if (previous !== undefined) {
-    if (previous.messageId !== undefined && previous.messageId === messageId && previous.features !== undefined) {
-      return { kind: 'redelivered', late: previous.late, features: previous.features };
-    }
+    if (isRedelivery(previous, messageId)) return { kind: 'redelivered', late: previous.late, features: previous.features };
     return { kind: 'duplicate' };
   }
-  return { kind: 'accepted', late: partitionMax !== undefined && eventTime < partitionMax - allowedLatenessMs };
+  return { kind: 'accepted', late: isLate(eventTime, partitionMax, allowedLatenessMs) };
+}
+
+/** An event_id already accepted comes back with the same message: Kafka redelivered it, its first outcome stands. */
+export function isRedelivery(
+  previous: AcceptedRecord,
+  messageId: string | undefined,
+): previous is AcceptedRecord & { readonly features: FeatureValues } {
+  return previous.messageId !== undefined && previous.messageId === messageId && previous.features !== undefined;
+}
+
+/** SPEC §2: late when below the partition's highest event time so far minus the allowed lateness. */
+export function isLate(eventTime: number, partitionMax: number | undefined, allowedLatenessMs: number): boolean {
+  return partitionMax !== undefined && eventTime < partitionMax - allowedLatenessMs;
 }

@@ -2,7 +2,7 @@ import type { RiskEvent } from '../events/risk-event';
 import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
 import { featureValuesFactory } from './feature-values-factory';
 import { FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
-import type { AcceptedRecord } from './acceptance';
+import { isLate, isRedelivery, type AcceptedRecord } from './acceptance';
 import {
   applyEventToEntity,
   buildEntityGroups,
@@ -155,18 +155,18 @@ export class MemoryFeatureStore extends FeatureStore {
   private applyOne(partition: string, { event, messageId }: StateInput): StateOutcome {
     const t = event.event_time;
     const id = event.event_id;
-    // SPEC §2 acceptance, as decideAcceptance (acceptance.ts) decides it for the Redis store.
+    // SPEC §2 acceptance through acceptance.ts, as the Redis store decides it, without allocating a decision.
     const remembered = this.accepted.size;
     // One lookup: an event_id already remembered leaves the set as it was.
     if (this.accepted.add(id).size === remembered) {
       const previous = messageId === undefined ? undefined : this.redeliverable.get(id);
-      if (previous !== undefined && previous.messageId === messageId && previous.features !== undefined) {
+      if (previous !== undefined && isRedelivery(previous, messageId)) {
         return { kind: 'accepted', late: previous.late, features: previous.features, redelivered: true };
       }
       return DUPLICATE;
     }
     const max = this.partitionMax.get(partition);
-    const late = max !== undefined && t < max - this.settings.allowedLatenessMs;
+    const late = isLate(t, max, this.settings.allowedLatenessMs);
     if (max === undefined || t > max) this.partitionMax.set(partition, t);
     if (t > this.globalMax) this.globalMax = t;
 

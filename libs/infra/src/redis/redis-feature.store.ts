@@ -25,6 +25,7 @@ import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SC
 import { PartitionLedger, partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
+import { backoffDelay, sleep } from '../retry/retry';
 import { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
 
 export { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
@@ -211,15 +212,24 @@ export class RedisFeatureStore extends FeatureStore {
       await this.options.afterStep?.('computed');
       const conflicted = await this.write(writes, base);
       if (conflicted.length === 0) return;
-      this.conflicts += conflicted.length;
-      if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
-        throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
-      }
-      if (attemptNo > 2) await sleep(Math.random() * attemptNo);
+      await this.afterConflict(partition, attemptNo, conflicted.length);
       // The slots another writer got to first are read again and recomputed; the others are written.
       pending = conflicted;
       read = await this.readEntities(pending, base);
     }
+  }
+
+  /**
+   * Counts refused writes, gives up (retriable) after MAX_ENTITY_ATTEMPTS, and
+   * from the third attempt on waits a little (the project's backoff), so that
+   * writers racing for the same entities drift apart.
+   */
+  private async afterConflict(partition: string, attemptNo: number, refused: number): Promise<void> {
+    this.conflicts += refused;
+    if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
+      throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
+    }
+    if (attemptNo > 2) await sleep(backoffDelay(attemptNo - 2, { initialMs: 1, maxMs: 50, jitter: 1 }));
   }
 
   /**
@@ -263,12 +273,8 @@ export class RedisFeatureStore extends FeatureStore {
       );
       if (answer === 'OK') return outcomes;
       if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
-      this.conflicts++;
       for (const unit of units) this.entities.drop(unit.index, unit.value);
-      if (attemptNo >= MAX_ENTITY_ATTEMPTS) {
-        throw new RiskEngineError('REDIS_CONFLICT', `entity state kept changing under ${partition}'s batch (${attemptNo} attempts)`, true);
-      }
-      if (attemptNo > 2) await sleep(Math.random() * attemptNo);
+      await this.afterConflict(partition, attemptNo, 1);
       const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
       read = await this.readEntities(again, base);
       slots = again;
@@ -378,8 +384,4 @@ export class RedisFeatureStore extends FeatureStore {
       true,
     );
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
