@@ -202,7 +202,14 @@ export class EntityStates {
     { features, redelivered }: ComputeState,
     withAnswers = true,
   ): SlotWrite {
-    const write: SlotWrite = { slot, apKey, units: [], expected: new ByteWriter(), pack: new ByteWriter() };
+    // Sized for the common case: on a cluster a slot holds an entity or two, on a single node the whole batch.
+    const write: SlotWrite = {
+      slot,
+      apKey,
+      units: [],
+      expected: new ByteWriter(5 * units.length),
+      pack: new ByteWriter(this.cluster ? 512 : 16_384),
+    };
     const answered: number[] = [];
     for (const unit of units) {
       const { plan } = unit;

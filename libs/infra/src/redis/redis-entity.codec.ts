@@ -205,11 +205,12 @@ class Reader {
 
 /** A growing buffer of little-endian values and strings; `take` copies what was written. */
 export class ByteWriter {
-  buffer = Buffer.allocUnsafe(4096);
+  buffer: Buffer;
   at = 0;
 
-  reset(): void {
-    this.at = 0;
+  /** `initialBytes`: a first guess of the size; the buffer doubles as needed. */
+  constructor(initialBytes = 4096) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
   }
 
   u16(v: number): void {
