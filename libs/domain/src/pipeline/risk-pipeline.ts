@@ -1,7 +1,7 @@
 import { decodeEvent, type DecodeResult } from '../events/event-decoder';
 import type { RiskEvent } from '../events/risk-event';
 import { formatEventTime } from '../events/event-time';
-import type { FeatureStore, StateInput } from '../features/feature-store';
+import type { FeatureStore, StateInput, StateOutcome } from '../features/feature-store';
 import type { RuleSetHolder } from '../rules/rule-set-holder';
 import type { FieldError } from '../shared/errors';
 import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
@@ -44,6 +44,20 @@ export interface DecidedBatch {
   readonly rejects: readonly RejectedMessage[];
   readonly counts: OutcomeCounts;
   readonly rulesVersion: number;
+}
+
+/** A batch decoded, checked and applied to state, before any rule ran (`RiskPipeline.admit`). */
+export interface AdmittedBatch {
+  /** One slot per message; only the rejected ones are filled. */
+  readonly outcomes: MessageOutcome[];
+  readonly rejects: readonly RejectedMessage[];
+  /** Only `rejected` (and its reasons) is counted. */
+  readonly counts: OutcomeCounts;
+  /** The valid events, in arrival order, and the index of each one's message. */
+  readonly inputs: readonly StateInput[];
+  readonly inputIndex: readonly number[];
+  /** The feature store's outcome for each of `inputs`. */
+  readonly states: readonly StateOutcome[];
 }
 
 /** `validate`'s answer: the event, or why the pipeline would reject it (with the metrics reason). */
@@ -122,6 +136,40 @@ export class RiskPipeline {
   async decide(partition: string, messages: readonly InboundMessage[]): Promise<DecidedBatch> {
     // Read once: a hot reload swaps the rule set between batches, never inside one.
     const ruleSet = this.rules.current;
+    const { outcomes, rejects, counts, inputs, inputIndex, states } = await this.admit(partition, messages, ruleSet);
+    const verdicts: Verdict[] = [];
+    const alerts: Alert[] = [];
+    if (inputs.length > 0) {
+      const decidedAt = formatEventTime(this.now());
+      for (let j = 0; j < inputs.length; j++) {
+        const state = states[j];
+        const event: RiskEvent = inputs[j].event;
+        if (state.kind === 'duplicate') {
+          counts.duplicate++;
+          outcomes[inputIndex[j]] = { kind: 'duplicate', event_id: event.event_id };
+          continue;
+        }
+        const verdict = decideVerdict(event, state.features, state.late, ruleSet, decidedAt);
+        const alert = RISK_RANK[verdict.risk_level] >= this.alertRank ? toAlert(verdict) : undefined;
+        verdicts.push(verdict);
+        if (alert !== undefined) alerts.push(alert);
+        if (state.late) counts.late++;
+        else counts.accepted++;
+        outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
+      }
+    }
+    return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
+  }
+
+  /**
+   * The part of `decide` before any rule runs: decodes each message (with the
+   * declared fields of `ruleSet`), rejects what SPEC §1 and the event-time
+   * skew rule refuse, and applies the rest to the feature store in one call.
+   * State changes here. `decide` evaluates one rule set on the result; the
+   * backtest (libs/domain/src/backtest) evaluates two on the same features.
+   * `outcomes` holds the rejected messages only; `counts` only `rejected`.
+   */
+  async admit(partition: string, messages: readonly InboundMessage[], ruleSet = this.rules.current): Promise<AdmittedBatch> {
     // The declared event fields (docs/fields.md) its rules were compiled for; usually none.
     const fields = ruleSet.fields;
     const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
@@ -159,30 +207,8 @@ export class RiskPipeline {
       outcomes[i] = { kind: 'rejected', errors };
       rejects.push({ raw: rawOf(message.value), key: message.key ?? null, errors, source: message.source, stage: 'validation' });
     }
-
-    const verdicts: Verdict[] = [];
-    const alerts: Alert[] = [];
-    if (inputs.length > 0) {
-      const states = await this.featureStore.apply(partition, inputs);
-      const decidedAt = formatEventTime(this.now());
-      for (let j = 0; j < inputs.length; j++) {
-        const state = states[j];
-        const event: RiskEvent = inputs[j].event;
-        if (state.kind === 'duplicate') {
-          counts.duplicate++;
-          outcomes[inputIndex[j]] = { kind: 'duplicate', event_id: event.event_id };
-          continue;
-        }
-        const verdict = decideVerdict(event, state.features, state.late, ruleSet, decidedAt);
-        const alert = RISK_RANK[verdict.risk_level] >= this.alertRank ? toAlert(verdict) : undefined;
-        verdicts.push(verdict);
-        if (alert !== undefined) alerts.push(alert);
-        if (state.late) counts.late++;
-        else counts.accepted++;
-        outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
-      }
-    }
-    return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
+    const states = inputs.length > 0 ? await this.featureStore.apply(partition, inputs, ruleSet.features) : NO_STATES;
+    return { outcomes, rejects, counts, inputs, inputIndex, states };
   }
 
   /** Writes a decided batch to every sink; safe to call again after a failure. */
@@ -199,6 +225,8 @@ export class RiskPipeline {
     await Promise.all([this.sinks.verdicts.flush(), this.sinks.alerts.flush(), this.sinks.rejects.flush()]);
   }
 }
+
+const NO_STATES: readonly StateOutcome[] = [];
 
 function rawOf(value: InboundMessage['value']): Buffer | string {
   if (typeof value === 'string' || Buffer.isBuffer(value)) return value;
