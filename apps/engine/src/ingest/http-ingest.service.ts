@@ -114,6 +114,7 @@ export class HttpIngestService implements OnModuleInit {
       this.metrics.recordBatch('http', decided.counts, seconds);
       this.metrics.recordLatency('http', (Date.now() - receivedAt) / 1000);
       for (const alert of decided.alerts) this.metrics.recordAlerts(alert.risk_level, 1);
+      this.metrics.recordRuleHits(decided.verdicts);
       return {
         counts: decided.counts,
         results: decided.outcomes.map((outcome, i) => toItem(lines[i].line, outcome)),

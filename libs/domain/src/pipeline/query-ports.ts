@@ -13,6 +13,8 @@ export interface VerdictFilter {
   readonly risk_level?: RiskLevel;
   /** Verdicts where this rule fired (active rules). */
   readonly rule_id?: string;
+  /** Verdicts where this shadow rule fired (`shadow_rules`). */
+  readonly shadow_rule_id?: string;
   /** Inclusive lower bound on event_time (epoch ms). */
   readonly from?: number;
   /** Exclusive upper bound on event_time (epoch ms). */
@@ -40,11 +42,47 @@ export interface RiskProfile {
   readonly updated_at: string;
 }
 
+/** `GET /rules/stats`: verdicts whose event_time is in [from, to) (epoch ms). */
+export interface RuleStatsRequest {
+  readonly from: number;
+  readonly to: number;
+  /** ALERT_THRESHOLD: a verdict at or above it, not suppressed, raised an alert (SPEC §6). */
+  readonly alertThreshold: RiskLevel;
+}
+
+/** One rule in one mode over the range (docs/rules.md, "Rule statistics"). */
+export interface RuleStatsRow {
+  readonly rule_id: string;
+  readonly mode: 'active' | 'shadow';
+  /** Verdicts where the rule fired. */
+  readonly hits: number;
+  /** Of those, verdicts at or above the alert threshold and not suppressed: an alert was published. Always 0 in shadow mode. */
+  readonly alerts_raised: number;
+  /** Of those, verdicts whose alert was suppressed (cooldown, snooze). Always 0 in shadow mode. */
+  readonly suppressed: number;
+  /** The greatest event_time (UTC ISO) among the hits. */
+  readonly last_hit: string;
+}
+
+export interface RuleStats {
+  readonly from: string;
+  readonly to: string;
+  /** Sorted by rule_id, then mode (active before shadow). */
+  readonly rules: readonly RuleStatsRow[];
+}
+
 /** Read side of the verdict store: Elasticsearch in production, memory in the embedded default. */
 export abstract class VerdictQuery {
   abstract findVerdicts(filter: VerdictFilter): Promise<VerdictPage>;
   abstract getVerdict(eventId: string): Promise<Verdict | undefined>;
   abstract getProfile(userId: string): Promise<RiskProfile | undefined>;
+  /** Per rule and mode: hits, alerts raised, suppressed and last hit, over the verdicts stored for the range. */
+  abstract ruleStats(request: RuleStatsRequest): Promise<RuleStats>;
+}
+
+/** Sorts stats rows by rule id, then active before shadow: the one order of both backends. */
+export function sortRuleStats(rows: RuleStatsRow[]): RuleStatsRow[] {
+  return rows.sort((a, b) => (a.rule_id < b.rule_id ? -1 : a.rule_id > b.rule_id ? 1 : a.mode < b.mode ? -1 : a.mode > b.mode ? 1 : 0));
 }
 
 /** Read side of this instance's recent alerts (`GET /alerts`), newest first. */

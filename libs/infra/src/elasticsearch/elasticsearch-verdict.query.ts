@@ -9,12 +9,15 @@ import {
   type FieldError,
   type RiskLevel,
   type RiskProfile,
+  type RuleStats,
+  type RuleStatsRequest,
   type Verdict,
   type VerdictFilter,
   type VerdictPage,
 } from '@risk/domain';
 import { ElasticsearchClient, isMissingIndex } from './elasticsearch.client';
 import { verdictIndexNames } from './elasticsearch-verdict.indices';
+import { buildRuleStatsSearch, readRuleStats } from './elasticsearch-rule-stats';
 import { toRiskProfile, type StoredRiskProfile } from '../verdict-query/risk-profile';
 
 /** A validated {@link VerdictFilter}; `after` is the decoded cursor [event_time ms, event_id]. */
@@ -22,6 +25,7 @@ export interface CheckedVerdictFilter {
   readonly user_id?: string;
   readonly risk_level?: RiskLevel;
   readonly rule_id?: string;
+  readonly shadow_rule_id?: string;
   readonly from?: number;
   readonly to?: number;
   readonly size: number;
@@ -50,6 +54,7 @@ export function checkVerdictFilter(filter: VerdictFilter): CheckedVerdictFilter 
     ...(filter.user_id === undefined || filter.user_id === '' ? {} : { user_id: filter.user_id }),
     ...(filter.risk_level === undefined ? {} : { risk_level: filter.risk_level }),
     ...(filter.rule_id === undefined || filter.rule_id === '' ? {} : { rule_id: filter.rule_id }),
+    ...(filter.shadow_rule_id === undefined || filter.shadow_rule_id === '' ? {} : { shadow_rule_id: filter.shadow_rule_id }),
     ...(filter.from === undefined ? {} : { from: filter.from }),
     ...(filter.to === undefined ? {} : { to: filter.to }),
     size,
@@ -62,8 +67,8 @@ export function buildVerdictSearch(filter: CheckedVerdictFilter): Record<string,
   const must: Record<string, unknown>[] = [];
   if (filter.user_id !== undefined) must.push({ term: { user_id: filter.user_id } });
   if (filter.risk_level !== undefined) must.push({ term: { risk_level: filter.risk_level } });
-  // Active rules only, as the port says; shadow hits are in `shadow_rules.id` for ad-hoc queries.
   if (filter.rule_id !== undefined) must.push({ term: { 'rules.id': filter.rule_id } });
+  if (filter.shadow_rule_id !== undefined) must.push({ term: { 'shadow_rules.id': filter.shadow_rule_id } });
   if (filter.from !== undefined || filter.to !== undefined) {
     must.push({
       range: {
@@ -117,6 +122,16 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
     // Client errors arrive coded (ELASTICSEARCH_UNAVAILABLE, retriable, …) from the wrapper.
     const stored = await this.client.get<StoredRiskProfile>(this.profileIndex, userId);
     return stored === undefined ? undefined : toRiskProfile(stored);
+  }
+
+  override async ruleStats(request: RuleStatsRequest): Promise<RuleStats> {
+    try {
+      const response = await this.client.search<Verdict>(this.alias, buildRuleStatsSearch(request));
+      return readRuleStats(request, response.aggregations);
+    } catch (error) {
+      if (isMissingIndex(error)) return readRuleStats(request, undefined);
+      throw error;
+    }
   }
 
   private async searchVerdicts(body: Record<string, unknown>): Promise<{ _source: Verdict; sort?: readonly unknown[] }[]> {

@@ -75,6 +75,8 @@ export interface EsSearchHit<T> {
 
 export interface EsSearchResponse<T> {
   readonly hits: { readonly total?: { readonly value: number; readonly relation: string }; readonly hits: readonly EsSearchHit<T>[] };
+  /** Present when the request asked for aggregations; each caller reads its own shape. */
+  readonly aggregations?: Readonly<Record<string, unknown>>;
 }
 
 export interface EsClusterHealth {

@@ -10,6 +10,8 @@ export interface KafkaConsumerMetrics {
   recordLatency(source: string, seconds: number): void;
   setConsumerLag(topic: string, partition: number, lag: number): void;
   recordAlerts?(riskLevel: string, count: number): void;
+  /** Fired rules per verdict (risk_engine_rule_hits_total). */
+  recordRuleHits?(verdicts: DecidedBatch['verdicts']): void;
 }
 
 export interface KafkaEventConsumerOptions {
@@ -320,6 +322,7 @@ export class KafkaEventConsumer {
       for (const alert of decided.alerts) byLevel.set(alert.risk_level, (byLevel.get(alert.risk_level) ?? 0) + 1);
       for (const [level, count] of byLevel) metrics.recordAlerts(level, count);
     }
+    metrics.recordRuleHits?.(decided.verdicts);
   }
 }
 

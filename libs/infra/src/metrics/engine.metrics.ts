@@ -1,5 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { OutcomeCounts } from '@risk/domain';
+import type { OutcomeCounts, Verdict } from '@risk/domain';
+
+/**
+ * Rule-hit series are kept for this many rule set versions (the most recently
+ * seen ones): the running version and the one before it, which other
+ * partitions may still decide with for a moment after a hot reload.
+ */
+const RULE_HIT_VERSIONS = 2;
 
 /**
  * Prometheus metrics of one engine instance. The only file importing
@@ -17,6 +24,9 @@ export class EngineMetrics {
   private readonly stateEvictions: Counter<'kind'>;
   private readonly memoryRefused: Counter;
   private readonly rejects: Counter<'source' | 'reason'>;
+  private readonly ruleHits: Counter<'rule_id' | 'mode' | 'rules_version'>;
+  /** Per rules_version seen, oldest first: the rule_id/mode pairs it has series for. */
+  private readonly ruleHitSeries = new Map<number, Map<string, { rule_id: string; mode: string }>>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'risk_engine_' });
@@ -93,6 +103,12 @@ export class EngineMetrics {
       help: 'Events refused (HTTP 503, Kafka pause) because the live heap was near the V8 heap limit',
       registers: [this.registry],
     });
+    this.ruleHits = new Counter({
+      name: 'risk_engine_rule_hits_total',
+      help: 'Verdicts where a rule fired, by rule id, mode (active, shadow) and rules version (the two latest versions seen)',
+      labelNames: ['rule_id', 'mode', 'rules_version'],
+      registers: [this.registry],
+    });
     this.alerts = new Counter({
       name: 'risk_engine_alerts_total',
       help: 'Alerts raised by risk level',
@@ -150,6 +166,42 @@ export class EngineMetrics {
 
   recordAlerts(riskLevel: string, count: number): void {
     this.alerts.inc({ risk_level: riskLevel }, count);
+  }
+
+  /**
+   * Counts each fired rule of each verdict. Labels stay bounded: rule ids are
+   * bounded by the rule set (at most 1000 rules), and only the series of the
+   * two most recently seen versions are kept; an older version's series are
+   * removed when a third appears (its hits stay in the verdict store and
+   * `GET /rules/stats`).
+   */
+  recordRuleHits(verdicts: readonly Verdict[]): void {
+    for (const verdict of verdicts) {
+      if (verdict.rules.length === 0 && verdict.shadow_rules.length === 0) continue;
+      const version = verdict.rules_version;
+      const series = this.seriesOf(version);
+      const rulesVersion = String(version);
+      for (const rule of verdict.rules) this.countHit(series, rule.id, 'active', rulesVersion);
+      for (const rule of verdict.shadow_rules) this.countHit(series, rule.id, 'shadow', rulesVersion);
+    }
+  }
+
+  private seriesOf(version: number): Map<string, { rule_id: string; mode: string }> {
+    let series = this.ruleHitSeries.get(version);
+    if (series !== undefined) return series;
+    this.ruleHitSeries.set(version, (series = new Map<string, { rule_id: string; mode: string }>()));
+    while (this.ruleHitSeries.size > RULE_HIT_VERSIONS) {
+      const [oldest, labels] = this.ruleHitSeries.entries().next().value!;
+      for (const { rule_id, mode } of labels.values()) this.ruleHits.remove({ rule_id, mode, rules_version: String(oldest) });
+      this.ruleHitSeries.delete(oldest);
+    }
+    return series;
+  }
+
+  private countHit(series: Map<string, { rule_id: string; mode: string }>, ruleId: string, mode: string, rulesVersion: string): void {
+    const key = `${mode}:${ruleId}`;
+    if (!series.has(key)) series.set(key, { rule_id: ruleId, mode });
+    this.ruleHits.inc({ rule_id: ruleId, mode, rules_version: rulesVersion });
   }
 
   setRulesVersion(version: number): void {

@@ -7,12 +7,15 @@ import {
   encodeCursor,
   type RiskLevel,
   type RiskProfile,
+  type RuleStats,
+  type RuleStatsRequest,
   type Verdict,
   type VerdictFilter,
   type VerdictPage,
 } from '@risk/domain';
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './sqlite.database';
+import { SHADOW_RULE_CLAUSE, SqliteRuleHits } from './sqlite-rule-hits';
 
 /** Separates rule ids in `rule_ids` (ASCII unit separator: never part of a rule id). */
 const SEP = '\u001f';
@@ -117,6 +120,8 @@ export class SqliteVerdictStore extends VerdictSink {
   private readonly byId: Statement<[string], { doc: string }>;
   private readonly searches = new Map<string, Statement<unknown[], { doc: string; event_time_ms: number; event_id: string }>>();
   private readonly writeBatch: (verdicts: readonly Verdict[]) => void;
+  /** Fired rules per verdict, for the rule statistics and the shadow-rule filter. */
+  private readonly ruleHits: SqliteRuleHits;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -124,6 +129,7 @@ export class SqliteVerdictStore extends VerdictSink {
   ) {
     super();
     db.exec(SCHEMA);
+    this.ruleHits = new SqliteRuleHits(db);
     this.findSeq = db.prepare('SELECT seq FROM verdicts WHERE event_id = ?');
     this.insert = db.prepare(
       'INSERT INTO verdicts (event_id, user_id, risk_level, event_time_ms, rule_ids, doc) VALUES (?, ?, ?, ?, ?, ?)',
@@ -141,6 +147,7 @@ export class SqliteVerdictStore extends VerdictSink {
       const cutoff = newest - this.limit;
       if (cutoff > 0) {
         this.pruneVerdicts.run(cutoff);
+        this.ruleHits.pruneUpTo(cutoff);
         this.pruneProfiles.run(cutoff);
       }
     });
@@ -159,9 +166,11 @@ export class SqliteVerdictStore extends VerdictSink {
     const existing = this.findSeq.get(verdict.event_id);
     if (existing !== undefined) {
       this.replace.run(verdict.user_id, verdict.risk_level, ms, ruleIds, doc, existing.seq);
+      this.ruleHits.write(existing.seq, verdict, true);
       return existing.seq;
     }
     const seq = Number(this.insert.run(verdict.event_id, verdict.user_id, verdict.risk_level, ms, ruleIds, doc).lastInsertRowid);
+    this.ruleHits.write(seq, verdict, false);
     const level = verdict.risk_level;
     this.writeProfile.run({
       user_id: verdict.user_id,
@@ -196,6 +205,9 @@ export class SqliteVerdictStore extends VerdictSink {
       const row = this.store.readProfile.get(userId);
       return Promise.resolve(row === undefined ? undefined : toProfile(userId, row));
     }
+    ruleStats(request: RuleStatsRequest): Promise<RuleStats> {
+      return Promise.resolve(this.store.ruleHits.read(request));
+    }
   })(this);
 
   /** Newest event_time first, ties by event_id descending: the same order and cursor as Elasticsearch. */
@@ -211,6 +223,7 @@ export class SqliteVerdictStore extends VerdictSink {
     if (filter.user_id !== undefined) add('user_id = ?', filter.user_id);
     if (filter.risk_level !== undefined) add('risk_level = ?', filter.risk_level);
     if (filter.rule_id !== undefined) add('instr(rule_ids, ?) > 0', `${SEP}${filter.rule_id}${SEP}`);
+    if (filter.shadow_rule_id !== undefined) add(SHADOW_RULE_CLAUSE, filter.shadow_rule_id);
     if (filter.from !== undefined) add('event_time_ms >= ?', filter.from);
     if (filter.to !== undefined) add('event_time_ms < ?', filter.to);
     if (cursor !== undefined) add('(event_time_ms < ? OR (event_time_ms = ? AND event_id < ?))', cursor[0], cursor[0], cursor[1]);
