@@ -4,9 +4,65 @@ import { referenceRulesEngine } from '@test/support/reference-rules-engine';
 import { SeededRandom } from '@risk/generator';
 import { BUILT_IN_OPERATORS, type RuleCondition, type TopLevelCondition } from './rule';
 import { compileCondition, generateCondition, type Facts } from './rule-compiler';
+import { ListMatcher } from '../lists/list-matcher';
+import { ListRegistry } from '../lists/list-registry';
+
+const NOW = Date.parse('2026-11-20T10:00:00Z');
+const HOUR = 3_600_000;
+/** Lists for the list operators: some entries expired at NOW, IPv4 and IPv6, addresses and ranges. */
+const LISTS: Record<string, { kind: 'ip' | 'string'; entries: { value: string; expiresAtMs: number }[] }> = {
+  ips: {
+    kind: 'ip',
+    entries: [
+      { value: '203.0.113.7', expiresAtMs: Infinity },
+      { value: '198.51.100.0/24', expiresAtMs: Infinity },
+      { value: '10.0.0.0/8', expiresAtMs: NOW - HOUR },
+      { value: '10.1.0.0/16', expiresAtMs: NOW + HOUR },
+      { value: '2001:db8::/32', expiresAtMs: Infinity },
+      { value: '2001:db8:1::5', expiresAtMs: NOW - 1 },
+      { value: 'fe80::1', expiresAtMs: Infinity },
+    ],
+  },
+  names: {
+    kind: 'string',
+    entries: [
+      { value: 'Paris', expiresAtMs: Infinity },
+      { value: 'login', expiresAtMs: NOW + 1 },
+      { value: '12abc', expiresAtMs: NOW },
+    ],
+  },
+};
+const IPS = [
+  '203.0.113.7',
+  '203.0.113.8',
+  '198.51.100.255',
+  '198.51.101.0',
+  '10.0.0.1',
+  '10.1.2.3',
+  '::ffff:203.0.113.7',
+  '::ffff:cb00:7108',
+  '2001:db8::1',
+  '2001:DB8:FFFF::',
+  '2001:db9::',
+  '2001:db8:1::5',
+  'fe80::1',
+  'FE80:0:0:0:0:0:0:1',
+  'not-an-ip',
+];
+const LIST_NAMES = ['ips', 'names', 'missing_list'];
+
+function registryOf(lists: typeof LISTS): ListRegistry {
+  const registry = new ListRegistry(() => NOW);
+  for (const [name, list] of Object.entries(lists)) {
+    const matcher = new ListMatcher(name, list.kind, 1);
+    for (const entry of list.entries) matcher.put(entry.value, entry.expiresAtMs);
+    registry.install(matcher);
+  }
+  return registry;
+}
 
 const EVENT_SIDE: ReadonlySet<string> = new Set(['s1', 's2', 'absent2']);
-const FACTS = ['n1', 'n2', 'n3', 's1', 's2', 'b1', 'tags', 'absent1', 'absent2', 'mixed'];
+const FACTS = ['n1', 'n2', 'n3', 's1', 's2', 'b1', 'tags', 'absent1', 'absent2', 'mixed', 'ip1'];
 const STRINGS = ['login', 'payment', 'Paris', 'Lyon', '', '12abc', '3'];
 
 function randomScalar(random: SeededRandom): unknown {
@@ -36,6 +92,10 @@ function randomCondition(random: SeededRandom, depth: number): RuleCondition {
   if (depth < 4 && roll < 0.25) return { all: Array.from({ length: random.int(1, 4) }, () => randomCondition(random, depth + 1)) };
   if (depth < 4 && roll < 0.45) return { any: Array.from({ length: random.int(1, 4) }, () => randomCondition(random, depth + 1)) };
   if (depth < 4 && roll < 0.55) return { not: randomCondition(random, depth + 1) };
+  if (roll < 0.7) {
+    const fact = random.pick(['ip1', 'ip1', 's1', 's2', 'n1', 'absent1']);
+    return { fact, operator: random.pick(['inList', 'notInList']), value: random.pick(LIST_NAMES) };
+  }
   const operator = random.pick(BUILT_IN_OPERATORS);
   return { fact: random.pick(FACTS), operator, value: randomValue(random, operator) };
 }
@@ -57,6 +117,7 @@ function randomFacts(random: SeededRandom): Record<string, unknown> {
     b1: random.chance(0.5),
     tags: random.chance(0.5) ? ['vip', 3, 'login'] : [],
     mixed: randomScalar(random),
+    ip1: random.chance(0.1) ? undefined : random.pick(IPS),
   };
   // absent1 / absent2 are never defined: conditions on them must be false.
   return facts;
@@ -69,11 +130,15 @@ describe('compiled rules agree with json-rules-engine (property test)', () => {
     let checked = 0;
     for (let round = 0; round < 60; round++) {
       const rules = Array.from({ length: 25 }, (_, i) => ({ name: `r${i}`, conditions: randomTop(random) }));
-      const engine = referenceRulesEngine();
+      const engine = referenceRulesEngine(LISTS, NOW);
       rules.forEach((rule) => engine.addRule({ name: rule.name, conditions: rule.conditions as never, event: { type: rule.name } }));
-      const compiled = rules.map((rule) => ({ name: rule.name, matches: compileCondition(rule.conditions) }));
+      const registry = registryOf(LISTS);
+      const compiled = rules.map((rule) => ({ name: rule.name, matches: compileCondition(rule.conditions, registry) }));
       // The hot path reads event fields from the event and the rest from the features.
-      const generated = rules.map((rule) => ({ name: rule.name, matches: generateCondition(rule.conditions, EVENT_SIDE) }));
+      const generated = rules.map((rule) => ({
+        name: rule.name,
+        matches: generateCondition(rule.conditions, EVENT_SIDE, undefined, registry),
+      }));
       for (let f = 0; f < 10; f++) {
         const facts = randomFacts(random);
         const reference = await engine.run(facts);

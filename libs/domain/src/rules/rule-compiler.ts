@@ -2,6 +2,8 @@ import type { ConditionExplanation, FiredRule, RiskLevel } from '../verdicts/ver
 import { EVENT_FACTS } from '../events/risk-event';
 import { NO_DECLARED_VALUES, type DeclaredField } from '../events/declared-fields';
 import type { RuleCondition, RuleDefinition, RuleSet } from './rule';
+import { NO_LISTS, type ListRegistry } from '../lists/list-registry';
+import type { FeatureDefinition } from '../features/feature-definition';
 
 const DEFAULT_EVENT_FACTS: ReadonlySet<string> = new Set(EVENT_FACTS);
 const NONE_DECLARED: ReadonlySet<string> = new Set();
@@ -25,9 +27,17 @@ function isNumeric(value: unknown): boolean {
  * One leaf → one closure. Matches json-rules-engine's built-in operators,
  * under SPEC §4's rule that a condition on an absent fact is false.
  */
-function compileLeaf(fact: string, operator: string, value: unknown): Predicate {
+function compileLeaf(fact: string, operator: string, value: unknown, lists: ListRegistry = NO_LISTS): Predicate {
   const v = value as never;
   switch (operator) {
+    case 'inList': {
+      const list = lists.handle(value as string);
+      return (f) => list.has(f[fact]);
+    }
+    case 'notInList': {
+      const list = lists.handle(value as string);
+      return (f) => list.lacks(f[fact]);
+    }
     case 'equal':
       return (f) => {
         const a = f[fact];
@@ -87,9 +97,9 @@ function compileLeaf(fact: string, operator: string, value: unknown): Predicate 
   }
 }
 
-export function compileCondition(condition: RuleCondition): Predicate {
+export function compileCondition(condition: RuleCondition, lists: ListRegistry = NO_LISTS): Predicate {
   if ('all' in condition) {
-    const parts = condition.all.map(compileCondition);
+    const parts = condition.all.map((c) => compileCondition(c, lists));
     if (parts.length === 1) return parts[0];
     if (parts.length === 2) {
       const [a, b] = parts as [Predicate, Predicate];
@@ -101,7 +111,7 @@ export function compileCondition(condition: RuleCondition): Predicate {
     };
   }
   if ('any' in condition) {
-    const parts = condition.any.map(compileCondition);
+    const parts = condition.any.map((c) => compileCondition(c, lists));
     if (parts.length === 1) return parts[0];
     return (f) => {
       for (let i = 0; i < parts.length; i++) if (parts[i](f)) return true;
@@ -109,10 +119,10 @@ export function compileCondition(condition: RuleCondition): Predicate {
     };
   }
   if ('not' in condition) {
-    const inner = compileCondition(condition.not);
+    const inner = compileCondition(condition.not, lists);
     return (f) => !inner(f);
   }
-  return compileLeaf(condition.fact, condition.operator, condition.value);
+  return compileLeaf(condition.fact, condition.operator, condition.value, lists);
 }
 
 /**
@@ -129,6 +139,7 @@ export function generateCondition(
   condition: RuleCondition,
   eventFacts: ReadonlySet<string>,
   declaredFacts: ReadonlySet<string> = NONE_DECLARED,
+  lists: ListRegistry = NO_LISTS,
 ): (features: Facts, event: Facts) => boolean {
   const constants: unknown[] = [];
   let readsDeclared = false;
@@ -167,6 +178,11 @@ export function generateCondition(
         return `(Array.isArray(a = ${read}) && a.indexOf(${v}) > -1)`;
       case 'doesNotContain':
         return `(Array.isArray(a = ${read}) && a.indexOf(${v}) === -1)`;
+      // The list's handle is the constant: a list reload swaps its matcher, not this code (docs/lists.md).
+      case 'inList':
+        return `c[${constants.push(lists.handle(c.value as string)) - 1}].has(${read})`;
+      case 'notInList':
+        return `c[${constants.push(lists.handle(c.value as string)) - 1}].lacks(${read})`;
       default:
         throw new Error(`unknown operator "${c.operator}"`);
     }
@@ -225,6 +241,14 @@ export class CompiledRuleSet {
   constructor(
     readonly ruleSet: RuleSet,
     readonly fields: readonly DeclaredField[] = NO_FIELDS,
+    /**
+     * The features this version decides with (its pinned set): the pipeline
+     * hands them to the feature store with the batch. Undefined: whatever the
+     * store was opened with (replay, tests).
+     */
+    readonly features?: readonly FeatureDefinition[],
+    /** The named lists `inList` / `notInList` conditions look values up in (docs/lists.md). */
+    readonly lists: ListRegistry = NO_LISTS,
   ) {
     const eventFacts = DEFAULT_EVENT_FACTS;
     const declaredFacts: ReadonlySet<string> = fields.length === 0 ? NONE_DECLARED : new Set(fields.map((f) => f.name));
@@ -233,8 +257,8 @@ export class CompiledRuleSet {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((definition) => ({
         definition,
-        matches: generateCondition(definition.conditions, eventFacts, declaredFacts),
-        leaves: leavesOf(definition.conditions, 'conditions', eventFacts, declaredFacts, []),
+        matches: generateCondition(definition.conditions, eventFacts, declaredFacts, lists),
+        leaves: leavesOf(definition.conditions, 'conditions', eventFacts, declaredFacts, [], lists),
         riskLevel: definition.event.params.risk_level,
         score: definition.event.params.score,
         reason: definition.event.params.reason,
@@ -279,14 +303,15 @@ function leavesOf(
   eventFacts: ReadonlySet<string>,
   declaredFacts: ReadonlySet<string>,
   into: ExplainedLeaf[],
+  lists: ListRegistry = NO_LISTS,
 ): ExplainedLeaf[] {
-  if ('all' in condition) condition.all.forEach((c, i) => leavesOf(c, `${path}.all[${i}]`, eventFacts, declaredFacts, into));
-  else if ('any' in condition) condition.any.forEach((c, i) => leavesOf(c, `${path}.any[${i}]`, eventFacts, declaredFacts, into));
-  else if ('not' in condition) leavesOf(condition.not, `${path}.not`, eventFacts, declaredFacts, into);
+  if ('all' in condition) condition.all.forEach((c, i) => leavesOf(c, `${path}.all[${i}]`, eventFacts, declaredFacts, into, lists));
+  else if ('any' in condition) condition.any.forEach((c, i) => leavesOf(c, `${path}.any[${i}]`, eventFacts, declaredFacts, into, lists));
+  else if ('not' in condition) leavesOf(condition.not, `${path}.not`, eventFacts, declaredFacts, into, lists);
   else {
     const { fact, operator, value } = condition;
     const from: FactSource = eventFacts.has(fact) ? 'event' : declaredFacts.has(fact) ? 'declared' : 'features';
-    into.push({ path, fact, operator, value, from, test: compileLeaf(fact, operator, value) });
+    into.push({ path, fact, operator, value, from, test: compileLeaf(fact, operator, value, lists) });
   }
   return into;
 }

@@ -1,6 +1,7 @@
 import type { DeclaredField } from '../events/declared-fields';
 import { CompiledRuleSet } from './rule-compiler';
 import type { RuleSet } from './rule';
+import { NO_LISTS, type ListRegistry } from '../lists/list-registry';
 
 /**
  * The rule set the pipeline decides with. A new version is compiled by the
@@ -16,8 +17,10 @@ export class RuleSetHolder {
   constructor(
     initial: RuleSet,
     private readonly fields: readonly DeclaredField[] = [],
+    /** The named lists every version's `inList` / `notInList` conditions read (docs/lists.md). */
+    readonly lists: ListRegistry = NO_LISTS,
   ) {
-    this.compiled = new CompiledRuleSet(initial, fields);
+    this.compiled = new CompiledRuleSet(initial, fields, undefined, lists);
   }
 
   get current(): CompiledRuleSet {
@@ -30,7 +33,7 @@ export class RuleSetHolder {
    */
   activate(next: RuleSet): boolean {
     if (next.version === this.compiled.version) return false;
-    const compiled = new CompiledRuleSet(next, this.fields);
+    const compiled = new CompiledRuleSet(next, this.fields, undefined, this.lists);
     this.compiled = compiled;
     for (const listener of this.listeners) listener(compiled);
     return true;

@@ -1,6 +1,7 @@
 import type { FieldError } from '../shared/errors';
 import { RISK_LEVELS } from '../verdicts/verdict';
-import { BUILT_IN_OPERATORS } from './rule';
+import { LIST_OPERATORS, RULE_OPERATORS } from './rule';
+import { listNameProblem } from '../lists/list';
 
 export interface RuleLimits {
   /** Nesting depth of all/any/not, the top level being 1. */
@@ -13,14 +14,22 @@ export const DEFAULT_RULE_LIMITS: RuleLimits = { maxDepth: 8, maxConditions: 100
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const RULE_KEYS = new Set(['id', 'name', 'description', 'enabled', 'mode', 'priority', 'conditions', 'event']);
 const LEAF_KEYS = new Set(['fact', 'operator', 'value', 'name', 'priority']);
-const OPERATORS: ReadonlySet<string> = new Set(BUILT_IN_OPERATORS);
+const OPERATORS: ReadonlySet<string> = new Set(RULE_OPERATORS);
+const ON_LISTS: ReadonlySet<string> = new Set(LIST_OPERATORS);
 
 /**
  * Checks a rule document against SPEC §4. Each error names the offending
  * path, e.g. `conditions.all[1].fact: unknown fact "distinct_device_1h"`.
- * Returns an empty array when the rule is valid.
+ * Returns an empty array when the rule is valid. With `knownLists`, an
+ * `inList` / `notInList` condition naming any other list is an error too
+ * (docs/lists.md); without, list names are only checked for their form.
  */
-export function validateRule(rule: unknown, knownFacts: ReadonlySet<string>, limits: RuleLimits = DEFAULT_RULE_LIMITS): FieldError[] {
+export function validateRule(
+  rule: unknown,
+  knownFacts: ReadonlySet<string>,
+  limits: RuleLimits = DEFAULT_RULE_LIMITS,
+  knownLists?: ReadonlySet<string>,
+): FieldError[] {
   const errors: FieldError[] = [];
   const fail = (path: string, message: string): void => {
     errors.push({ path, message });
@@ -45,7 +54,7 @@ export function validateRule(rule: unknown, knownFacts: ReadonlySet<string>, lim
   if (c === null || typeof c !== 'object' || Array.isArray(c) || !('all' in c || 'any' in c || 'not' in c)) {
     fail('conditions', 'must be an object with "all", "any" or "not" at the top level');
   } else {
-    validateCondition(c, 'conditions', 1, knownFacts, limits, counter, fail);
+    validateCondition(c, 'conditions', 1, knownFacts, limits, counter, fail, knownLists);
   }
   if (counter.conditions > limits.maxConditions) {
     fail('conditions', `has ${counter.conditions} conditions, more than the ${limits.maxConditions} allowed`);
@@ -80,6 +89,7 @@ function validateCondition(
   limits: RuleLimits,
   counter: { conditions: number },
   fail: (path: string, message: string) => void,
+  knownLists: ReadonlySet<string> | undefined,
 ): void {
   counter.conditions++;
   if (counter.conditions > limits.maxConditions) return;
@@ -100,7 +110,7 @@ function validateCondition(
     const inner = c[kind];
     if (kind === 'not') {
       if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) fail(`${path}.not`, 'must be a condition object');
-      else validateCondition(inner as Record<string, unknown>, `${path}.not`, depth + 1, knownFacts, limits, counter, fail);
+      else validateCondition(inner as Record<string, unknown>, `${path}.not`, depth + 1, knownFacts, limits, counter, fail, knownLists);
       return;
     }
     if (!Array.isArray(inner) || inner.length === 0) {
@@ -110,7 +120,7 @@ function validateCondition(
     inner.forEach((child: unknown, i) => {
       const at = `${path}.${kind}[${i}]`;
       if (child === null || typeof child !== 'object' || Array.isArray(child)) fail(at, 'must be a condition object');
-      else validateCondition(child as Record<string, unknown>, at, depth + 1, knownFacts, limits, counter, fail);
+      else validateCondition(child as Record<string, unknown>, at, depth + 1, knownFacts, limits, counter, fail, knownLists);
     });
     return;
   }
@@ -125,10 +135,15 @@ function validateCondition(
   if (typeof c.fact !== 'string') fail(`${path}.fact`, 'must be a fact name');
   else if (!knownFacts.has(c.fact)) fail(`${path}.fact`, `unknown fact "${c.fact}"`);
   if (typeof c.operator !== 'string' || !OPERATORS.has(c.operator)) {
-    fail(`${path}.operator`, `unknown operator ${JSON.stringify(c.operator)}; use one of ${BUILT_IN_OPERATORS.join(', ')}`);
+    fail(`${path}.operator`, `unknown operator ${JSON.stringify(c.operator)}; use one of ${RULE_OPERATORS.join(', ')}`);
   }
   if (!('value' in c)) fail(`${path}.value`, 'is required');
-  else {
+  else if (typeof c.operator === 'string' && ON_LISTS.has(c.operator)) {
+    const problem = listNameProblem(c.value);
+    if (problem !== undefined) fail(`${path}.value`, `must name a list for "${c.operator}": ${problem}`);
+    else if (knownLists !== undefined && !knownLists.has(c.value as string))
+      fail(`${path}.value`, `unknown list ${JSON.stringify(c.value)}; create it first (POST /lists)`);
+  } else {
     const v = c.value;
     if (v !== null && typeof v === 'object' && !Array.isArray(v))
       fail(`${path}.value`, 'must be a JSON scalar or array (fact references are not supported)');

@@ -57,3 +57,10 @@ export const BUILT_IN_OPERATORS = [
   'doesNotContain',
 ] as const;
 export type BuiltInOperator = (typeof BUILT_IN_OPERATORS)[number];
+
+/** Operators on named lists (docs/lists.md): the condition's `value` is the list's name. */
+export const LIST_OPERATORS = ['inList', 'notInList'] as const;
+export type ListOperator = (typeof LIST_OPERATORS)[number];
+
+/** Every operator a rule may use. */
+export const RULE_OPERATORS: readonly string[] = [...BUILT_IN_OPERATORS, ...LIST_OPERATORS];

@@ -42,10 +42,12 @@ export function checkRulePayload(
   input: unknown,
   facts: ReadonlySet<string>,
   limits: RulePayloadLimits = DEFAULT_PAYLOAD_LIMITS,
+  /** The lists that exist; with it, a condition naming another list is an error. */
+  knownLists?: ReadonlySet<string>,
 ): FieldError[] {
   const depth = jsonDepth(input, limits.maxJsonDepth);
   if (depth > limits.maxJsonDepth) return [{ path: '$', message: `JSON nesting is deeper than the ${limits.maxJsonDepth} levels allowed` }];
   const bytes = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
   if (bytes > limits.maxRuleBytes) return [{ path: '$', message: `rule is ${bytes} bytes, more than the ${limits.maxRuleBytes} allowed` }];
-  return validateRule(input, facts, limits);
+  return validateRule(input, facts, limits, knownLists);
 }

@@ -1,0 +1,106 @@
+import { CidrTrie } from './cidr-trie';
+import { ipv6Key, parseIp } from './ip-address';
+import { expiryOf, type ListEntry, type ListKind } from './list';
+
+/**
+ * The in-memory form of one list that the compiled rules look values up in:
+ * exact values in Maps (O(1)), CIDR ranges in one binary trie per family
+ * (O(prefix length)). Each value maps to its expiry (epoch ms, +Infinity for
+ * none), checked at lookup against the caller's clock, so an entry stops
+ * matching the moment it expires without any rebuild.
+ *
+ * Built off the hot path (a full load) and then changed in place by small
+ * deltas; both happen between event evaluations (JavaScript runs one at a
+ * time), never during one.
+ */
+export class ListMatcher {
+  /** `string` lists: value → expiry. */
+  private readonly strings = new Map<string, number>();
+  /** `ip` lists: IPv4 address (as a signed 32-bit key) → expiry. */
+  private readonly ipv4 = new Map<number, number>();
+  /** `ip` lists: IPv6 address (`ipv6Key`) → expiry. */
+  private readonly ipv6 = new Map<string, number>();
+  private readonly ranges4 = new CidrTrie(32);
+  private readonly ranges6 = new CidrTrie(128);
+  /** Scratch for parsing: lookups allocate nothing for IPv4. */
+  private readonly words = new Uint32Array(4);
+
+  constructor(
+    readonly name: string,
+    readonly kind: ListKind,
+    /** The list version this matcher holds; deltas move it forward. */
+    public version: number,
+  ) {}
+
+  static of(name: string, kind: ListKind, version: number, entries: Iterable<ListEntry>): ListMatcher {
+    const matcher = new ListMatcher(name, kind, version);
+    for (const entry of entries) matcher.put(entry.value, expiryOf(entry));
+    return matcher;
+  }
+
+  get size(): number {
+    if (this.kind === 'string') return this.strings.size;
+    return this.ipv4.size + this.ipv6.size + this.ranges4.size + this.ranges6.size;
+  }
+
+  /** Adds or re-dates a canonical value (as stored: see `parseListValue`); false when it is not one of this kind. */
+  put(value: string, expiresAtMs: number): boolean {
+    if (this.kind === 'string') {
+      this.strings.set(value, expiresAtMs);
+      return true;
+    }
+    return this.withIp(value, (family, prefix) => {
+      if (family === 4) {
+        if (prefix === 32) this.ipv4.set(this.words[0] | 0, expiresAtMs);
+        else this.ranges4.insert(this.words, prefix, expiresAtMs);
+      } else if (prefix === 128) this.ipv6.set(ipv6Key(this.words), expiresAtMs);
+      else this.ranges6.insert(this.words, prefix, expiresAtMs);
+      return true;
+    });
+  }
+
+  /** Removes a canonical value; false when it was not in the list. */
+  remove(value: string): boolean {
+    if (this.kind === 'string') return this.strings.delete(value);
+    return this.withIp(value, (family, prefix) => {
+      if (family === 4) return prefix === 32 ? this.ipv4.delete(this.words[0] | 0) : this.ranges4.remove(this.words, prefix);
+      return prefix === 128 ? this.ipv6.delete(ipv6Key(this.words)) : this.ranges6.remove(this.words, prefix);
+    });
+  }
+
+  /**
+   * Whether the list holds `fact` at `now` (epoch ms). A value that is not a
+   * string never matches; for an `ip` list, neither does a string that is not
+   * an address. An address matches its own entry or any range holding it.
+   */
+  contains(fact: unknown, now: number): boolean {
+    if (typeof fact !== 'string') return false;
+    if (this.kind === 'string') {
+      const expiry = this.strings.get(fact);
+      return expiry !== undefined && expiry > now;
+    }
+    const words = this.words;
+    const family = parseIp(fact, words);
+    if (family === 4) {
+      const expiry = this.ipv4.get(words[0] | 0);
+      if (expiry !== undefined && expiry > now) return true;
+      return this.ranges4.size > 0 && this.ranges4.contains(words, now);
+    }
+    if (family === 6) {
+      if (this.ipv6.size > 0) {
+        const expiry = this.ipv6.get(ipv6Key(words));
+        if (expiry !== undefined && expiry > now) return true;
+      }
+      return this.ranges6.size > 0 && this.ranges6.contains(words, now);
+    }
+    return false;
+  }
+
+  private withIp(value: string, use: (family: 4 | 6, prefix: number) => boolean): boolean {
+    const slash = value.indexOf('/');
+    const family = parseIp(slash < 0 ? value : value.slice(0, slash), this.words);
+    if (family === 0) return false;
+    const prefix = slash < 0 ? (family === 4 ? 32 : 128) : Number(value.slice(slash + 1));
+    return use(family, prefix);
+  }
+}
