@@ -23,3 +23,4 @@ export * from './pipeline/query-ports';
 export * from './pipeline/risk-pipeline';
 export * from './pipeline/event-time-skew';
 export * from './rules/lifecycle';
+export * from './suppression';

@@ -4,8 +4,10 @@ import { formatEventTime } from '../events/event-time';
 import type { FeatureStore, StateInput, StateOutcome } from '../features/feature-store';
 import type { RuleSetHolder } from '../rules/rule-set-holder';
 import type { FieldError } from '../shared/errors';
-import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
+import { RISK_RANK, toAlert, type Alert, type RiskLevel, type SuppressionKind, type Verdict } from '../verdicts/verdict';
 import { decideVerdict } from '../verdicts/decide-verdict';
+import { AlertSuppressor } from '../suppression/alert-suppressor';
+import { suppressAlerts } from '../suppression/suppress-batch';
 import type { AlertPublisher, RejectedMessage, RejectSink, SourcePosition, VerdictSink } from './ports';
 import { eventTimeAheadError, type RejectReason } from './event-time-skew';
 
@@ -34,6 +36,8 @@ export interface OutcomeCounts {
   rejected: number;
   /** `rejected` split by reason (the metrics label); the pipeline sets it when a batch has rejects. */
   rejectedByReason?: Partial<Record<RejectReason, number>>;
+  /** Verdicts whose alert was suppressed, by kind (docs/suppression.md); set when a batch has some. */
+  suppressedByKind?: Partial<Record<SuppressionKind, number>>;
 }
 
 /** A batch whose verdicts are decided but not yet delivered to the sinks. */
@@ -78,6 +82,8 @@ export interface PipelineOptions {
   readonly maxEventTimeSkewMs: number;
   /** Reference time of that check; replay's `--now` fixes it. Default: `now`. */
   readonly eventTimeReference?: () => number;
+  /** Alert suppression (cooldowns, snoozes; docs/suppression.md). Default: cooldowns in memory, no snoozes. */
+  readonly suppressor?: AlertSuppressor;
 }
 
 export interface PipelineSinks {
@@ -96,6 +102,7 @@ export class RiskPipeline {
   private readonly now: () => number;
   private readonly maxEventTimeSkewMs: number;
   private readonly eventTimeReference: () => number;
+  private readonly suppressor: AlertSuppressor;
 
   constructor(
     private readonly featureStore: FeatureStore,
@@ -107,6 +114,7 @@ export class RiskPipeline {
     this.now = options.now ?? Date.now;
     this.maxEventTimeSkewMs = options.maxEventTimeSkewMs;
     this.eventTimeReference = options.eventTimeReference ?? this.now;
+    this.suppressor = options.suppressor ?? new AlertSuppressor();
   }
 
   /**
@@ -157,6 +165,7 @@ export class RiskPipeline {
         else counts.accepted++;
         outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
       }
+      await suppressAlerts(this.suppressor, ruleSet, { outcomes, verdicts, alerts, counts, inputs, inputIndex }, this.alertRank, this.now());
     }
     return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
   }

@@ -6,14 +6,18 @@ import { parseFeatureDefinitions, type FeatureDefinition } from '../features/fea
 import { InvalidInputError, type FieldError } from '../shared/errors';
 import type { RuleDefinition } from './rule';
 import { validateRule } from './rule-validator';
+import { SPEC_ENTITY_KEYS, type FactNames } from '../suppression/rule-cooldown';
 
 export const FEATURES_FILE = 'features.json';
 /** The declared event fields (docs/fields.md); optional. */
 export const FIELDS_FILE = 'fields.json';
 
 /** Facts a rule may name: every feature plus the event fields (SPEC §4) and the declared ones (docs/fields.md). */
-export function knownFacts(features: readonly FeatureDefinition[], fields: readonly DeclaredField[] = []): ReadonlySet<string> {
-  return new Set<string>([...features.map((f) => f.name), ...EVENT_FACTS, ...fields.map((f) => f.name)]);
+export function knownFacts(features: readonly FeatureDefinition[], fields: readonly DeclaredField[] = []): FactNames {
+  const facts = new Set<string>([...features.map((f) => f.name), ...EVENT_FACTS, ...fields.map((f) => f.name)]);
+  // The string event fields a cooldown may be keyed by (docs/suppression.md).
+  const entityKeys: ReadonlySet<string> = new Set([...SPEC_ENTITY_KEYS, ...fields.filter((f) => f.type === 'string').map((f) => f.name)]);
+  return Object.assign(facts, { entityKeys });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { FieldError } from '../shared/errors';
 import { RISK_LEVELS } from '../verdicts/verdict';
+import { entityKeysOf, validateCooldown } from '../suppression/rule-cooldown';
 import { LIST_OPERATORS, RULE_OPERATORS } from './rule';
 import { listNameProblem } from '../lists/list';
 
@@ -12,7 +13,7 @@ export interface RuleLimits {
 export const DEFAULT_RULE_LIMITS: RuleLimits = { maxDepth: 8, maxConditions: 100 };
 
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
-const RULE_KEYS = new Set(['id', 'name', 'description', 'enabled', 'mode', 'priority', 'conditions', 'event']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'enabled', 'mode', 'priority', 'conditions', 'event', 'cooldown']);
 const LEAF_KEYS = new Set(['fact', 'operator', 'value', 'name', 'priority']);
 const OPERATORS: ReadonlySet<string> = new Set(RULE_OPERATORS);
 const ON_LISTS: ReadonlySet<string> = new Set(LIST_OPERATORS);
@@ -78,6 +79,7 @@ export function validateRule(
         fail('event.params.reason', 'must be a string of at most 1024 characters');
     }
   }
+  if (r.cooldown !== undefined) validateCooldown(r.cooldown, entityKeysOf(knownFacts), fail);
   return errors;
 }
 

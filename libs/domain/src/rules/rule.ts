@@ -35,6 +35,16 @@ export interface RuleDefinition {
     readonly type: 'risk';
     readonly params: { readonly risk_level: RiskLevel; readonly score: number; readonly reason: string };
   };
+  /** Alert at most once per `key` value per `duration` of event time (docs/suppression.md). */
+  readonly cooldown?: RuleCooldown;
+}
+
+/** A rule's cooldown as written: `{"key": "user_id", "duration": "30m"}`. */
+export interface RuleCooldown {
+  /** A string event field (SPEC §1 or declared) that names the entity. */
+  readonly key: string;
+  /** A duration of event time, 1s to 30d. */
+  readonly duration: string;
 }
 
 /** An immutable, numbered set of rules: what decides a verdict (`rules_version`). */

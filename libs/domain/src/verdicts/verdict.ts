@@ -38,7 +38,31 @@ export interface Verdict {
   readonly features: FeatureValues;
   readonly late: boolean;
   readonly rules_version: number;
+  /** Present (always `true`) only when the verdict's alert was suppressed (docs/suppression.md). */
+  readonly suppressed?: true;
+  /** Why the alert was suppressed; present exactly when `suppressed` is. */
+  readonly suppression?: Suppression;
   readonly decided_at: string;
+}
+
+export type SuppressionKind = 'cooldown' | 'snooze';
+
+/** Why a verdict that would have alerted published no alert (docs/suppression.md). */
+export interface Suppression {
+  readonly kind: SuppressionKind;
+  readonly reason: string;
+  /** The rule whose cooldown or snooze held the alert back; null for a snooze of every rule. */
+  readonly rule_id: string | null;
+  /** `<field>:<value>`, e.g. `user_id:u-1`. */
+  readonly entity: string;
+  /** When the cooldown (event time) or the snooze (wall clock) ends, ISO-8601 UTC. */
+  readonly until: string | null;
+}
+
+/** The same verdict marked as suppressed, `suppressed` and `suppression` placed after `rules_version` (serialised order). */
+export function withSuppression(verdict: Verdict, suppression: Suppression): Verdict {
+  const { decided_at, ...rest } = verdict;
+  return { ...rest, suppressed: true, suppression, decided_at };
 }
 
 /** SPEC §6: a verdict at or above the alert threshold, plus `alert_id` = `event_id`. */

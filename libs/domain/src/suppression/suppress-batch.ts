@@ -1,0 +1,57 @@
+import type { StateInput } from '../features/feature-store';
+import type { MessageOutcome, OutcomeCounts } from '../pipeline/risk-pipeline';
+import type { CompiledRuleSet } from '../rules/rule-compiler';
+import { withSuppression, type Alert, type Verdict } from '../verdicts/verdict';
+import type { AlertCandidate, AlertSuppressor } from './alert-suppressor';
+
+/** The parts of a batch being decided that suppression rewrites (arrays changed in place). */
+export interface BatchToReview {
+  readonly outcomes: MessageOutcome[];
+  readonly verdicts: Verdict[];
+  readonly alerts: Alert[];
+  readonly counts: OutcomeCounts;
+  readonly inputs: readonly StateInput[];
+  readonly inputIndex: readonly number[];
+}
+
+/**
+ * Runs the batch's would-be alerts past the suppressor: a suppressed one
+ * keeps its verdict (marked `suppressed`, stored and counted like any other)
+ * and loses its alert. Counts go to `counts.suppressedByKind`.
+ */
+export async function suppressAlerts(
+  suppressor: AlertSuppressor,
+  ruleSet: CompiledRuleSet,
+  batch: BatchToReview,
+  alertRank: number,
+  now: number,
+): Promise<void> {
+  if (batch.alerts.length === 0 || suppressor.isIdle(ruleSet)) return;
+  const candidates: AlertCandidate[] = [];
+  const at: number[] = [];
+  for (let j = 0; j < batch.inputs.length; j++) {
+    const i = batch.inputIndex[j];
+    const outcome = batch.outcomes[i];
+    if ((outcome.kind === 'accepted' || outcome.kind === 'late') && outcome.alert !== undefined) {
+      candidates.push({ event: batch.inputs[j].event, verdict: outcome.verdict });
+      at.push(i);
+    }
+  }
+  const answers = await suppressor.review(ruleSet, candidates, alertRank, now);
+  const suppressedIds = new Set<string>();
+  answers.forEach((why, k) => {
+    if (why === undefined) return;
+    const i = at[k];
+    const outcome = batch.outcomes[i] as Extract<MessageOutcome, { kind: 'accepted' | 'late' }>;
+    const verdict = withSuppression(outcome.verdict, why);
+    batch.outcomes[i] = { kind: outcome.kind, verdict, alert: undefined };
+    batch.verdicts[batch.verdicts.indexOf(outcome.verdict)] = verdict;
+    suppressedIds.add(verdict.event_id);
+    const byKind = (batch.counts.suppressedByKind ??= {});
+    byKind[why.kind] = (byKind[why.kind] ?? 0) + 1;
+  });
+  if (suppressedIds.size === 0) return;
+  const kept = batch.alerts.filter((alert) => !suppressedIds.has(alert.alert_id));
+  batch.alerts.length = 0;
+  batch.alerts.push(...kept);
+}
