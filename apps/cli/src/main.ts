@@ -1,5 +1,6 @@
 import { runGenerate, GENERATE_USAGE } from './generate.command';
 import { runReplay, REPLAY_USAGE } from './replay.command';
+import { runBacktest, BACKTEST_USAGE } from './backtest.command';
 import { REPLAY_CLEAN_USAGE, type StateFactory } from './replay-state';
 import { MIGRATE_STATE_USAGE } from './migrate-state-usage';
 
@@ -12,6 +13,10 @@ const USAGE = `risk-engine <command>
 commands:
   replay     run the engine over an NDJSON file of events (backtest)
              ${REPLAY_USAGE}
+  backtest   run two rule set versions (rules folders or stored versions) over one NDJSON file in one pass and
+             compare them: hits per rule, risk level changes, alerts added and removed, precision and recall
+             with labels (docs/backtest.md)
+             ${BACKTEST_USAGE}
   generate   print a seeded, realistic event stream as NDJSON
              ${GENERATE_USAGE}
   replay-clean  delete the Redis keys a failed \`replay --state\` could not delete (it prints this command)
@@ -27,6 +32,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'replay':
       return runReplay(rest, io, redisStateFactory);
+    case 'backtest':
+      return runBacktest(rest, io);
     case 'replay-clean':
       return (await import('./redis-state')).runReplayClean(rest, io);
     case 'generate':

@@ -62,6 +62,7 @@ export class BacktestComparison {
   private readonly addedByUser = new Map<string, number>();
   private readonly alerts = { baseline: new HitCounts(), candidate: new HitCounts() };
   private readonly matchedLabels = new Set<string>();
+  private readonly suppressed = { baseline: 0, candidate: 0 };
   private evaluated = 0;
   private fraudEvents = 0;
   private legitEvents = 0;
@@ -101,6 +102,8 @@ export class BacktestComparison {
       });
     }
 
+    if (baseline.verdict.suppressed === true) this.suppressed.baseline++;
+    if (candidate.verdict.suppressed === true) this.suppressed.candidate++;
     if (baseline.alert) this.alerts.baseline.count(label);
     if (candidate.alert) this.alerts.candidate.count(label);
     if (candidate.alert && !baseline.alert) {
@@ -139,8 +142,8 @@ export class BacktestComparison {
       rules,
       risk_levels: { changed, matrix, examples: this.examples },
       alerts: {
-        baseline: this.overallSide(this.alerts.baseline),
-        candidate: this.overallSide(this.alerts.candidate),
+        baseline: this.overallSide(this.alerts.baseline, this.suppressed.baseline),
+        candidate: this.overallSide(this.alerts.candidate, this.suppressed.candidate),
         added: this.added,
         removed: this.removed,
         top_users_by_added: topUsers,
@@ -187,8 +190,8 @@ export class BacktestComparison {
     };
   }
 
-  private overallSide(counts: HitCounts): OverallSideFigures {
-    const figures: OverallSideFigures = { alerts: counts.hits, alert_rate: ratio(counts.hits, this.evaluated) ?? 0 };
+  private overallSide(counts: HitCounts, suppressed: number): OverallSideFigures {
+    const figures: OverallSideFigures = { alerts: counts.hits, alert_rate: ratio(counts.hits, this.evaluated) ?? 0, suppressed };
     if (!this.hasLabels) return figures;
     return {
       ...figures,

@@ -38,6 +38,8 @@ export interface OverallSideFigures {
   readonly alerts: number;
   /** alerts / evaluated events. */
   readonly alert_rate: number;
+  /** Verdicts at or above the threshold whose alert the version's cooldowns suppressed (not in `alerts`). */
+  readonly suppressed: number;
   readonly fraud_alerts?: number;
   readonly legit_alerts?: number;
   readonly unlabelled_alerts?: number;

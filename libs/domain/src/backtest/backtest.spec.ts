@@ -254,4 +254,26 @@ describe('Backtest', () => {
     assert.equal(report.alerts.added, 1);
     assert.deepEqual(report.alerts.top_users_by_added, [{ user_id: 'u-1', added: 1 }]);
   });
+
+  it("applies each version's own cooldowns, on event time, as the pipeline does", async () => {
+    const alertsOn = rule('login', 'MEDIUM', { fact: 'login_count_1h', above: 0 });
+    const backtest = new Backtest(
+      {
+        baseline: { source: 'rules/', ruleSet: { version: 1, rules: [alertsOn] }, features: FEATURES },
+        candidate: {
+          source: 'version 2',
+          ruleSet: { version: 2, rules: [{ ...alertsOn, cooldown: { key: 'user_id', duration: '1h' } }] },
+          features: FEATURES,
+        },
+      },
+      { alertThreshold: 'MEDIUM', settings, fields: [], maxEventTimeSkewMs: 300_000, eventTimeReference: () => T0 + 86_400_000 },
+    );
+    await backtest.decide(messages);
+    await backtest.close();
+    const { alerts, risk_levels } = backtest.report();
+    // Five accepted logins: u-1 at 0, 10, 20 and 90 min, u-2 at 95. The candidate alerts on u-1 at 0 and 90, u-2 at 95.
+    assert.deepEqual([alerts.baseline.alerts, alerts.candidate.alerts, alerts.candidate.suppressed], [5, 3, 2]);
+    assert.deepEqual([alerts.added, alerts.removed], [0, 2]);
+    assert.equal(risk_levels.changed, 0, 'a suppressed verdict keeps its risk level');
+  });
 });

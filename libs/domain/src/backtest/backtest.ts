@@ -3,12 +3,14 @@ import { formatEventTime } from '../events/event-time';
 import type { FeatureDefinition } from '../features/feature-definition';
 import type { StateSettings } from '../features/feature-store';
 import { MemoryFeatureStore } from '../features/memory-feature.store';
-import { admitBatch, type InboundMessage, type OutcomeCounts } from '../pipeline/risk-pipeline';
+import { admitBatch, type AdmittedBatch, type InboundMessage, type MessageOutcome, type OutcomeCounts } from '../pipeline/risk-pipeline';
 import type { RejectedMessage } from '../pipeline/ports';
 import { CompiledRuleSet } from '../rules/rule-compiler';
 import type { RuleSet } from '../rules/rule';
 import { decideVerdict } from '../verdicts/decide-verdict';
-import { RISK_RANK, type RiskLevel } from '../verdicts/verdict';
+import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
+import { AlertSuppressor } from '../suppression/alert-suppressor';
+import { suppressAlerts } from '../suppression/suppress-batch';
 import { BacktestComparison } from './backtest-comparison';
 import { unionOfFeatures, type FeatureProjection } from './backtest-features';
 import type { BacktestLabels } from './backtest-labels';
@@ -44,9 +46,13 @@ export interface BacktestReport extends ComparisonReport {
 interface Side {
   readonly rules: CompiledRuleSet;
   readonly features: FeatureProjection;
+  /** The version's own cooldowns (event time); no snoozes: they are operations, not rules (docs/backtest.md). */
+  readonly suppressor: AlertSuppressor;
 }
 
 const PARTITION = 'backtest';
+
+type Decided = Extract<MessageOutcome, { kind: 'accepted' | 'late' }>;
 
 /**
  * Two rule set versions over the same events in one pass (docs/backtest.md).
@@ -69,8 +75,16 @@ export class Backtest {
   ) {
     const union = unionOfFeatures(versions.baseline.features, versions.candidate.features);
     this.store = new MemoryFeatureStore(union.definitions, options.settings);
-    this.baseline = { rules: new CompiledRuleSet(versions.baseline.ruleSet, options.fields), features: union.baseline };
-    this.candidate = { rules: new CompiledRuleSet(versions.candidate.ruleSet, options.fields), features: union.candidate };
+    this.baseline = {
+      rules: new CompiledRuleSet(versions.baseline.ruleSet, options.fields),
+      features: union.baseline,
+      suppressor: new AlertSuppressor(),
+    };
+    this.candidate = {
+      rules: new CompiledRuleSet(versions.candidate.ruleSet, options.fields),
+      features: union.candidate,
+      suppressor: new AlertSuppressor(),
+    };
     this.comparison = new BacktestComparison(versions.baseline.ruleSet.rules, versions.candidate.ruleSet.rules, {
       alertThreshold: options.alertThreshold,
       labels: options.labels,
@@ -85,25 +99,52 @@ export class Backtest {
       maxEventTimeSkewMs: this.options.maxEventTimeSkewMs,
     });
     this.counts.rejected += admitted.counts.rejected;
-    const decidedAt = formatEventTime(Date.now());
-    const { inputs, states } = admitted;
+    const now = Date.now();
+    const decidedAt = formatEventTime(now);
+    const { inputs, inputIndex, states } = admitted;
+    for (let j = 0; j < inputs.length; j++) {
+      const state = states[j];
+      if (state.kind === 'duplicate') this.counts.duplicate++;
+      else if (state.late) this.counts.late++;
+      else this.counts.accepted++;
+    }
+    const before = await this.decideSide(this.baseline, admitted, messages.length, decidedAt, now);
+    const after = await this.decideSide(this.candidate, admitted, messages.length, decidedAt, now);
+    for (let j = 0; j < inputs.length; j++) {
+      if (states[j].kind === 'duplicate') continue;
+      const i = inputIndex[j];
+      const b = before[i] as Decided;
+      const c = after[i] as Decided;
+      this.comparison.add({ verdict: b.verdict, alert: b.alert !== undefined }, { verdict: c.verdict, alert: c.alert !== undefined });
+    }
+    return admitted.rejects;
+  }
+
+  /**
+   * One version's outcomes for the batch, as `RiskPipeline.decide` reaches
+   * them: `decideVerdict` on the version's features, an alert at or above the
+   * threshold, then its own cooldowns (`suppressAlerts`, on event time).
+   */
+  private async decideSide(side: Side, admitted: AdmittedBatch, size: number, decidedAt: string, now: number): Promise<MessageOutcome[]> {
+    const outcomes: MessageOutcome[] = new Array<MessageOutcome>(size);
+    const verdicts: Verdict[] = [];
+    const alerts: Alert[] = [];
+    const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+    const { inputs, inputIndex, states } = admitted;
     for (let j = 0; j < inputs.length; j++) {
       const state = states[j];
       if (state.kind === 'duplicate') {
-        this.counts.duplicate++;
+        outcomes[inputIndex[j]] = { kind: 'duplicate', event_id: inputs[j].event.event_id };
         continue;
       }
-      if (state.late) this.counts.late++;
-      else this.counts.accepted++;
-      const event = inputs[j].event;
-      const before = decideVerdict(event, this.baseline.features(state.features), state.late, this.baseline.rules, decidedAt);
-      const after = decideVerdict(event, this.candidate.features(state.features), state.late, this.candidate.rules, decidedAt);
-      this.comparison.add(
-        { verdict: before, alert: RISK_RANK[before.risk_level] >= this.alertRank },
-        { verdict: after, alert: RISK_RANK[after.risk_level] >= this.alertRank },
-      );
+      const verdict = decideVerdict(inputs[j].event, side.features(state.features), state.late, side.rules, decidedAt);
+      const alert = RISK_RANK[verdict.risk_level] >= this.alertRank ? toAlert(verdict) : undefined;
+      verdicts.push(verdict);
+      if (alert !== undefined) alerts.push(alert);
+      outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
     }
-    return admitted.rejects;
+    await suppressAlerts(side.suppressor, side.rules, { outcomes, verdicts, alerts, counts, inputs, inputIndex }, this.alertRank, now);
+    return outcomes;
   }
 
   /** Counts rejects found before decoding (a line that is not UTF-8), so the report's input figures stay whole. */

@@ -1,5 +1,7 @@
 import { decodeEvent, type DecodeResult } from '../events/event-decoder';
 import type { RiskEvent } from '../events/risk-event';
+import type { DeclaredField } from '../events/declared-fields';
+import type { FeatureDefinition } from '../features/feature-definition';
 import { formatEventTime } from '../events/event-time';
 import type { FeatureStore, StateInput, StateOutcome } from '../features/feature-store';
 import type { RuleSetHolder } from '../rules/rule-set-holder';
@@ -50,7 +52,7 @@ export interface DecidedBatch {
   readonly rulesVersion: number;
 }
 
-/** A batch decoded, checked and applied to state, before any rule ran (`RiskPipeline.admit`). */
+/** A batch decoded, checked and applied to state, before any rule ran (`admitBatch`). */
 export interface AdmittedBatch {
   /** One slot per message; only the rejected ones are filled. */
   readonly outcomes: MessageOutcome[];
@@ -170,54 +172,10 @@ export class RiskPipeline {
     return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
   }
 
-  /**
-   * The part of `decide` before any rule runs: decodes each message (with the
-   * declared fields of `ruleSet`), rejects what SPEC §1 and the event-time
-   * skew rule refuse, and applies the rest to the feature store in one call.
-   * State changes here. `decide` evaluates one rule set on the result; the
-   * backtest (libs/domain/src/backtest) evaluates two on the same features.
-   * `outcomes` holds the rejected messages only; `counts` only `rejected`.
-   */
-  async admit(partition: string, messages: readonly InboundMessage[], ruleSet = this.rules.current): Promise<AdmittedBatch> {
-    // The declared event fields (docs/fields.md) its rules were compiled for; usually none.
-    const fields = ruleSet.fields;
-    const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
-    // One clock reading per batch: the events of a batch are judged alike.
-    const reference = this.eventTimeReference();
-    const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
-    const rejects: RejectedMessage[] = [];
-    const inputs: StateInput[] = [];
-    const inputIndex: number[] = [];
-
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i];
-      const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value, fields);
-      let errors: readonly FieldError[];
-      let reason: RejectReason;
-      if (decoded.ok) {
-        // Checked here, where every input path passes, and before the state
-        // store sees the event: a far-future event would move the partition's
-        // watermark, its entities' trimming horizon and the dedup sweep.
-        const ahead = eventTimeAheadError(decoded.event.event_time, reference, this.maxEventTimeSkewMs);
-        if (ahead === undefined) {
-          inputs.push({ event: decoded.event, messageId: message.messageId });
-          inputIndex.push(i);
-          continue;
-        }
-        errors = [ahead];
-        reason = 'event_time_ahead';
-      } else {
-        errors = decoded.errors;
-        reason = 'invalid';
-      }
-      counts.rejected++;
-      const byReason = (counts.rejectedByReason ??= {});
-      byReason[reason] = (byReason[reason] ?? 0) + 1;
-      outcomes[i] = { kind: 'rejected', errors };
-      rejects.push({ raw: rawOf(message.value), key: message.key ?? null, errors, source: message.source, stage: 'validation' });
-    }
-    const states = inputs.length > 0 ? await this.featureStore.apply(partition, inputs, ruleSet.features) : NO_STATES;
-    return { outcomes, rejects, counts, inputs, inputIndex, states };
+  /** The part of `decide` before any rule runs (see `admitBatch`); the backtest evaluates two rule sets on its result. */
+  admit(partition: string, messages: readonly InboundMessage[], ruleSet = this.rules.current): Promise<AdmittedBatch> {
+    const time = { reference: this.eventTimeReference(), maxEventTimeSkewMs: this.maxEventTimeSkewMs };
+    return admitBatch(this.featureStore, partition, messages, ruleSet.fields, time, ruleSet.features);
   }
 
   /** Writes a decided batch to every sink; safe to call again after a failure. */
@@ -233,6 +191,59 @@ export class RiskPipeline {
   async flush(): Promise<void> {
     await Promise.all([this.sinks.verdicts.flush(), this.sinks.alerts.flush(), this.sinks.rejects.flush()]);
   }
+}
+
+/**
+ * The part of deciding before any rule runs: decodes each message (with the
+ * declared `fields`), rejects what SPEC §1 and the event-time skew rule
+ * refuse, and applies the rest to the feature store in one call. State
+ * changes here. `RiskPipeline.decide` evaluates one rule set on the result;
+ * the backtest (libs/domain/src/backtest) evaluates two on the same features.
+ */
+export async function admitBatch(
+  featureStore: FeatureStore,
+  partition: string,
+  messages: readonly InboundMessage[],
+  fields: readonly DeclaredField[],
+  time: { readonly reference: number; readonly maxEventTimeSkewMs: number },
+  /** The deciding version's pinned features (CompiledRuleSet.features); undefined: the store's current ones. */
+  features?: readonly FeatureDefinition[],
+): Promise<AdmittedBatch> {
+  const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
+  const outcomes: MessageOutcome[] = new Array<MessageOutcome>(messages.length);
+  const rejects: RejectedMessage[] = [];
+  const inputs: StateInput[] = [];
+  const inputIndex: number[] = [];
+
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    const decoded: DecodeResult = message.event !== undefined ? { ok: true, event: message.event } : decodeEvent(message.value, fields);
+    let errors: readonly FieldError[];
+    let reason: RejectReason;
+    if (decoded.ok) {
+      // Checked here, where every input path passes, and before the state
+      // store sees the event: a far-future event would move the partition's
+      // watermark, its entities' trimming horizon and the dedup sweep.
+      const ahead = eventTimeAheadError(decoded.event.event_time, time.reference, time.maxEventTimeSkewMs);
+      if (ahead === undefined) {
+        inputs.push({ event: decoded.event, messageId: message.messageId });
+        inputIndex.push(i);
+        continue;
+      }
+      errors = [ahead];
+      reason = 'event_time_ahead';
+    } else {
+      errors = decoded.errors;
+      reason = 'invalid';
+    }
+    counts.rejected++;
+    const byReason = (counts.rejectedByReason ??= {});
+    byReason[reason] = (byReason[reason] ?? 0) + 1;
+    outcomes[i] = { kind: 'rejected', errors };
+    rejects.push({ raw: rawOf(message.value), key: message.key ?? null, errors, source: message.source, stage: 'validation' });
+  }
+  const states = inputs.length > 0 ? await featureStore.apply(partition, inputs, features) : NO_STATES;
+  return { outcomes, rejects, counts, inputs, inputIndex, states };
 }
 
 const NO_STATES: readonly StateOutcome[] = [];
