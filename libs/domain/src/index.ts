@@ -24,3 +24,4 @@ export * from './pipeline/risk-pipeline';
 export * from './pipeline/event-time-skew';
 export * from './rules/lifecycle';
 export * from './suppression';
+export * from './backtest';
