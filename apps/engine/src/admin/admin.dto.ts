@@ -40,6 +40,14 @@ export class RuleBodyDto {
   @Allow()
   conditions?: unknown;
   @ApiProperty({ type: 'object', additionalProperties: true, example: EXAMPLE_EVENT }) @Allow() event?: unknown;
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    example: { key: 'user_id', duration: '30m' },
+    description: 'alert at most once per key value per duration of event time (docs/suppression.md)',
+  })
+  @Allow()
+  cooldown?: unknown;
 }
 
 export class BaseVersionDto {

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import {
   AlertPublisher,
+  AlertSuppressor,
   FeatureStore,
   RecentAlerts,
   RecentRejects,
@@ -17,6 +18,7 @@ import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { ReadinessRegistry } from '../health/readiness';
 import { RulesModule } from '../rules/rules.module';
+import { SuppressionModule } from '../suppression/suppression.module';
 import { ClientRegistry } from './client-registry';
 import { EngineAdapters, openEngineAdapters } from './engine-adapters';
 import { EngineLifecycle } from './engine.lifecycle';
@@ -65,21 +67,21 @@ export class EngineModule {
       adapter(KafkaConnection, (a): KafkaConnection => ({ client: a.kafka })),
       {
         provide: RiskPipeline,
-        useFactory: (adapters: EngineAdapters, rules: RuleSetHolder) =>
+        useFactory: (adapters: EngineAdapters, rules: RuleSetHolder, suppressor: AlertSuppressor) =>
           new RiskPipeline(
             adapters.featureStore,
             rules,
             { verdicts: adapters.verdicts, alerts: adapters.alerts, rejects: adapters.rejects },
-            { alertThreshold: config.alerts.threshold, maxEventTimeSkewMs: config.maxEventTimeSkewMs },
+            { alertThreshold: config.alerts.threshold, maxEventTimeSkewMs: config.maxEventTimeSkewMs, suppressor },
           ),
-        inject: [EngineAdapters, RuleSetHolder],
+        inject: [EngineAdapters, RuleSetHolder, AlertSuppressor],
       },
       EngineLifecycle,
     ];
     return {
       module: EngineModule,
       global: true,
-      imports: [RulesModule.forRoot(config, features, fields)],
+      imports: [RulesModule.forRoot(config, features, fields), SuppressionModule.forRoot(config, features, fields)],
       providers,
       exports: providers.map((p) => ('provide' in p ? p.provide : p)),
     };

@@ -37,7 +37,7 @@ export function monthlyVerdictIndex(prefix: string, eventTime: string): string {
 }
 
 /** Bumped whenever a template changes; start-up replaces an older one (existing indices keep their mapping). */
-export const TEMPLATE_VERSION = 1;
+export const TEMPLATE_VERSION = 2;
 
 const keyword = { type: 'keyword' } as const;
 const date = { type: 'date', format: 'strict_date_optional_time||epoch_millis' } as const;
@@ -67,6 +67,24 @@ const DEFAULT_FEATURE_MAPPINGS = {
   city_changed: { type: 'boolean' },
 } as const;
 
+/**
+ * A suppressed verdict's `suppressed` and `suppression` (docs/suppression.md), added in template version 2.
+ * Also put on the existing monthly indices at start-up: their strict mapping would refuse the fields.
+ */
+export const SUPPRESSION_MAPPINGS = {
+  suppressed: { type: 'boolean' },
+  suppression: {
+    type: 'object',
+    properties: {
+      kind: keyword,
+      reason: { type: 'keyword', ignore_above: 2048 },
+      rule_id: keyword,
+      entity: keyword,
+      until: date,
+    },
+  },
+} as const;
+
 export const VERDICT_MAPPINGS = {
   dynamic: 'strict',
   // Features are data (SPEC §3): a new one must be storable without a template change. Any JSON
@@ -89,6 +107,7 @@ export const VERDICT_MAPPINGS = {
     features: { type: 'object', dynamic: true, properties: DEFAULT_FEATURE_MAPPINGS },
     late: { type: 'boolean' },
     rules_version: { type: 'integer' },
+    ...SUPPRESSION_MAPPINGS,
     decided_at: date,
   },
 } as const;
@@ -167,6 +186,8 @@ export async function ensureVerdictIndices(client: ElasticsearchClient, settings
     if (version === null || version === undefined || version < TEMPLATE_VERSION) {
       await client.putIndexTemplate(name, body);
       templatesPut.push(name);
+      // Indices made from an older template keep their mapping: give them the fields added since (adding is allowed).
+      if (name === names.verdictTemplate && version !== null) await client.putMapping(names.verdictPattern, { properties: SUPPRESSION_MAPPINGS });
     }
   }
   return { templatesPut };

@@ -244,6 +244,16 @@ export class ElasticsearchClient {
     await this.call('PUT', `/_index_template/${enc(name)}`, { body: template });
   }
 
+  /** Adds fields to the mapping of the indices matching `index` (a name or pattern); none matching is not an error. */
+  async putMapping(index: string, mapping: Record<string, unknown>): Promise<void> {
+    try {
+      await this.call('PUT', `/${enc(index)}/_mapping`, { body: mapping });
+    } catch (error) {
+      if (error instanceof EsResponseError && error.statusCode === 404) return;
+      throw error;
+    }
+  }
+
   /** Index name → alias names, for the indices behind `alias`; empty when the alias does not exist. */
   async getAlias(alias: string): Promise<Record<string, string[]>> {
     try {

@@ -24,6 +24,7 @@ export class EngineMetrics {
   private readonly stateEvictions: Counter<'kind'>;
   private readonly memoryRefused: Counter;
   private readonly rejects: Counter<'source' | 'reason'>;
+  private readonly suppressedAlerts: Counter<'kind'>;
   private readonly ruleHits: Counter<'rule_id' | 'mode' | 'rules_version'>;
   /** Per rules_version seen, oldest first: the rule_id/mode pairs it has series for. */
   private readonly ruleHitSeries = new Map<number, Map<string, { rule_id: string; mode: string }>>();
@@ -115,6 +116,12 @@ export class EngineMetrics {
       labelNames: ['risk_level'],
       registers: [this.registry],
     });
+    this.suppressedAlerts = new Counter({
+      name: 'risk_engine_alerts_suppressed_total',
+      help: 'Alerts not published because a rule cooldown or a snooze held them back (docs/suppression.md); their verdicts are stored',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
   }
 
   recordBatch(source: string, counts: OutcomeCounts, seconds: number): void {
@@ -128,6 +135,7 @@ export class EngineMetrics {
         if (count > 0) this.rejects.inc({ source, reason }, count);
       }
     }
+    for (const [kind, count] of Object.entries(counts.suppressedByKind ?? {})) if (count > 0) this.suppressedAlerts.inc({ kind }, count);
     this.decisionSeconds.observe({ source }, seconds);
   }
 
