@@ -10,6 +10,7 @@ import {
   loadFeatureFile,
   loadFieldFile,
   loadRuleFiles,
+  loadRulesDirLists,
   parseDuration,
   parseEventTime,
   type InboundMessage,
@@ -91,6 +92,7 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   let features;
   let fields;
   let rules;
+  let lists;
   try {
     // A rules folder of one's own may leave out features.json: the shipped defaults then apply (issue 13 item 4).
     if (existsSync(join(rulesDir, FEATURES_FILE))) features = loadFeatureFile(rulesDir);
@@ -103,6 +105,8 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
     // Declared event fields (docs/fields.md): none when the folder has no fields.json.
     fields = loadFieldFile(rulesDir, features);
     rules = loadRuleFiles(rulesDir, knownFacts(features, fields));
+    // Lists of rules/lists/ (docs/lists.md); expiry judged at --now when given, else the wall clock.
+    lists = loadRulesDirLists(rulesDir, rules, referenceTime === undefined ? Date.now : () => referenceTime);
   } catch (error) {
     io.stderr.write(`cannot load rules from ${rulesDir}: ${(error as Error).message}\n`);
     return 2;
@@ -156,7 +160,7 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   const rejects = new NdjsonRejectSink(outputs.rejects?.stream);
   const pipeline = new RiskPipeline(
     state.store,
-    new RuleSetHolder({ version: 1, rules }, fields),
+    new RuleSetHolder({ version: 1, rules }, fields, lists),
     { verdicts, alerts: new CountingAlertPublisher(), rejects },
     {
       alertThreshold: 'MEDIUM',

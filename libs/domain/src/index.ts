@@ -25,3 +25,7 @@ export * from './pipeline/event-time-skew';
 export * from './rules/lifecycle';
 export * from './suppression';
 export * from './backtest';
+export * from './lists/list';
+export * from './lists/list-matcher';
+export * from './lists/list-registry';
+export * from './lists/list-files';

@@ -31,6 +31,15 @@ export function isEventsPath(req: Request): boolean {
   return /^\/events\/?$/i.test((req.url ?? '').split('?')[0]);
 }
 
+/** Largest bulk list upload (NDJSON or CSV): a million entries with notes fit (docs/lists.md). */
+export const LIST_UPLOAD_LIMIT_BYTES = 256 * 1024 * 1024;
+const LIST_UPLOAD_TYPES = ['application/x-ndjson', 'text/csv'];
+
+/** `POST /lists/<name>/entries` as NDJSON or CSV: kept as bytes and split into lines by the lists controller. */
+export function isListUpload(req: Request): boolean {
+  return req.method === 'POST' && /^\/lists\/[^/]+\/entries\/?$/i.test((req.url ?? '').split('?')[0]) && Boolean(req.is(LIST_UPLOAD_TYPES));
+}
+
 /**
  * Every body is read as bytes by body-parser (which also inflates gzip,
  * deflate and br, and enforces the size limits), then decoded here with a
@@ -41,6 +50,7 @@ export function isEventsPath(req: Request): boolean {
  */
 export function installBodyReaders(app: NestExpressApplication, maxEventsBodyBytes: number): void {
   app.useBodyParser('raw', { type: (req: Request) => isEventsPath(req), limit: maxEventsBodyBytes });
+  app.useBodyParser('raw', { type: (req: Request) => isListUpload(req), limit: LIST_UPLOAD_LIMIT_BYTES });
   app.useBodyParser('raw', {
     type: (req: Request) => !isEventsPath(req) && Boolean(req.is(['application/json', 'application/*+json'])),
     limit: ADMIN_BODY_LIMIT_BYTES,
@@ -49,7 +59,7 @@ export function installBodyReaders(app: NestExpressApplication, maxEventsBodyByt
     try {
       if (!Buffer.isBuffer(req.body)) return next();
       checkCharset(req.headers['content-type']);
-      if (!isEventsPath(req)) req.body = parseJsonBody(req.body);
+      if (!isEventsPath(req) && !isListUpload(req)) req.body = parseJsonBody(req.body);
       next();
     } catch (error) {
       next(error);

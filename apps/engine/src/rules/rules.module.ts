@@ -6,6 +6,11 @@ import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { openRuleSetStore } from '@risk/infra/wiring/open-rule-set-store';
 import { RulesController } from '../admin/rules.controller';
+import { ListsController } from '../admin/lists.controller';
+import { ListRegistry } from '@risk/domain/lists/list-registry';
+import { ListStore } from '@risk/domain/lists/list-store';
+import { ListSync } from '@risk/domain/lists/list-sync';
+import { listProviders } from '../lists/lists.providers';
 import { RuleSetsController } from '../admin/rulesets.controller';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { ApiKeyVerifier } from '../auth/api-key.verifier';
@@ -40,13 +45,23 @@ export class RulesModule {
       { provide: RuleSetStore, useFactory: (opened: OpenedRuleSets): RuleSetStore => opened.store, inject: [OpenedRuleSets] },
       {
         provide: RuleAdministration,
-        useFactory: (store: RuleSetStore): RuleAdministration =>
-          new RuleAdministration(store, features, { fields, onActivated: (set) => activations.emit(set) }),
-        inject: [RuleSetStore],
+        useFactory: (store: RuleSetStore, lists: ListStore): RuleAdministration =>
+          new RuleAdministration(store, features, {
+            fields,
+            onActivated: (set) => activations.emit(set),
+            knownLists: async () => new Set((await lists.summaries()).map((list) => list.name)),
+          }),
+        inject: [RuleSetStore, ListStore],
       },
       {
         provide: RuleSetHolder,
-        useFactory: async (admin: RuleAdministration, store: RuleSetStore, logger: JsonLogger): Promise<RuleSetHolder> => {
+        // ListSync is injected so that the lists are loaded before the first version decides.
+        useFactory: async (
+          admin: RuleAdministration,
+          store: RuleSetStore,
+          logger: JsonLogger,
+          registry: ListRegistry,
+        ): Promise<RuleSetHolder> => {
           const log = logger.child('rules');
           if ((await store.activeVersion()) === undefined) {
             const seeded = await admin.seed(loadRuleFiles(config.rulesDir, knownFacts(features, fields)));
@@ -64,16 +79,17 @@ export class RulesModule {
           }
           if (fields.length > 0) log.info('declared event fields', { fields: fields.map((f) => `${f.name}: ${f.type}`) });
           log.info('deciding with rule set version', { rules_version: active.version, rules: active.rules.length });
-          return new RuleSetHolder(active, fields);
+          return new RuleSetHolder(active, fields, registry);
         },
-        inject: [RuleAdministration, RuleSetStore, JsonLogger],
+        inject: [RuleAdministration, RuleSetStore, JsonLogger, ListRegistry, ListSync],
       },
       RulesWatcher,
+      ...listProviders(config),
     ];
     return {
       module: RulesModule,
       global: true,
-      controllers: [RulesController, RuleSetsController],
+      controllers: [RulesController, RuleSetsController, ListsController],
       providers,
       exports: [RuleSetHolder, RuleSetStore, RuleAdministration, RulesWatcher],
     };

@@ -187,7 +187,7 @@ describe('rules on lists', () => {
       priority: 1,
       conditions: { all: [{ fact: 'ip_address', operator, value }] },
       event: { type: 'risk', params: { risk_level: 'HIGH', score: 90, reason: 'listed' } },
-    }) as RuleDefinition;
+    });
   const facts = new Set(['ip_address', 'device_id']);
 
   it('refuses a missing list at its path, and a value that is not a list name', () => {

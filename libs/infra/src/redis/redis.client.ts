@@ -30,7 +30,7 @@ export interface ScriptCall {
 
 /** A plain command in a pipeline; it is routed by its first argument (a key). */
 export interface CommandCall {
-  readonly command: 'get' | 'mget' | 'hmget' | 'lrange';
+  readonly command: 'get' | 'mget' | 'hmget' | 'lrange' | 'hset' | 'hdel' | 'hlen' | 'llen';
   readonly args: readonly (string | number)[];
   /** Bulk replies as Buffers (binary state) instead of UTF-8 strings. */
   readonly buffers?: boolean;
@@ -207,6 +207,11 @@ export class RedisClient {
 
   hgetall(key: string): Promise<Record<string, string>> {
     return this.call('HGETALL', () => this.client.hgetall(key));
+  }
+
+  /** One HSCAN page of a hash: the next cursor ('0' at the end) and its fields and values, alternating. */
+  hscan(key: string, cursor: string, count: number): Promise<[string, string[]]> {
+    return this.call('HSCAN', () => this.client.hscan(key, cursor, 'COUNT', count));
   }
 
   publish(channel: string, message: string): Promise<number> {

@@ -1,8 +1,9 @@
 import type { FeatureDefinition } from '@risk/domain/features/feature-definition';
 import type { DeclaredField } from '@risk/domain/events/declared-fields';
 import { ConflictError, InvalidInputError, NotFoundError, type FieldError } from '@risk/domain/shared/errors';
-import type { RuleDefinition, RuleMode } from '@risk/domain/rules/rule';
+import type { RuleDefinition, RuleMode, RuleSet } from '@risk/domain/rules/rule';
 import { knownFacts } from '@risk/domain/rules/rule-files';
+import { missingListErrors } from '@risk/domain/lists/list-references';
 import { dryRun, dryRunEvent, dryRunFeatures, type DryRunResult } from './dry-run';
 import { checkRulePayload, DEFAULT_PAYLOAD_LIMITS, type RulePayloadLimits } from './rule-payload';
 import {
@@ -21,6 +22,8 @@ export interface RuleAdministrationOptions {
   readonly fields?: readonly DeclaredField[];
   /** Called with each version this process activates, so it can decide with it at once (read-your-writes). */
   readonly onActivated?: (version: RuleSetVersion) => void;
+  /** The lists that exist (docs/lists.md): a rule naming another cannot be saved, a version naming another cannot be activated. */
+  readonly knownLists?: () => Promise<ReadonlySet<string>>;
 }
 
 /** The outcome of a write: the version it produced (or the current one when nothing changed) and the rule after it. */
@@ -104,6 +107,7 @@ export class RuleAdministration {
 
   async createRule(input: unknown, base: number | undefined, actor: string): Promise<RuleWriteResult> {
     const rule = this.parse(input);
+    await this.checkLists(rule);
     return this.write(base, actor, 'create', rule.id, (rules) => {
       if (rules.some((r) => r.id === rule.id))
         throw new ConflictError('RULE_EXISTS', `rule ${rule.id} already exists; use PUT /rules/${rule.id} to change it`);
@@ -123,6 +127,7 @@ export class RuleAdministration {
       document = { ...(input as Record<string, unknown>), id };
     }
     const rule = this.parse(document);
+    await this.checkLists(rule);
     return this.write(base, actor, 'update', id, (rules) => {
       const before = find(rules, id);
       return { rules: rules.map((r) => (r.id === id ? rule : r)), before, after: rule };
@@ -158,11 +163,28 @@ export class RuleAdministration {
     });
   }
 
+  /** 400 naming each `inList` / `notInList` condition whose list does not exist (docs/lists.md). */
+  private async checkLists(rule: RuleDefinition): Promise<void> {
+    if (this.options.knownLists === undefined) return;
+    const errors = missingListErrors(rule, await this.options.knownLists());
+    if (errors.length > 0) throw invalid('INVALID_RULE', errors);
+  }
+
+  /** 409 `LIST_MISSING` when a version to activate (a rollback) names a list deleted since. */
+  private async checkListsOfVersion(set: RuleSet): Promise<void> {
+    if (this.options.knownLists === undefined) return;
+    const lists = await this.options.knownLists();
+    const missing = set.rules.flatMap((rule) => missingListErrors(rule, lists).map((e) => `${rule.id}: ${e.message}`));
+    if (missing.length > 0)
+      throw new ConflictError('LIST_MISSING', `version ${set.version} names lists that no longer exist: ${missing.join('; ')}`);
+  }
+
   /** Activates a stored version: a rollback when it is older than the active one. */
   activate(version: number, actor: string, base?: number): Promise<{ version: RuleSetVersion; audit: AuditEntry }> {
     return this.oneAtATime(async () => {
       const target = await this.store.getVersion(version);
       if (target === undefined) throw new NotFoundError('rule set version', version);
+      await this.checkListsOfVersion(target);
       const audit = await this.store.activate(version, actor, base);
       this.options.onActivated?.(target);
       return { version: target, audit };
