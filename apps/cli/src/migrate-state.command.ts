@@ -1,8 +1,9 @@
-import { loadFeatureFile, type FeatureDefinition } from '@risk/domain';
+import type { FeatureDefinition } from '@risk/domain';
 import { CONFIG_TABLE, loadConfig } from '@risk/infra/config/engine-config';
 import type { RedisClient } from '@risk/infra/redis/redis.client';
 import { migrateState, type StateMigrationReport } from '@risk/infra/redis/redis-state-migration';
 import { describeRedisTarget, openRedis, type RedisTarget } from '@risk/infra/wiring/open-redis';
+import { loadRulesDirFeatures } from '@risk/infra/wiring/rules-dir-features';
 import { UsageError, parseArgs } from './args';
 import { MIGRATE_STATE_USAGE } from './migrate-state-usage';
 import type { ReplayIo } from './replay.command';
@@ -49,7 +50,8 @@ export async function runMigrateState(argv: readonly string[], io: ReplayIo): Pr
   if (!discard) {
     const rulesDir = args.get('rules') ?? 'rules';
     try {
-      definitions = loadFeatureFile(rulesDir);
+      // Without features.json, the shipped defaults, as the service and replay do (issue 13 item 4).
+      definitions = loadRulesDirFeatures(rulesDir, (message) => io.stderr.write(`migrate-state: ${message}\n`));
     } catch (error) {
       io.stderr.write(`migrate-state: cannot load the feature definitions from ${rulesDir}: ${(error as Error).message}\n`);
       return 2;

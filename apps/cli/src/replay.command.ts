@@ -1,13 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
-  FEATURES_FILE,
   RiskEngineError,
   RiskPipeline,
   RuleSetHolder,
   knownFacts,
-  loadFeatureFile,
   loadFieldFile,
   loadRuleFiles,
   loadRulesDirLists,
@@ -25,7 +21,7 @@ import { Interruption, exitCodeOf } from './interruption';
 import { resolveReplayPaths } from './replay-paths';
 import { openReplayOutputs, type ReplayOutputs } from './replay-outputs';
 import { memoryState, type ReplayState, type StateFactory } from './replay-state';
-import { shippedFeatures } from './shipped-features';
+import { loadRulesDirFeatures } from '@risk/infra/wiring/rules-dir-features';
 
 export type { StateFactory } from './replay-state';
 
@@ -95,13 +91,7 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   let lists;
   try {
     // A rules folder of one's own may leave out features.json: the shipped defaults then apply (issue 13 item 4).
-    if (existsSync(join(rulesDir, FEATURES_FILE))) features = loadFeatureFile(rulesDir);
-    else {
-      features = shippedFeatures();
-      io.stderr.write(
-        `replay: ${rulesDir} has no ${FEATURES_FILE}: using the shipped default features (${features.map((f) => f.name).join(', ')})\n`,
-      );
-    }
+    features = loadRulesDirFeatures(rulesDir, (message) => io.stderr.write(`replay: ${message}\n`));
     // Declared event fields (docs/fields.md): none when the folder has no fields.json.
     fields = loadFieldFile(rulesDir, features);
     rules = loadRuleFiles(rulesDir, knownFacts(features, fields));

@@ -10,10 +10,10 @@ import {
   RuleSetHolder,
   VerdictQuery,
   VerdictSink,
-  loadFeatureFile,
   loadFieldFile,
 } from '@risk/domain';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
+import { loadRulesDirFeatures } from '@risk/infra/wiring/rules-dir-features';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { ReadinessRegistry } from '../health/readiness';
@@ -35,7 +35,8 @@ import { KafkaConnection } from './kafka-connection';
 @Module({})
 export class EngineModule {
   static forRoot(config: EngineConfig, logger: JsonLogger): DynamicModule {
-    const features = loadFeatureFile(config.rulesDir);
+    // Without features.json, the shipped defaults, said in the log (issue 13 item 4); versions may pin their own.
+    const features = loadRulesDirFeatures(config.rulesDir, (message) => logger.warn(message));
     // Declared event fields (docs/fields.md): none unless rules/ holds a fields.json.
     const fields = loadFieldFile(config.rulesDir, features);
     const readiness = new ReadinessRegistry();

@@ -12,6 +12,7 @@ import { ListStore } from '@risk/domain/lists/list-store';
 import { ListSync } from '@risk/domain/lists/list-sync';
 import { listProviders } from '../lists/lists.providers';
 import { RuleSetsController } from '../admin/rulesets.controller';
+import { FeaturesController } from '../admin/features.controller';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { ApiKeyVerifier } from '../auth/api-key.verifier';
 import { RuleActivations } from './rule-activations';
@@ -71,15 +72,17 @@ export class RulesModule {
             });
           }
           const active = await admin.active();
-          // Stored versions were valid when written; the feature definitions may have changed since.
+          // Stored versions were valid when written; one stored without features reads as features.json, which may have changed.
           for (const rule of active.rules) {
             const problems = validateRule(rule, admin.facts);
             if (problems.length > 0)
-              log.warn('an active rule no longer validates against the feature definitions', { rule_id: rule.id, problems });
+              log.warn("an active rule no longer validates against its version's features", { rule_id: rule.id, problems });
           }
           if (fields.length > 0) log.info('declared event fields', { fields: fields.map((f) => `${f.name}: ${f.type}`) });
           log.info('deciding with rule set version', { rules_version: active.version, rules: active.rules.length });
-          return new RuleSetHolder(active, fields, registry);
+          log.info('deciding with features', { features: admin.featuresOf(active).map((f) => f.name) });
+          // Versions stored before features were versioned decide with the start-up features.json (docs/features.md).
+          return new RuleSetHolder(active, fields, registry, features);
         },
         inject: [RuleAdministration, RuleSetStore, JsonLogger, ListRegistry, ListSync],
       },
@@ -89,7 +92,7 @@ export class RulesModule {
     return {
       module: RulesModule,
       global: true,
-      controllers: [RulesController, RuleSetsController, ListsController],
+      controllers: [RulesController, RuleSetsController, FeaturesController, ListsController],
       providers,
       exports: [RuleSetHolder, RuleSetStore, RuleAdministration, RulesWatcher],
     };

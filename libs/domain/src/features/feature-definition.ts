@@ -38,6 +38,8 @@ export interface FeatureDefinition {
   readonly where?: readonly FieldFilter[];
   /** Window length in ms; 0 for `changed`. */
   readonly windowMs: number;
+  /** Free text for people (GET /features); not part of the definition's identity (`featureId`). */
+  readonly description?: string;
 }
 
 export type FeatureValue = number | boolean;
@@ -170,6 +172,7 @@ export function parseFeatureDefinitions(json: unknown, declared: readonly Declar
       eventTypes: eventTypes as string[] | undefined,
       where,
       windowMs,
+      ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
     });
   });
   if (errors.length > 0) {

@@ -1,5 +1,6 @@
 import type { RiskEvent } from '../events/risk-event';
-import type { FeatureValues } from './feature-definition';
+import type { EntityReadOutcome } from './entity-read';
+import type { FeatureDefinition, FeatureValues } from './feature-definition';
 
 /** What the state layer decided for one valid event (SPEC §2–§3). */
 export type StateOutcome =
@@ -47,9 +48,36 @@ export interface StateSettings {
  * `redelivered` with its first outcome when its `messageId` matches the one
  * that was accepted, else as `duplicate`. Errors are `RiskEngineError`s; a retriable one means no
  * entity was half-updated.
+ *
+ * `definitions` are the features to compute for this batch: those pinned by
+ * the rule set version deciding it (docs/features.md, "Features changed
+ * live"); undefined keeps the store's current ones. A store given other
+ * definitions computes them from this batch on: every feature whose
+ * `featureId` stays keeps its state, a removed or redefined one's state is
+ * dropped, an added one starts empty. Callers pass the same array for the
+ * same set (FeatureSetResolver), so the check per batch is one comparison.
  */
 export abstract class FeatureStore {
-  abstract apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]>;
+  abstract apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]>;
   /** Frees resources; the store must not be used afterwards. */
   abstract close(): Promise<void>;
+
+  /**
+   * Investigation read (`GET /entities/:key/:value/features`): one entity's
+   * features as of its latest accepted event. Changes no state. A store that
+   * cannot read without writing answers `unsupported`.
+   */
+  readEntity(_entity: string, _value: string): Promise<EntityReadOutcome> {
+    return Promise.resolve({ kind: 'unsupported' });
+  }
+
+  /**
+   * The features `event` would get from the live state if it were accepted
+   * now (`POST /rules/evaluate` without `features`), WITHOUT changing any
+   * state: no dedup record, no watermark move, no entity write. Undefined
+   * from a store that cannot read without writing.
+   */
+  preview(_event: RiskEvent): Promise<FeatureValues | undefined> {
+    return Promise.resolve(undefined);
+  }
 }

@@ -12,6 +12,7 @@ import {
   type EntityState,
   type StateTally,
 } from './entity-features';
+import { previewFeatures, readEntity, type EntityReadOutcome } from './entity-read';
 
 /** The memory store's entity groups: the shared group definition and its keys' states. */
 interface MemoryGroup {
@@ -70,7 +71,7 @@ export interface MemoryBudget {
  * that a lagging partition would still count (documented in the README).
  */
 export class MemoryFeatureStore extends FeatureStore {
-  private readonly groups: MemoryGroup[];
+  private groups: MemoryGroup[];
   private readonly partitionMax = new Map<string, number>();
   /** Every accepted event_id still remembered (SPEC §2 dedup). */
   private readonly accepted = new Set<string>();
@@ -88,38 +89,101 @@ export class MemoryFeatureStore extends FeatureStore {
   private sinceSweep = 0;
   /** Window entries and series held (all entities), for the budget estimate. */
   private readonly tally: StateTally = { entries: 0, series: 0 };
-  private readonly makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
-  private readonly scratch: FeatureValue[];
+  private makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
+  private scratch: FeatureValue[];
   /** The event's entity state per group (undefined: the event lacks the entity field). */
-  private readonly states: (EntityState | undefined)[];
+  private states: (EntityState | undefined)[];
   /** Sink of {@link touch}: kept so that its loads are not optimised away. */
   touched = 0;
 
   constructor(
-    definitions: readonly FeatureDefinition[],
+    private definitions: readonly FeatureDefinition[],
     private readonly settings: StateSettings,
     private readonly budget?: MemoryBudget,
   ) {
     super();
     this.makeFeatures = featureValuesFactory(definitions);
     this.scratch = definitions.map(() => 0);
-    this.groups = buildEntityGroups(definitions, settings).map((group) => ({
-      group,
-      byKey: new Map(),
-      strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct'),
-    }));
+    this.groups = buildEntityGroups(definitions, settings).map((group) => memoryGroup(group));
     this.states = this.groups.map(() => undefined);
   }
 
-  apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
-    return Promise.resolve(this.applySync(partition, inputs));
+  apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
+    return Promise.resolve(this.applySync(partition, inputs, definitions));
   }
 
   /** Synchronous core, usable directly by in-process callers and tests. */
-  applySync(partition: string, inputs: readonly StateInput[]): StateOutcome[] {
+  applySync(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): StateOutcome[] {
+    if (definitions !== undefined && definitions !== this.definitions) this.redefine(definitions);
     const outcomes = new Array<StateOutcome>(inputs.length);
     for (let i = 0; i < inputs.length; i++) outcomes[i] = this.applyOne(partition, inputs[i]);
     return outcomes;
+  }
+
+  /**
+   * Computes `definitions` from now on (see FeatureStore.apply). A group whose
+   * features all stay is kept as it is; otherwise each of its entities keeps
+   * the series and latest values of the features whose id stays, and the
+   * others' state is dropped (and leaves the budget tally). O(entities of the
+   * changed groups), once per change of the feature set.
+   */
+  redefine(definitions: readonly FeatureDefinition[]): void {
+    const before = new Map(this.groups.map((g) => [g.group.entity, g]));
+    const groups = buildEntityGroups(definitions, this.settings).map((group) => {
+      const old = before.get(group.entity);
+      before.delete(group.entity);
+      return old === undefined ? memoryGroup(group) : this.carryOver(old, group);
+    });
+    // Entity fields no feature is keyed on any more.
+    for (const gone of before.values()) for (const [key, state] of gone.byKey) this.forget(gone, key, state);
+    this.definitions = definitions;
+    this.groups = groups;
+    this.makeFeatures = featureValuesFactory(definitions);
+    this.scratch = definitions.map(() => 0);
+    this.states = groups.map(() => undefined);
+  }
+
+  private carryOver(old: MemoryGroup, group: EntityGroup): MemoryGroup {
+    const seriesFrom = group.windowed.map((slot) => old.group.windowed.findIndex((o) => o.id === slot.id));
+    const latestFrom = group.changed.map((slot) => old.group.changed.findIndex((o) => o.id === slot.id));
+    const unchanged =
+      seriesFrom.length === old.group.windowed.length &&
+      latestFrom.length === old.group.changed.length &&
+      seriesFrom.every((from, i) => from === i) &&
+      latestFrom.every((from, i) => from === i);
+    if (unchanged) return { ...old, group };
+    const kept = new Set(seriesFrom);
+    const next = memoryGroup(group);
+    for (const [key, state] of old.byKey) {
+      state.series.forEach((series, i) => {
+        if (series === undefined || kept.has(i)) return;
+        this.tally.entries -= series.times.length;
+        this.tally.series--;
+      });
+      next.byKey.set(key, {
+        series: seriesFrom.map((from) => (from < 0 ? undefined : state.series[from])),
+        latest: latestFrom.map((from) => (from < 0 ? undefined : state.latest[from])),
+        newest: state.newest,
+      });
+    }
+    return next;
+  }
+
+  override readEntity(entity: string, value: string): Promise<EntityReadOutcome> {
+    const groups = this.groups;
+    return Promise.resolve(readEntity(groups.map((g) => g.group), entity, value, (_group, index) => groups[index].byKey.get(value)));
+  }
+
+  override preview(event: RiskEvent): Promise<FeatureValues> {
+    const groups = this.groups;
+    const values = this.scratch.slice();
+    previewFeatures(
+      groups.map((g) => g.group),
+      event,
+      values,
+      (_group, index, key) => groups[index].byKey.get(key),
+    );
+    return Promise.resolve(this.makeFeatures(values));
   }
 
   async close(): Promise<void> {
@@ -290,6 +354,10 @@ export class MemoryFeatureStore extends FeatureStore {
     this.acceptedOrderHead = head;
     if (head > from) budget.onEvict?.('dedup', head - from);
   }
+}
+
+function memoryGroup(group: EntityGroup): MemoryGroup {
+  return { group, byKey: new Map(), strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct') };
 }
 
 /**

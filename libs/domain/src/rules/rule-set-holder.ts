@@ -1,6 +1,8 @@
 import type { DeclaredField } from '../events/declared-fields';
 import { CompiledRuleSet } from './rule-compiler';
 import type { RuleSet } from './rule';
+import type { FeatureDefinition } from '../features/feature-definition';
+import { FeatureSetResolver } from '../features/feature-document';
 import { NO_LISTS, type ListRegistry } from '../lists/list-registry';
 
 /**
@@ -9,18 +11,25 @@ import { NO_LISTS, type ListRegistry } from '../lists/list-registry';
  * the pipeline reads `current` once per batch, so a batch never mixes versions.
  * The declared event fields (`rules/fields.json`) travel with every compiled
  * version: the pipeline decodes a batch with the fields its rules were compiled for.
+ * So do the features the version pins (its `features`, else `startupFeatures`):
+ * the pipeline hands them to the feature store with the batch.
  */
 export class RuleSetHolder {
   private compiled: CompiledRuleSet;
   private readonly listeners = new Set<(next: CompiledRuleSet) => void>();
+  /** Undefined when the holder was given no start-up features (replay, tests): the store's own then apply. */
+  private readonly features: FeatureSetResolver | undefined;
 
   constructor(
     initial: RuleSet,
     private readonly fields: readonly DeclaredField[] = [],
     /** The named lists every version's `inList` / `notInList` conditions read (docs/lists.md). */
     readonly lists: ListRegistry = NO_LISTS,
+    /** The start-up `features.json`: what versions stored without features decide with (docs/features.md). */
+    startupFeatures?: readonly FeatureDefinition[],
   ) {
-    this.compiled = new CompiledRuleSet(initial, fields, undefined, lists);
+    this.features = startupFeatures === undefined ? undefined : new FeatureSetResolver(startupFeatures, fields);
+    this.compiled = this.compile(initial);
   }
 
   get current(): CompiledRuleSet {
@@ -33,10 +42,16 @@ export class RuleSetHolder {
    */
   activate(next: RuleSet): boolean {
     if (next.version === this.compiled.version) return false;
-    const compiled = new CompiledRuleSet(next, this.fields, undefined, this.lists);
+    const compiled = this.compile(next);
     this.compiled = compiled;
     for (const listener of this.listeners) listener(compiled);
     return true;
+  }
+
+  /** Throws `INVALID_FEATURES` when the version's features do not validate here (declared fields changed since). */
+  private compile(set: RuleSet): CompiledRuleSet {
+    const features = this.features === undefined ? undefined : this.features.definitionsOf(set.features);
+    return new CompiledRuleSet(set, this.fields, features, this.lists);
   }
 
   onChange(listener: (next: CompiledRuleSet) => void): () => void {

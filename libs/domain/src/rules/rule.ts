@@ -1,4 +1,5 @@
 import type { RiskLevel } from '../verdicts/verdict';
+import type { FeatureDocument } from '../features/feature-document';
 
 /** json-rules-engine leaf condition. */
 export interface LeafCondition {
@@ -51,6 +52,8 @@ export interface RuleCooldown {
 export interface RuleSet {
   readonly version: number;
   readonly rules: readonly RuleDefinition[];
+  /** The feature definitions the version pins (docs/features.md); absent: the start-up `features.json`. */
+  readonly features?: readonly FeatureDocument[];
 }
 
 /** json-rules-engine's built-in operators (SPEC §4). */

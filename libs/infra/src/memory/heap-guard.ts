@@ -1,6 +1,11 @@
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { FeatureStore, RiskEngineError, type StateInput, type StateOutcome } from '@risk/domain';
+import {
+  type EntityReadOutcome,
+  type FeatureValues,
+  type RiskEvent,
+} from '@risk/domain';
+import { FeatureStore, RiskEngineError, type FeatureDefinition, type StateInput, type StateOutcome } from '@risk/domain';
 
 /** Retriable: HTTP answers 503 with Retry-After, the Kafka consumer pauses the partition and retries. */
 export class MemoryPressureError extends RiskEngineError {
@@ -65,12 +70,21 @@ export class HeapGuardedFeatureStore extends FeatureStore {
     super();
   }
 
-  apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
+  apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
     if (this.guard.overloaded) {
       this.onRefused(inputs.length);
       return Promise.reject(new MemoryPressureError());
     }
-    return this.inner.apply(partition, inputs);
+    return this.inner.apply(partition, inputs, definitions);
+  }
+
+  /** Reads allocate little and change nothing: never refused. */
+  override readEntity(entity: string, value: string): Promise<EntityReadOutcome> {
+    return this.inner.readEntity(entity, value);
+  }
+
+  override preview(event: RiskEvent): Promise<FeatureValues | undefined> {
+    return this.inner.preview(event);
   }
 
   async close(): Promise<void> {

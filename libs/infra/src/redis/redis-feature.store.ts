@@ -6,7 +6,10 @@ import {
   emptyFeatureValue,
   featureValuesFactory,
   type FeatureDefinition,
+  type EntityReadOutcome,
   type FeatureValue,
+  type FeatureValues,
+  type RiskEvent,
   type StateInput,
   type StateOutcome,
   type StateSettings,
@@ -23,12 +26,23 @@ import {
 } from './redis-entity-states';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { PartitionLedger, partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
+import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 import { backoffDelay, sleep } from '../retry/retry';
 import { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
 
 export { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
+
+/** One feature set's side of the store (see `RedisFeatureStore.planOf`). */
+interface FeatureSetPlan {
+  readonly definitions: readonly FeatureDefinition[];
+  /** The entity groups' plans and the states this process keeps between batches. */
+  readonly entities: EntityStates;
+  /** Acceptance, first outcomes and commit arguments over the partition's records. */
+  readonly ledger: PartitionLedger;
+  readonly empty: FeatureValue[];
+}
 
 /** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
 const MAX_ENTITY_ATTEMPTS = 20;
@@ -73,14 +87,12 @@ export class RedisFeatureStore extends FeatureStore {
   /** A single node: entity writes and commit in one atomic script (no applied records). */
   private readonly singleNode: boolean;
   private readonly prefix: string;
-  private readonly empty: FeatureValue[];
   private readonly owner = randomBytes(8).toString('hex');
   private readonly pendingTimeoutMs: number;
   private readonly claimTimeoutMs: number;
-  /** The entity groups' plans and the states this process keeps between batches. */
-  private readonly entities: EntityStates;
-  /** Acceptance, first outcomes and commit arguments over the partition's records. */
-  private readonly ledger: PartitionLedger;
+  /** The feature set computed now: batches capture it when they are queued (see `apply`). */
+  private plan: FeatureSetPlan;
+  private readonly dedupKeyTtlMs: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
@@ -89,7 +101,7 @@ export class RedisFeatureStore extends FeatureStore {
   constructor(
     private readonly client: RedisClient,
     definitions: readonly FeatureDefinition[],
-    settings: StateSettings,
+    private readonly settings: StateSettings,
     private readonly options: RedisFeatureStoreOptions,
   ) {
     super();
@@ -97,17 +109,8 @@ export class RedisFeatureStore extends FeatureStore {
     this.pendingTimeoutMs = options.pendingTimeoutMs ?? 3_600_000;
     this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
     // Idle partitions keep their dedup records a little longer than the event-time retention.
-    const dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
-    this.entities = new EntityStates(definitions, settings, {
-      prefix: this.prefix,
-      keyCodes: ENTITY_KEY_CODES,
-      cluster: client.isCluster,
-      cacheEntities: options.cacheEntities ?? 100_000,
-      recordAnswers: options.answersWithoutMessageId ?? true,
-    });
-    this.empty = definitions.map((definition) => emptyFeatureValue(definition));
-    const makeFeatures = featureValuesFactory(definitions);
-    this.ledger = new PartitionLedger(definitions, settings, makeFeatures, this.empty, { owner: this.owner, dedupKeyTtlMs });
+    this.dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
+    this.plan = this.planOf(definitions);
     this.claim = client.defineScript('claim', CLAIM_SCRIPT);
     this.writeEntities = client.defineScript('write_entities', WRITE_ENTITIES_SCRIPT);
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
@@ -115,11 +118,15 @@ export class RedisFeatureStore extends FeatureStore {
     this.singleNode = !client.isCluster;
   }
 
-  apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
+  apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
+    // Captured now, in call order: a batch computes the features its caller decided with, even while a batch of
+    // another feature set is still running on another partition (entity state is shared through Redis only).
+    if (definitions !== undefined && definitions !== this.plan.definitions) this.plan = this.planOf(definitions);
+    const plan = this.plan;
     const previous = this.tails.get(partition) ?? Promise.resolve();
     const run = previous.then(
-      () => this.applyNow(partition, inputs),
-      () => this.applyNow(partition, inputs),
+      () => this.applyNow(plan, partition, inputs),
+      () => this.applyNow(plan, partition, inputs),
     );
     const tail = run.then(
       () => undefined,
@@ -153,39 +160,68 @@ export class RedisFeatureStore extends FeatureStore {
     return checkStateLayout(this.client, this.prefix);
   }
 
+  /**
+   * The entity plans, cached states, ledger and empty values of one feature
+   * set. A new set starts with an empty cache: states cached for the old one
+   * are dropped, and each entity is read again (its sections are found by
+   * feature id, so unchanged features keep their state; see redis-entity.codec.ts).
+   */
+  private planOf(definitions: readonly FeatureDefinition[]): FeatureSetPlan {
+    const entities = new EntityStates(definitions, this.settings, {
+      prefix: this.prefix,
+      keyCodes: ENTITY_KEY_CODES,
+      cluster: this.client.isCluster,
+      cacheEntities: this.options.cacheEntities ?? 100_000,
+      recordAnswers: this.options.answersWithoutMessageId ?? true,
+    });
+    const empty = definitions.map((definition) => emptyFeatureValue(definition));
+    const identity = { owner: this.owner, dedupKeyTtlMs: this.dedupKeyTtlMs };
+    const ledger = new PartitionLedger(definitions, this.settings, featureValuesFactory(definitions), empty, identity);
+    return { definitions, entities, ledger, empty };
+  }
+
   /** The key holding one entity's state, e.g. `risk:{u:alice}:s`. */
   entityKey(entity: string, value: string): string {
-    const plan = this.entities.plans.find((p) => p.group.entity === entity);
+    const plan = this.plan.entities.plans.find((p) => p.group.entity === entity);
     return `${plan?.keyBefore ?? `${this.prefix}{${entityKeyCode(entity)}:`}${value}}:s`;
   }
 
-  private async applyNow(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
+  /** Investigation reads: GETs of entity blobs, nothing written (redis-entity.reads.ts). */
+  override readEntity(entity: string, value: string): Promise<EntityReadOutcome> {
+    return readRedisEntity(this.client, this.plan.entities.plans, entity, value);
+  }
+
+  override preview(event: RiskEvent): Promise<FeatureValues> {
+    return previewRedisFeatures(this.client, this.plan.entities.plans, this.plan.definitions, event);
+  }
+
+  private async applyNow(plan: FeatureSetPlan, partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
     if (inputs.length === 0) return [];
     const keys = this.partitionKeys(partition);
     const ids = [...new Set(inputs.map((input) => input.event.event_id))];
-    const units = this.entities.unitsOf(inputs);
-    const slots = this.entities.slotsOf(units, partition);
-    const read = await this.read(keys, ids, inputs.length + 32, slots);
+    const units = plan.entities.unitsOf(inputs);
+    const slots = plan.entities.slotsOf(units, partition);
+    const read = await this.read(plan, keys, ids, inputs.length + 32, slots);
     try {
       await this.options.afterStep?.('read');
       const base = read.partition.version;
-      const acceptance = this.ledger.accept(inputs, ids, read.partition, await this.featureSetsOf(keys, read.partition.records));
+      const acceptance = plan.ledger.accept(inputs, ids, read.partition, await this.featureSetsOf(plan, keys, read.partition.records));
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
-      for (const position of acceptance.accepted) work.features[position] = this.empty.slice();
+      for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
       if (this.singleNode) {
-        const outcomes = await this.updateAndCommit(keys, partition, inputs, acceptance, slots, read, work, base);
+        const outcomes = await this.updateAndCommit(plan, keys, partition, inputs, acceptance, slots, read, work, base);
         await this.options.afterStep?.('entities');
         return outcomes;
       }
-      await this.updateEntities(partition, inputs, acceptance, slots, read, work, base);
+      await this.updateEntities(plan, partition, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('entities');
-      const outcomes = this.ledger.outcomes(inputs, acceptance, work);
-      await this.commitPartition(keys, partition, base, inputs, acceptance, outcomes);
+      const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
+      await this.commitPartition(plan, keys, partition, base, inputs, acceptance, outcomes);
       return outcomes;
     } catch (error) {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
-      for (const unit of units) this.entities.drop(unit.index, unit.value);
+      for (const unit of units) plan.entities.drop(unit.index, unit.value);
       throw error;
     }
   }
@@ -196,6 +232,7 @@ export class RedisFeatureStore extends FeatureStore {
    * first is read again and recomputed, the others are done.
    */
   private async updateEntities(
+    plan: FeatureSetPlan,
     partition: string,
     inputs: readonly StateInput[],
     acceptance: Acceptance,
@@ -208,14 +245,14 @@ export class RedisFeatureStore extends FeatureStore {
     for (const position of acceptance.accepted) isAccepted[position] = 1;
     let pending = slots;
     for (let attemptNo = 1; ; attemptNo++) {
-      const writes = pending.map((slot) => this.entities.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.units.length > 0);
+      const writes = pending.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.units.length > 0);
       await this.options.afterStep?.('computed');
-      const conflicted = await this.write(writes, base);
+      const conflicted = await this.write(plan, writes, base);
       if (conflicted.length === 0) return;
       await this.afterConflict(partition, attemptNo, conflicted.length);
       // The slots another writer got to first are read again and recomputed; the others are written.
       pending = conflicted;
-      read = await this.readEntities(pending, base);
+      read = await this.readEntities(plan, pending, base);
     }
   }
 
@@ -239,6 +276,7 @@ export class RedisFeatureStore extends FeatureStore {
    * recomputed.
    */
   private async updateAndCommit(
+    plan: FeatureSetPlan,
     keys: ReturnType<RedisFeatureStore['partitionKeys']>,
     partition: string,
     inputs: readonly StateInput[],
@@ -251,38 +289,39 @@ export class RedisFeatureStore extends FeatureStore {
     const isAccepted = new Uint8Array(inputs.length);
     for (const position of acceptance.accepted) isAccepted[position] = 1;
     for (let attemptNo = 1; ; attemptNo++) {
-      const writes = slots.map((slot) => this.entities.compute(inputs, isAccepted, slot, read, work, false));
+      const writes = slots.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work, false));
       await this.options.afterStep?.('computed');
-      const outcomes = this.ledger.outcomes(inputs, acceptance, work);
-      const { records, order } = this.ledger.records(inputs, acceptance, outcomes);
+      const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
+      const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
       const units = writes.flatMap((w) => w.units);
       const expected = writes.length === 1 ? writes[0].expected.take() : Buffer.concat(writes.map((w) => w.expected.take()));
       const pack = writes.length === 1 ? writes[0].pack.take() : Buffer.concat(writes.map((w) => w.pack.take()));
       const answer = await this.writeAndCommit.run(
         [keys.state, keys.dedup, keys.order, keys.lock],
         [
-          ...this.ledger.commitArgs(base, acceptance, records.length / 2),
+          ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
           expected,
           groupBytes(units),
           pack,
-          String(this.entities.groupTtls.length),
-          ...this.entities.groupTtls,
+          String(plan.entities.groupTtls.length),
+          ...plan.entities.groupTtls,
           ...records,
           ...order,
         ],
       );
       if (answer === 'OK') return outcomes;
       if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
-      for (const unit of units) this.entities.drop(unit.index, unit.value);
+      for (const unit of units) plan.entities.drop(unit.index, unit.value);
       await this.afterConflict(partition, attemptNo, 1);
       const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
-      read = await this.readEntities(again, base);
+      read = await this.readEntities(plan, again, base);
       slots = again;
     }
   }
 
   /** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
   private async read(
+    plan: FeatureSetPlan,
     keys: ReturnType<RedisFeatureStore['partitionKeys']>,
     ids: readonly string[],
     headCount: number,
@@ -290,7 +329,7 @@ export class RedisFeatureStore extends FeatureStore {
   ): Promise<{ partition: PartitionRead } & EntityRead> {
     const started = Date.now();
     for (;;) {
-      const reads = this.entities.entityReads(slots, true);
+      const reads = plan.entities.entityReads(slots, true);
       const calls: PipelineCall[] = [
         { script: this.claim, keys: [keys.lock], args: [this.owner, this.claimTimeoutMs] },
         { command: 'hmget', args: [keys.state, 'max', 'ver'] },
@@ -311,8 +350,8 @@ export class RedisFeatureStore extends FeatureStore {
     }
   }
 
-  private async readEntities(slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
-    const reads = this.entities.entityReads(slots, false);
+  private async readEntities(plan: FeatureSetPlan, slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
+    const reads = plan.entities.entityReads(slots, false);
     const answers = await this.client.pipelined(reads.calls);
     return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base, !this.singleNode);
   }
@@ -323,11 +362,12 @@ export class RedisFeatureStore extends FeatureStore {
    * round trip, only then.
    */
   private async featureSetsOf(
+    plan: FeatureSetPlan,
     keys: ReturnType<RedisFeatureStore['partitionKeys']>,
     records: readonly (string | null)[],
   ): Promise<Map<string, string[]>> {
     const sets = new Map<string, string[]>();
-    const fields = this.ledger.otherFeatureSets(records);
+    const fields = plan.ledger.otherFeatureSets(records);
     if (fields.length === 0) return sets;
     const [names] = (await this.client.pipelined([{ command: 'hmget', args: [keys.state, ...fields.map((id) => `fs:${id}`)] }])) as (
       string | null
@@ -337,7 +377,7 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */
-  private async write(writes: readonly SlotWrite[], base: number): Promise<SlotUnits[]> {
+  private async write(plan: FeatureSetPlan, writes: readonly SlotWrite[], base: number): Promise<SlotUnits[]> {
     if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
     const ttl = String(this.pendingTimeoutMs);
@@ -347,7 +387,7 @@ export class RedisFeatureStore extends FeatureStore {
         return {
           script: this.writeEntities,
           keys: [w.apKey!],
-          args: [header, ttl, expected, groupBytes(w.units), w.pack.take(), ...this.entities.groupTtls],
+          args: [header, ttl, expected, groupBytes(w.units), w.pack.take(), ...plan.entities.groupTtls],
         };
       }),
     );
@@ -355,13 +395,14 @@ export class RedisFeatureStore extends FeatureStore {
     writes.forEach((w, i) => {
       if ((answers[i] as unknown[]).length === 0) return;
       // The cached states of the slot hold what was not written (and maybe other batches' changes on top): drop them.
-      for (const unit of w.units) this.entities.drop(unit.index, unit.value);
+      for (const unit of w.units) plan.entities.drop(unit.index, unit.value);
       conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units.map((unit) => ({ ...unit, entry: undefined })) });
     });
     return conflicted;
   }
 
   private async commitPartition(
+    plan: FeatureSetPlan,
     keys: ReturnType<RedisFeatureStore['partitionKeys']>,
     partition: string,
     base: number,
@@ -369,10 +410,10 @@ export class RedisFeatureStore extends FeatureStore {
     acceptance: Acceptance,
     outcomes: readonly StateOutcome[],
   ): Promise<void> {
-    const { records, order } = this.ledger.records(inputs, acceptance, outcomes);
+    const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
     const answer = await this.commit.run(
       [keys.state, keys.dedup, keys.order, keys.lock],
-      [...this.ledger.commitArgs(base, acceptance, records.length / 2), ...records, ...order],
+      [...plan.ledger.commitArgs(base, acceptance, records.length / 2), ...records, ...order],
     );
     if (answer !== 'OK') throw this.lostPartition(partition, answer);
   }

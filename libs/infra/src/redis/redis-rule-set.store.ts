@@ -3,6 +3,7 @@ import {
   RuleSetStore,
   StaleWriteError,
   versionRecord,
+  auditedFeatures,
   type AuditEntry,
   type AuditPage,
   type RuleSetChange,
@@ -141,6 +142,7 @@ export class RedisRuleSetStore extends RuleSetStore {
       rule_id: record.rule_id,
       before: change.before,
       after: change.after,
+      ...auditedFeatures(change),
     };
     const [ok, value] = (await this.commitScript.run(
       [this.keys.active, this.keys.versions, this.keys.summaries, this.keys.audit],

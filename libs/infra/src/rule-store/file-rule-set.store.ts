@@ -7,6 +7,7 @@ import {
   StaleWriteError,
   summarize,
   versionRecord,
+  auditedFeatures,
   type AuditEntry,
   type AuditPage,
   type RuleSetChange,
@@ -80,6 +81,7 @@ export class FileRuleSetStore extends RuleSetStore {
         rule_id: change.ruleId ?? null,
         before: change.before,
         after: change.after,
+        ...auditedFeatures(change),
       };
       await this.point(version.version, entry);
       return version;

@@ -3,6 +3,7 @@ import {
   StaleWriteError,
   summarize,
   versionRecord,
+  auditedFeatures,
   type AuditEntry,
   type AuditPage,
   type RuleSetChange,
@@ -51,6 +52,7 @@ export class MemoryRuleSetStore extends RuleSetStore {
       rule_id: change.ruleId ?? null,
       before: change.before,
       after: change.after,
+      ...auditedFeatures(change),
     });
     this.active = version.version;
     this.notify(version.version);

@@ -1,10 +1,13 @@
-import type { FeatureDefinition } from '@risk/domain/features/feature-definition';
+import type { FeatureDefinition, FeatureValues } from '@risk/domain/features/feature-definition';
+import type { RiskEvent } from '@risk/domain/events/risk-event';
 import type { DeclaredField } from '@risk/domain/events/declared-fields';
 import { ConflictError, InvalidInputError, NotFoundError, type FieldError } from '@risk/domain/shared/errors';
 import type { RuleDefinition, RuleMode, RuleSet } from '@risk/domain/rules/rule';
 import { knownFacts } from '@risk/domain/rules/rule-files';
 import { missingListErrors } from '@risk/domain/lists/list-references';
+import { FeatureSetResolver, featureDocuments, type FeatureDocument } from '@risk/domain/features/feature-document';
 import { dryRun, dryRunEvent, dryRunFeatures, type DryRunResult } from './dry-run';
+import { diffVersions, parseFeatureSet, rulesBrokenBy, type VersionDiff } from './feature-changes';
 import { checkRulePayload, DEFAULT_PAYLOAD_LIMITS, type RulePayloadLimits } from './rule-payload';
 import {
   RuleSetStore,
@@ -40,6 +43,12 @@ export interface DryRunRequest {
   readonly version?: number;
   readonly event: unknown;
   readonly features?: unknown;
+  /**
+   * Without `features`: the features the event would get from the live state
+   * (FeatureStore.preview, which changes nothing); undefined when the store
+   * cannot tell (then every feature is at its empty value).
+   */
+  readonly live?: (event: RiskEvent) => Promise<FeatureValues | undefined>;
 }
 
 /**
@@ -59,24 +68,44 @@ export const UNBASED_WRITE_ATTEMPTS = 32;
  * is retried on the caller's behalf against other instances' writes.
  */
 export class RuleAdministration {
-  readonly facts: ReadonlySet<string>;
   readonly limits: RulePayloadLimits;
   private writes: Promise<unknown> = Promise.resolve();
+  /** Versions stored without features read as the start-up ones (`features.json`). */
+  private readonly featureSets: FeatureSetResolver;
+  /** The facts of the active version as last read: what `validate` checks a rule document against. */
+  private activeFacts: ReadonlySet<string>;
 
   constructor(
     private readonly store: RuleSetStore,
-    private readonly features: readonly FeatureDefinition[],
+    startupFeatures: readonly FeatureDefinition[],
     private readonly options: RuleAdministrationOptions = {},
   ) {
-    this.facts = knownFacts(features, options.fields);
+    this.featureSets = new FeatureSetResolver(startupFeatures, options.fields);
+    this.activeFacts = knownFacts(startupFeatures, options.fields);
     this.limits = { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits };
+  }
+
+  /** Facts a rule may name in the active version (as last read): its features and the event fields. */
+  get facts(): ReadonlySet<string> {
+    return this.activeFacts;
+  }
+
+  /** The feature definitions a version decides with: its pinned ones, else the start-up ones. */
+  featuresOf(set: RuleSet): readonly FeatureDefinition[] {
+    return this.featureSets.definitionsOf(set.features);
+  }
+
+  /** The feature documents a version pins (the start-up ones, as documents, for a version stored without). */
+  featureDocumentsOf(set: RuleSet): readonly FeatureDocument[] {
+    return set.features ?? featureDocuments(this.featureSets.defaults);
   }
 
   /** Makes `rules` version 1 when the store is empty; returns the active version either way. */
   async seed(rules: readonly RuleDefinition[], actor = 'system'): Promise<RuleSetVersion> {
     if ((await this.store.activeVersion()) === undefined) {
       try {
-        return await this.store.commit({ basedOn: 0, rules: sortById(rules), actor, action: 'seed', before: null, after: null });
+        const features = featureDocuments(this.featureSets.defaults);
+        return await this.store.commit({ basedOn: 0, rules: sortById(rules), actor, action: 'seed', before: null, after: null, features });
       } catch (error) {
         // Another instance seeded first: use its version.
         if (!(error instanceof StaleWriteError)) throw error;
@@ -90,7 +119,13 @@ export class RuleAdministration {
     if (version === undefined) throw new NotFoundError('active rule set', 'none');
     const set = await this.store.getVersion(version);
     if (set === undefined) throw new NotFoundError('rule set version', version);
+    this.noteActive(set);
     return set;
+  }
+
+  /** Remembers the facts of the version now active, for `validate`. */
+  private noteActive(set: RuleSet): void {
+    this.activeFacts = knownFacts(this.featuresOf(set), this.options.fields);
   }
 
   async getRule(id: string): Promise<{ version: number; rule: RuleDefinition }> {
@@ -101,14 +136,18 @@ export class RuleAdministration {
   }
 
   /** Every problem with a rule document, each naming its path; empty when it can be saved. */
-  validate(input: unknown): FieldError[] {
-    return checkRulePayload(input, this.facts, this.limits);
+  validate(input: unknown, facts: ReadonlySet<string> = this.activeFacts): FieldError[] {
+    return checkRulePayload(input, facts, this.limits);
   }
 
   async createRule(input: unknown, base: number | undefined, actor: string): Promise<RuleWriteResult> {
-    const rule = this.parse(input);
-    await this.checkLists(rule);
-    return this.write(base, actor, 'create', rule.id, (rules) => {
+    // Checked first against the active version's facts (features are versioned too; reading it refreshes them),
+    // then again against the version the write derives from.
+    await this.active();
+    const { id } = this.parse(input, this.activeFacts);
+    await this.checkLists(input as RuleDefinition);
+    return this.write(base, actor, 'create', id, (rules, facts) => {
+      const rule = this.parse(input, facts);
       if (rules.some((r) => r.id === rule.id))
         throw new ConflictError('RULE_EXISTS', `rule ${rule.id} already exists; use PUT /rules/${rule.id} to change it`);
       return { rules: [...rules, rule], before: null, after: rule };
@@ -126,9 +165,11 @@ export class RuleAdministration {
       }
       document = { ...(input as Record<string, unknown>), id };
     }
-    const rule = this.parse(document);
-    await this.checkLists(rule);
-    return this.write(base, actor, 'update', id, (rules) => {
+    await this.active();
+    this.parse(document, this.activeFacts);
+    await this.checkLists(document as RuleDefinition);
+    return this.write(base, actor, 'update', id, (rules, facts) => {
+      const rule = this.parse(document, facts);
       const before = find(rules, id);
       return { rules: rules.map((r) => (r.id === id ? rule : r)), before, after: rule };
     });
@@ -184,11 +225,84 @@ export class RuleAdministration {
     return this.oneAtATime(async () => {
       const target = await this.store.getVersion(version);
       if (target === undefined) throw new NotFoundError('rule set version', version);
+      this.checkFeaturesLoad(target);
       await this.checkListsOfVersion(target);
       const audit = await this.store.activate(version, actor, base);
+      this.noteActive(target);
       this.options.onActivated?.(target);
       return { version: target, audit };
     });
+  }
+
+  /**
+   * Replaces the active version's feature definitions: writes and activates a
+   * version with the same rules and these features (action `features`, audited
+   * with the features before and after). 400 naming each bad path; 409
+   * `FEATURE_IN_USE` naming `rules[i]...` when a rule names a feature the set
+   * leaves out (delete or change the rule first).
+   */
+  async replaceFeatures(input: unknown, base: number | undefined, actor: string): Promise<RuleWriteResult> {
+    const { set, errors } = parseFeatureSet(input, this.options.fields ?? []);
+    if (set === undefined) throw invalid('INVALID_FEATURES', errors);
+    return this.oneAtATime(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.active();
+        if (base !== undefined && base !== current.version) throw new StaleWriteError(base, current.version);
+        const before = this.featureDocumentsOf(current);
+        if (JSON.stringify(before) === JSON.stringify(set.documents)) return { version: current, changed: false, rule: null };
+        const broken = rulesBrokenBy(current.rules, set.definitions, this.options.fields ?? []);
+        if (broken.length > 0) {
+          throw new ConflictError(
+            'FEATURE_IN_USE',
+            `rules still name features this set leaves out: ${broken.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+            { errors: broken },
+          );
+        }
+        try {
+          const version = await this.store.commit({
+            basedOn: current.version,
+            rules: current.rules,
+            actor,
+            action: 'features',
+            ruleId: null,
+            before: null,
+            after: null,
+            features: set.documents,
+            featuresBefore: before,
+          });
+          this.noteActive(version);
+          this.options.onActivated?.(version);
+          return { version, changed: true, rule: null };
+        } catch (error) {
+          if (!(error instanceof StaleWriteError) || base !== undefined || attempt >= UNBASED_WRITE_ATTEMPTS) throw error;
+        }
+      }
+    });
+  }
+
+  /** Every problem a feature set would meet at `PUT /features` against the active version: bad paths, then rules in the way. */
+  async validateFeatures(input: unknown): Promise<FieldError[]> {
+    const { set, errors } = parseFeatureSet(input, this.options.fields ?? []);
+    if (set === undefined) return errors;
+    return rulesBrokenBy((await this.active()).rules, set.definitions, this.options.fields ?? []);
+  }
+
+  /** Features and rules added, removed and changed from version `from` to version `to`. */
+  async diff(from: number, to: number): Promise<VersionDiff> {
+    const [a, b] = [await this.getVersion(from), await this.getVersion(to)];
+    return diffVersions({ ...a, features: this.featuresOf(a) }, { ...b, features: this.featuresOf(b) });
+  }
+
+  /** A version whose features no longer validate here (declared fields changed since) cannot decide: 409. */
+  private checkFeaturesLoad(set: RuleSet): void {
+    try {
+      this.featuresOf(set);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      throw new ConflictError('FEATURES_INVALID', `version ${set.version}'s features do not load here: ${error.message}`, {
+        errors: error.errors,
+      });
+    }
   }
 
   listVersions(): Promise<RuleSetVersionSummary[]> {
@@ -213,7 +327,9 @@ export class RuleAdministration {
     const errors: FieldError[] = [];
     const { event, errors: eventErrors } = dryRunEvent(request.event, 'event', this.options.fields);
     errors.push(...eventErrors);
-    const { values, errors: featureErrors } = dryRunFeatures(this.features, request.features);
+    // The features of the version evaluated (a draft: the active one's).
+    const set = request.version === undefined || request.rule !== undefined ? await this.active() : await this.getVersion(request.version);
+    const { values, errors: featureErrors } = dryRunFeatures(this.featuresOf(set), request.features);
     errors.push(...featureErrors);
     let draft: RuleDefinition | undefined;
     if (request.rule !== undefined) {
@@ -222,13 +338,17 @@ export class RuleAdministration {
       if (ruleErrors.length === 0) draft = { ...(request.rule as RuleDefinition), enabled: true };
     }
     if (errors.length > 0 || event === undefined) throw invalid('INVALID_DRY_RUN', errors);
-    if (draft !== undefined) return dryRun({ version: 0, rules: [draft] }, event, values, true, this.options.fields);
-    const set = request.version === undefined ? await this.active() : await this.getVersion(request.version);
-    return dryRun(set, event, values, false, this.options.fields);
+    const live = request.features === undefined ? await request.live?.(event) : undefined;
+    const features = live ?? values;
+    const result =
+      draft !== undefined
+        ? dryRun({ version: 0, rules: [draft] }, event, features, true, this.options.fields)
+        : dryRun(set, event, features, false, this.options.fields);
+    return { ...result, features_from: live === undefined ? 'request' : 'live_state' };
   }
 
-  private parse(input: unknown): RuleDefinition {
-    const errors = this.validate(input);
+  private parse(input: unknown, facts: ReadonlySet<string>): RuleDefinition {
+    const errors = this.validate(input, facts);
     if (errors.length > 0) throw invalid('INVALID_RULE', errors);
     return input as RuleDefinition;
   }
@@ -238,7 +358,7 @@ export class RuleAdministration {
     actor: string,
     action: RuleSetAction,
     ruleId: string,
-    derive: (rules: readonly RuleDefinition[]) => { rules: RuleDefinition[]; before: RuleDefinition | null; after: RuleDefinition | null },
+    derive: RuleDerivation,
   ): Promise<RuleWriteResult> {
     return this.oneAtATime(() => this.compareAndSet(base, actor, action, ruleId, derive));
   }
@@ -248,18 +368,29 @@ export class RuleAdministration {
     actor: string,
     action: RuleSetAction,
     ruleId: string,
-    derive: (rules: readonly RuleDefinition[]) => { rules: RuleDefinition[]; before: RuleDefinition | null; after: RuleDefinition | null },
+    derive: RuleDerivation,
   ): Promise<RuleWriteResult> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.active();
       if (base !== undefined && base !== current.version) throw new StaleWriteError(base, current.version);
-      const { rules, before, after } = derive(current.rules);
+      const { rules, before, after } = derive(current.rules, this.activeFacts);
       if (rules.length > this.limits.maxRules) {
         throw invalid('TOO_MANY_RULES', [{ path: '$', message: `a rule set holds at most ${this.limits.maxRules} rules` }]);
       }
       if (JSON.stringify(before) === JSON.stringify(after) && action !== 'delete') return { version: current, changed: false, rule: after };
       try {
-        const version = await this.store.commit({ basedOn: current.version, rules: sortById(rules), actor, action, ruleId, before, after });
+        const features = this.featureDocumentsOf(current);
+        const version = await this.store.commit({
+          basedOn: current.version,
+          rules: sortById(rules),
+          actor,
+          action,
+          ruleId,
+          before,
+          after,
+          features,
+        });
+        this.noteActive(version);
         this.options.onActivated?.(version);
         return { version, changed: true, rule: after };
       } catch (error) {
@@ -275,6 +406,12 @@ export class RuleAdministration {
     return run;
   }
 }
+
+/** A rule write: the next rules from the active version's rules, checked against its facts. */
+type RuleDerivation = (
+  rules: readonly RuleDefinition[],
+  facts: ReadonlySet<string>,
+) => { rules: RuleDefinition[]; before: RuleDefinition | null; after: RuleDefinition | null };
 
 function find(rules: readonly RuleDefinition[], id: string): RuleDefinition {
   const rule = rules.find((r) => r.id === id);

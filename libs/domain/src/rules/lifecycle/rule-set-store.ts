@@ -1,8 +1,12 @@
 import { ConflictError } from '@risk/domain/shared/errors';
 import type { RuleDefinition, RuleSet } from '@risk/domain/rules/rule';
+import type { FeatureDocument } from '@risk/domain/features/feature-document';
 
-/** What changed a rule set; `seed` is the first version, loaded from the shipped `rules/` directory. */
-export type RuleSetAction = 'seed' | 'create' | 'update' | 'delete' | 'enable' | 'disable' | 'set-mode';
+/**
+ * What changed a rule set; `seed` is the first version, loaded from the shipped `rules/` directory;
+ * `features` replaced the feature definitions (the rules stay).
+ */
+export type RuleSetAction = 'seed' | 'create' | 'update' | 'delete' | 'enable' | 'disable' | 'set-mode' | 'features';
 export type AuditAction = RuleSetAction | 'activate';
 
 /** One immutable, numbered rule set, with where it came from. */
@@ -15,6 +19,12 @@ export interface RuleSetVersion extends RuleSet {
   readonly based_on: number;
   readonly action: RuleSetAction;
   readonly rule_id: string | null;
+  /**
+   * The feature definitions its rules were validated against, and that
+   * decide with them (docs/features.md). Absent in versions written before
+   * features were versioned: they read as the start-up `features.json`.
+   */
+  readonly features?: readonly FeatureDocument[];
 }
 
 export interface RuleSetVersionSummary {
@@ -40,6 +50,9 @@ export interface AuditEntry {
   readonly rule_id: string | null;
   readonly before: RuleDefinition | null;
   readonly after: RuleDefinition | null;
+  /** Action `features` only: the feature definitions before and after the change. */
+  readonly features_before?: readonly FeatureDocument[];
+  readonly features_after?: readonly FeatureDocument[];
 }
 
 /** A new version to write: it becomes active only if `basedOn` is still the active version. */
@@ -52,6 +65,10 @@ export interface RuleSetChange {
   readonly ruleId?: string | null;
   readonly before: RuleDefinition | null;
   readonly after: RuleDefinition | null;
+  /** The features the new version pins (see RuleSetVersion.features). */
+  readonly features?: readonly FeatureDocument[];
+  /** Action `features` only: recorded in the audit entry. */
+  readonly featuresBefore?: readonly FeatureDocument[];
 }
 
 export interface AuditPage {
@@ -113,7 +130,14 @@ export function versionRecord(change: RuleSetChange, now: Date): Omit<RuleSetVer
     action: change.action,
     rule_id: change.ruleId ?? null,
     rules: change.rules,
+    ...(change.features === undefined ? {} : { features: change.features }),
   };
+}
+
+/** The audit entry's feature fields of a change: only a `features` change records them. */
+export function auditedFeatures(change: RuleSetChange): Pick<AuditEntry, 'features_before' | 'features_after'> {
+  if (change.action !== 'features') return {};
+  return { features_before: change.featuresBefore ?? [], features_after: change.features ?? [] };
 }
 
 export function summarize(version: RuleSetVersion, active: number | undefined): RuleSetVersionSummary {
