@@ -6,8 +6,10 @@ import type { RedisClient, RedisScript, ScriptCall } from './redis.client';
  * `judgeClaim` (libs/domain/src/suppression/cooldown-store.ts) on one key:
  * a sorted set of the rule+entity's cooldown starts (member = the event_id
  * whose alert started it, score = its event time).
- * KEYS[1]: the starts. ARGV: event time, event_id, duration, keep (starts
- * older than event time − keep are dropped), ttl, most starts kept.
+ * KEYS[1]: the starts. ARGV: event time, event_id, duration, ttl, most
+ * starts kept. Old starts are not trimmed by event time: a batch decided
+ * again may span any stretch of event time and must find every start it made;
+ * the count bound and the key's expiry keep the set small.
  * Answers {0} (not running; started unless it was this event's own) or
  * {1, start, event_id} (running).
  */
@@ -17,9 +19,8 @@ if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0} end
 local latest = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
 if #latest > 0 and t < tonumber(latest[2]) + tonumber(ARGV[3]) then return {1, latest[2], latest[1]} end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', t - tonumber(ARGV[4])))
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[6]) + 1))
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[5]) + 1))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return {0}
 `;
 
@@ -72,7 +73,6 @@ export class RedisCooldownStore extends CooldownStore {
         claim.eventTime,
         claim.eventId,
         claim.durationMs,
-        claim.durationMs + this.options.latenessMs,
         claim.durationMs + this.options.latenessMs + EXPIRY_SLACK_MS,
         MAX_STARTS_PER_COOLDOWN,
       ],
