@@ -7,7 +7,9 @@ import { benchRules } from './bench-rules';
 import { benchJsonRulesEngine, benchMemoryPipeline, benchMemoryThroughput, printMemory, wideFeatures } from './memory.bench';
 import { benchRedisPipeline } from './redis.bench';
 import { benchReplay } from './replay.bench';
+import { benchBacktest } from './backtest.bench';
 import { benchSink } from './sink.bench';
+import { benchLists } from './lists.bench';
 import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
 import { benchKafkaSection } from './kafka.bench';
 import { fmt, line } from './stats';
@@ -37,7 +39,7 @@ async function section(name: string, needs: string[], run: () => Promise<void>):
 
 /**
  * `npm run bench`: prints throughput and latency percentiles. Speed is
- * measured here, never asserted in tests. BENCH_ONLY=memory,replay,redis,sink,kafka,reload
+ * measured here, never asserted in tests. BENCH_ONLY=memory,replay,backtest,redis,sink,kafka,reload
  * runs a subset; BENCH_EVENTS sets the stream size (default 200,000);
  * BENCH_REPLAY_RUNS how often each replay command runs (default 3);
  * BENCH_REDIS_PARTITIONS the concurrent partitions of each Redis run (default 1,3).
@@ -80,11 +82,19 @@ async function main(): Promise<void> {
     );
     benchBytesPerEntity(features);
   }
+  // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
+  if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   if (wanted('replay')) {
     // The replay commands as child processes on a file of the same stream; the Redis one needs redis-server.
     const runs = Number(process.env.BENCH_REPLAY_RUNS ?? 3);
     if (!Number.isInteger(runs) || runs < 1) throw new Error('BENCH_REPLAY_RUNS must be a positive integer');
     await section('replay', [], () => benchReplay(lines, features, { runs, redis: has('redis-server') }));
+  }
+  if (wanted('backtest')) {
+    // Issue 14 item 4: a backtest of two versions against a replay of one, same file, same run.
+    const runs = Number(process.env.BENCH_REPLAY_RUNS ?? 3);
+    if (!Number.isInteger(runs) || runs < 1) throw new Error('BENCH_REPLAY_RUNS must be a positive integer');
+    await section('backtest', [], () => benchBacktest(lines, runs));
   }
   if (wanted('redis')) {
     // BENCH_REDIS_PARTITIONS=1,3,6: how many partitions are decided concurrently in each Redis run.
