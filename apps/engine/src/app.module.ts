@@ -6,6 +6,7 @@ import { HealthController } from './health/health.controller';
 import { EventsController } from './ingest/events.controller';
 import { HttpIngestService } from './ingest/http-ingest.service';
 import { KafkaIngestService } from './ingest/kafka-ingest.service';
+import { InvestigationController } from './investigation/investigation.controller';
 import { VerdictsController } from './verdicts/verdicts.controller';
 
 @Module({})
@@ -14,7 +15,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [EngineModule.forRoot(config, logger)],
-      controllers: [EventsController, VerdictsController, HealthController],
+      // InvestigationController first: its GET /rules/stats must be routed before RulesModule's GET /rules/:id.
+      controllers: [InvestigationController, EventsController, VerdictsController, HealthController],
       providers: [HttpIngestService, KafkaIngestService],
     };
   }

@@ -85,7 +85,8 @@ export class EvaluateDto {
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
-    description: 'feature values to assume; the others are 0 (false for *_changed)',
+    description:
+      "feature values to assume; the others are 0 (false for *_changed). Leave it out to use the entities' live state instead",
     example: { distinct_devices_1h: 2, distinct_cities_1h: 2 },
   })
   @IsOptional()

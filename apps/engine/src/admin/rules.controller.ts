@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { type FieldError, type RuleDefinition } from '@risk/domain';
+import { FeatureStore, type FieldError, type RuleDefinition } from '@risk/domain';
 import { RuleAdministration, type DryRunResult, type RuleWriteResult } from '@risk/domain/rules/lifecycle';
 import { AdminRoute, CurrentPrincipal, type Principal } from '../auth/roles';
 import { BaseVersionDto, BaseVersionQueryDto, EvaluateDto, ModeDto, RuleBodyDto } from './admin.dto';
@@ -24,7 +24,10 @@ interface WriteAnswer {
 @ApiSecurity('api-key')
 @Controller('rules')
 export class RulesController {
-  constructor(private readonly admin: RuleAdministration) {}
+  constructor(
+    private readonly admin: RuleAdministration,
+    private readonly featureStore: FeatureStore,
+  ) {}
 
   @Get()
   @AdminRoute('viewer')
@@ -70,10 +73,12 @@ export class RulesController {
   @AdminRoute('viewer')
   @ApiOperation({
     summary: 'Dry run: decide an event with a draft rule, a stored version or the active rule set, and explain every condition',
-    description: 'Feature values default to 0 (false for *_changed). Changes no state and writes no verdict.',
+    description:
+      'With `features`: those values, the others at 0 (false for *_changed). Without `features`: the values the event would get from ' +
+      "the entities' live state (`features_from: live_state`). Changes no state and writes no verdict.",
   })
   evaluate(@Body() body: EvaluateDto): Promise<DryRunResult> {
-    return this.admin.evaluate(body);
+    return this.admin.evaluate({ ...body, live: (event) => this.featureStore.preview(event) });
   }
 
   @Get(':id')

@@ -7,6 +7,11 @@ export class VerdictQueryDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 128) user_id?: string;
   @ApiPropertyOptional({ enum: RISK_LEVELS }) @IsOptional() @IsIn(RISK_LEVELS) risk_level?: RiskLevel;
   @ApiPropertyOptional({ description: 'verdicts where this active rule fired' }) @IsOptional() @IsString() @Length(1, 128) rule_id?: string;
+  @ApiPropertyOptional({ description: 'verdicts where this shadow rule fired (shadow_rules)' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 128)
+  shadow_rule_id?: string;
   @ApiPropertyOptional({ description: 'inclusive lower bound on event_time (ISO-8601)' })
   @IsOptional()
   @IsISO8601({ strict: true })

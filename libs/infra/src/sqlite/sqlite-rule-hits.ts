@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS rule_hits (
   PRIMARY KEY (seq, shadow, rule_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rule_hits_by_time ON rule_hits (event_time_ms, rule_id, shadow, level, suppressed);
-CREATE INDEX IF NOT EXISTS rule_hits_by_rule ON rule_hits (rule_id, shadow, seq);
+CREATE INDEX IF NOT EXISTS rule_hits_by_rule_time ON rule_hits (rule_id, shadow, event_time_ms);
+DROP INDEX IF EXISTS rule_hits_by_rule;
 `;
 
 /** Rows for the verdicts stored before this table existed (one statement, at the first start with it). */
@@ -115,5 +116,17 @@ export function isSuppressed(verdict: Verdict): boolean {
   return (verdict as { readonly suppressed?: boolean }).suppressed === true;
 }
 
-/** The `seq IN (...)` clause of `GET /verdicts?shadow_rule_id=`, with its parameter. */
-export const SHADOW_RULE_CLAUSE = 'seq IN (SELECT seq FROM rule_hits WHERE rule_id = ? AND shadow = 1)';
+/**
+ * `GET /verdicts?shadow_rule_id=` reads the rule's hits newest first from
+ * `rule_hits_by_rule_time` and joins each to its verdict (`v`): a page costs
+ * its own rows, however many verdicts the rule fired on. `time` is the
+ * column to range, page and order on.
+ */
+export function shadowRuleHits(ruleId: string): { from: string; clause: string; ruleId: string; time: string } {
+  return {
+    from: 'rule_hits h JOIN verdicts v ON v.seq = h.seq',
+    clause: 'h.rule_id = ? AND h.shadow = 1',
+    ruleId,
+    time: 'h.event_time_ms',
+  };
+}

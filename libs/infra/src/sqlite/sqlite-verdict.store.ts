@@ -15,7 +15,7 @@ import {
 } from '@risk/domain';
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './sqlite.database';
-import { SHADOW_RULE_CLAUSE, SqliteRuleHits } from './sqlite-rule-hits';
+import { SqliteRuleHits, shadowRuleHits } from './sqlite-rule-hits';
 
 /** Separates rule ids in `rule_ids` (ASCII unit separator: never part of a rule id). */
 const SEP = '\u001f';
@@ -220,16 +220,19 @@ export class SqliteVerdictStore extends VerdictSink {
       where.push(clause);
       params.push(...values);
     };
-    if (filter.user_id !== undefined) add('user_id = ?', filter.user_id);
-    if (filter.risk_level !== undefined) add('risk_level = ?', filter.risk_level);
-    if (filter.rule_id !== undefined) add('instr(rule_ids, ?) > 0', `${SEP}${filter.rule_id}${SEP}`);
-    if (filter.shadow_rule_id !== undefined) add(SHADOW_RULE_CLAUSE, filter.shadow_rule_id);
-    if (filter.from !== undefined) add('event_time_ms >= ?', filter.from);
-    if (filter.to !== undefined) add('event_time_ms < ?', filter.to);
-    if (cursor !== undefined) add('(event_time_ms < ? OR (event_time_ms = ? AND event_id < ?))', cursor[0], cursor[0], cursor[1]);
+    // A shadow rule's verdicts are read through its hits, in their event-time order (rule_hits_by_rule_time).
+    const shadow = filter.shadow_rule_id === undefined ? undefined : shadowRuleHits(filter.shadow_rule_id);
+    const time = shadow?.time ?? 'v.event_time_ms';
+    if (shadow !== undefined) add(shadow.clause, shadow.ruleId);
+    if (filter.user_id !== undefined) add('v.user_id = ?', filter.user_id);
+    if (filter.risk_level !== undefined) add('v.risk_level = ?', filter.risk_level);
+    if (filter.rule_id !== undefined) add('instr(v.rule_ids, ?) > 0', `${SEP}${filter.rule_id}${SEP}`);
+    if (filter.from !== undefined) add(`${time} >= ?`, filter.from);
+    if (filter.to !== undefined) add(`${time} < ?`, filter.to);
+    if (cursor !== undefined) add(`(${time} < ? OR (${time} = ? AND v.event_id < ?))`, cursor[0], cursor[0], cursor[1]);
     const sql =
-      `SELECT doc, event_time_ms, event_id FROM verdicts${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`}` +
-      ' ORDER BY event_time_ms DESC, event_id DESC LIMIT ?';
+      `SELECT v.doc, v.event_time_ms, v.event_id FROM ${shadow?.from ?? 'verdicts v'}${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`}` +
+      ` ORDER BY ${time} DESC, v.event_id DESC LIMIT ?`;
     let statement = this.searches.get(sql);
     if (statement === undefined) this.searches.set(sql, (statement = this.db.prepare(sql)));
     const rows = statement.all(...params, size + 1);

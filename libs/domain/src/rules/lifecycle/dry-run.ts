@@ -26,6 +26,13 @@ export interface DryRunResult {
   /** Every enabled rule, sorted by id, fired or not. */
   readonly evaluated: readonly EvaluatedRule[];
   readonly features: FeatureValues;
+  /**
+   * Where `features` came from (POST /rules/evaluate): `request` (the body's
+   * `features`, the others at their empty value) or `live_state` (no
+   * `features` in the body: computed from the entities' live state, which the
+   * dry run leaves unchanged).
+   */
+  readonly features_from?: 'request' | 'live_state';
   readonly event: Readonly<Record<string, unknown>>;
 }
 
