@@ -75,7 +75,7 @@ describe('replay with a cooldown rule (docs/suppression.md)', () => {
       assert.equal(v.suppression?.rule_id, 'payment-burst');
       assert.equal(v.suppression?.entity, `user_id:${v.user_id}`);
       // The alert that started the cooldown: same user, not suppressed, at or before this one, less than 30 minutes earlier.
-      const starter = byId.get(/\(event ([^)]+)\)/.exec(v.suppression!.reason)![1])!;
+      const starter = byId.get(/\(event ([^)]+)\)/.exec(v.suppression?.reason ?? '')![1])!;
       assert.equal(starter.user_id, v.user_id);
       assert.equal(starter.suppressed, undefined);
       const gap = Date.parse(v.event_time) - Date.parse(starter.event_time);

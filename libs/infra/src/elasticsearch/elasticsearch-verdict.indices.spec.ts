@@ -25,8 +25,14 @@ describe('verdict index layout', () => {
       'features',
       'late',
       'rules_version',
+      'suppressed',
+      'suppression',
       'decided_at',
     ]);
+    // Suppressed verdicts (docs/suppression.md): counted and filtered by these.
+    assert.deepEqual(VERDICT_MAPPINGS.properties.suppressed, { type: 'boolean' });
+    assert.deepEqual(VERDICT_MAPPINGS.properties.suppression.properties.kind, { type: 'keyword' });
+    assert.deepEqual(VERDICT_MAPPINGS.properties.suppression.properties.rule_id, { type: 'keyword' });
     assert.deepEqual(VERDICT_MAPPINGS.properties.rules.properties.explanation, { type: 'object', enabled: false });
     const template = verdictTemplate('risk') as { index_patterns: string[]; template: { aliases: Record<string, unknown> } };
     assert.deepEqual(template.index_patterns, ['risk-verdicts-*']);
