@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -121,6 +121,43 @@ describe('risk-engine backtest', () => {
     assert.deepEqual([burst.baseline.precision, burst.baseline.recall], [1, 0.5]);
     assert.deepEqual([burst.candidate.precision, burst.candidate.recall], [2 / 3, 1]);
     assert.equal(report.labels?.unknown_event_ids, 1);
+  });
+
+  it("reads a folder's lists/ for its inList conditions, as replay does", async () => {
+    const withList = join(dir, 'with-list');
+    cpSync(shipped, withList, { recursive: true });
+    mkdirSync(join(withList, 'lists'));
+    writeFileSync(join(withList, 'lists', 'blocked.ip.csv'), '10.9.9.0/24\n');
+    writeFileSync(
+      join(withList, 'blocked-ip.json'),
+      JSON.stringify({
+        id: 'blocked-ip',
+        name: 'Blocked IP range',
+        enabled: true,
+        mode: 'active',
+        priority: 1,
+        conditions: { all: [{ fact: 'ip_address', operator: 'inList', value: 'blocked' }] },
+        event: { type: 'risk', params: { risk_level: 'HIGH', score: 90, reason: 'blocked IP range' } },
+      }),
+    );
+    const listInput = join(dir, 'list-events.ndjson');
+    const at = new Date(T0).toISOString();
+    writeFileSync(
+      listInput,
+      [
+        { event_id: 'l1', user_id: 'u-7', event_type: 'login', event_time: at, ip_address: '10.9.9.42' },
+        { event_id: 'l2', user_id: 'u-8', event_type: 'login', event_time: at, ip_address: '10.1.1.1' },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    const reportPath = join(dir, 'lists.json');
+    const run = await runCli(['backtest', '--input', listInput, '--baseline', shipped, '--candidate', withList, '--report', reportPath]);
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as BacktestReport;
+    const blocked = report.rules.find((r) => r.id === 'blocked-ip')!;
+    assert.deepEqual([blocked.baseline.status, blocked.candidate.status, blocked.candidate.hits], ['absent', 'active', 1]);
+    assert.deepEqual(report.risk_levels.matrix.LOW, { LOW: 1, MEDIUM: 0, HIGH: 1 });
   });
 
   it('refuses unusable arguments with exit 2 and the reason, writing no report', async () => {

@@ -88,9 +88,13 @@ export async function runBacktest(argv: readonly string[], io: ReplayIo): Promis
     if (typeof result === 'string') return fail(result);
     opened = result;
   }
-  const featureDefaults = { rulesDir: args.get('rules') ?? 'rules', warn: (message: string) => io.stderr.write(`backtest: ${message}\n`) };
-  const baseline = await loadVersion(baselineRef, opened?.store, featureDefaults);
-  const candidate = typeof baseline === 'string' ? baseline : await loadVersion(candidateRef, opened?.store, featureDefaults);
+  const featureDefaults = {
+    rulesDir: args.get('rules') ?? 'rules',
+    warn: (message: string) => io.stderr.write(`backtest: ${message}\n`),
+    clock: referenceTime === undefined ? Date.now : () => referenceTime,
+  };
+  const baseline = await loadVersion(baselineRef, opened, featureDefaults);
+  const candidate = typeof baseline === 'string' ? baseline : await loadVersion(candidateRef, opened, featureDefaults);
   await opened?.close();
   if (typeof baseline === 'string') return fail(`--baseline: ${baseline}`);
   if (typeof candidate === 'string') return fail(`--candidate: ${candidate}`);

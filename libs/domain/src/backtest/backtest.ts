@@ -6,6 +6,7 @@ import { MemoryFeatureStore } from '../features/memory-feature.store';
 import { admitBatch, type AdmittedBatch, type InboundMessage, type MessageOutcome, type OutcomeCounts } from '../pipeline/risk-pipeline';
 import type { RejectedMessage } from '../pipeline/ports';
 import { CompiledRuleSet } from '../rules/rule-compiler';
+import type { ListRegistry } from '../lists/list-registry';
 import type { RuleSet } from '../rules/rule';
 import { decideVerdict } from '../verdicts/decide-verdict';
 import { RISK_RANK, toAlert, type Alert, type RiskLevel, type Verdict } from '../verdicts/verdict';
@@ -22,6 +23,8 @@ export interface BacktestVersion {
   readonly source: string;
   readonly ruleSet: RuleSet;
   readonly features: readonly FeatureDefinition[];
+  /** The named lists its `inList` / `notInList` conditions read (docs/lists.md); none by default. */
+  readonly lists?: ListRegistry;
 }
 
 export interface BacktestOptions {
@@ -76,12 +79,12 @@ export class Backtest {
     const union = unionOfFeatures(versions.baseline.features, versions.candidate.features);
     this.store = new MemoryFeatureStore(union.definitions, options.settings);
     this.baseline = {
-      rules: new CompiledRuleSet(versions.baseline.ruleSet, options.fields),
+      rules: new CompiledRuleSet(versions.baseline.ruleSet, options.fields, undefined, versions.baseline.lists),
       features: union.baseline,
       suppressor: new AlertSuppressor(),
     };
     this.candidate = {
-      rules: new CompiledRuleSet(versions.candidate.ruleSet, options.fields),
+      rules: new CompiledRuleSet(versions.candidate.ruleSet, options.fields, undefined, versions.candidate.lists),
       features: union.candidate,
       suppressor: new AlertSuppressor(),
     };
