@@ -153,9 +153,32 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.ok(!alerts.includes('sz-1') && alerts.includes('sz-3'));
   });
 
+  it('answers hostile snooze requests with a 400 naming the problem, never a 5xx', async () => {
+    const post = (body: string) => request(http).post('/snoozes').set(editor).set('content-type', 'application/json').send(body);
+    const cases: [string, RegExp][] = [
+      ['[1, 2]', /"path":"\$"/],
+      ['"snooze"', /"path":"\$"/],
+      ['{"k":'.repeat(2000) + '1' + '}'.repeat(2000), /BODY_TOO_DEEP|nest/i],
+      ['{"__proto__": {"key": "user_id"}}', /__proto__/],
+      [JSON.stringify({ key: 'user_id', value: 'x'.repeat(129), duration: '1h', reason: 'r' }), /"path":"value"/],
+      [JSON.stringify({ key: 'user_id', value: 'u', duration: 3_600_000, reason: 'r' }), /"path":"duration"/],
+      [
+        JSON.stringify({ key: { $ne: 1 }, value: ['u'], rule_id: 7, duration: '1h', reason: 'r' }),
+        /"path":"key".*"path":"value".*"path":"rule_id"/,
+      ],
+    ];
+    for (const [body, pattern] of cases) {
+      const response = await post(body);
+      assert.equal(response.status, 400, `${body.slice(0, 60)}: ${response.text.slice(0, 200)}`);
+      assert.match(JSON.stringify(response.body), pattern);
+    }
+    await request(http).delete('/snoozes/%00%2F..').set(editor).expect(404);
+    assert.deepEqual((await request(http).get('/snoozes').set(viewer).expect(200)).body.items, []);
+  });
+
   it('counts suppressed alerts by kind in the metrics', async () => {
     const metrics = (await request(http).get('/metrics').expect(200)).text;
-    assert.ok(/risk_engine_alerts_suppressed_total\{kind="cooldown"\} 1\b/.test(metrics), "cooldown counter");
-    assert.ok(/risk_engine_alerts_suppressed_total\{kind="snooze"\} 1\b/.test(metrics), "snooze counter");
+    assert.ok(/risk_engine_alerts_suppressed_total\{kind="cooldown"\} 1\b/.test(metrics), 'cooldown counter');
+    assert.ok(/risk_engine_alerts_suppressed_total\{kind="snooze"\} 1\b/.test(metrics), 'snooze counter');
   });
 });
