@@ -40,6 +40,11 @@ export function isListUpload(req: Request): boolean {
   return req.method === 'POST' && /^\/lists\/[^/]+\/entries\/?$/i.test((req.url ?? '').split('?')[0]) && Boolean(req.is(LIST_UPLOAD_TYPES));
 }
 
+/** `POST /backtests` with its events as NDJSON: kept as bytes (bounded like `POST /events`) and split by the controller. */
+export function isBacktestUpload(req: Request): boolean {
+  return req.method === 'POST' && /^\/backtests\/?$/i.test((req.url ?? '').split('?')[0]) && Boolean(req.is(['application/x-ndjson']));
+}
+
 /**
  * Every body is read as bytes by body-parser (which also inflates gzip,
  * deflate and br, and enforces the size limits), then decoded here with a
@@ -51,6 +56,7 @@ export function isListUpload(req: Request): boolean {
 export function installBodyReaders(app: NestExpressApplication, maxEventsBodyBytes: number): void {
   app.useBodyParser('raw', { type: (req: Request) => isEventsPath(req), limit: maxEventsBodyBytes });
   app.useBodyParser('raw', { type: (req: Request) => isListUpload(req), limit: LIST_UPLOAD_LIMIT_BYTES });
+  app.useBodyParser('raw', { type: (req: Request) => isBacktestUpload(req), limit: maxEventsBodyBytes });
   app.useBodyParser('raw', {
     type: (req: Request) => !isEventsPath(req) && Boolean(req.is(['application/json', 'application/*+json'])),
     limit: ADMIN_BODY_LIMIT_BYTES,
@@ -59,7 +65,7 @@ export function installBodyReaders(app: NestExpressApplication, maxEventsBodyByt
     try {
       if (!Buffer.isBuffer(req.body)) return next();
       checkCharset(req.headers['content-type']);
-      if (!isEventsPath(req) && !isListUpload(req)) req.body = parseJsonBody(req.body);
+      if (!isEventsPath(req) && !isListUpload(req) && !isBacktestUpload(req)) req.body = parseJsonBody(req.body);
       next();
     } catch (error) {
       next(error);

@@ -12,6 +12,7 @@ import { ListStore } from '@risk/domain/lists/list-store';
 import { ListSync } from '@risk/domain/lists/list-sync';
 import { listProviders } from '../lists/lists.providers';
 import { RuleSetsController } from '../admin/rulesets.controller';
+import { BacktestsController } from '../admin/backtests.controller';
 import { FeaturesController } from '../admin/features.controller';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { ApiKeyVerifier } from '../auth/api-key.verifier';
@@ -92,7 +93,7 @@ export class RulesModule {
     return {
       module: RulesModule,
       global: true,
-      controllers: [RulesController, RuleSetsController, FeaturesController, ListsController],
+      controllers: [RulesController, RuleSetsController, FeaturesController, ListsController, BacktestsController],
       providers,
       exports: [RuleSetHolder, RuleSetStore, RuleAdministration, RulesWatcher],
     };
