@@ -10,6 +10,7 @@ import { benchReplay } from './replay.bench';
 import { benchBacktest } from './backtest.bench';
 import { benchSink } from './sink.bench';
 import { benchLists } from './lists.bench';
+import { benchLists } from './lists.bench';
 import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
 import { benchKafkaSection } from './kafka.bench';
 import { fmt, line } from './stats';
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
     );
     benchBytesPerEntity(features);
   }
+  // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
+  if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
   if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   if (wanted('replay')) {

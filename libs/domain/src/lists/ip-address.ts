@@ -29,12 +29,7 @@ export function parseIp(text: string, words: Uint32Array): IpFamily {
       break;
     }
   }
-  if (!colon) {
-    const v4 = parseIpv4(text, 0, length);
-    if (v4 < 0) return 0;
-    words[0] = v4;
-    return 4;
-  }
+  if (!colon) return parseIpv4(text, 0, length, words, 0) ? 4 : 0;
   if (!parseIpv6(text, words)) return 0;
   // IPv4-mapped: ::ffff:a.b.c.d is the IPv4 address a.b.c.d.
   if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) {
@@ -44,8 +39,12 @@ export function parseIp(text: string, words: Uint32Array): IpFamily {
   return 6;
 }
 
-/** The dotted-quad value of text[start, end) as an unsigned 32-bit number, or -1. */
-function parseIpv4(text: string, start: number, end: number): number {
+/**
+ * Writes the dotted quad text[start, end) into words[index]; false when it is
+ * not one. Computed in 32-bit integers and stored as such, so that no
+ * address above 2^31 becomes a heap number on the lookup path.
+ */
+function parseIpv4(text: string, start: number, end: number, words: Uint32Array, index: number): boolean {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -53,19 +52,20 @@ function parseIpv4(text: string, start: number, end: number): number {
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c === 46 /* . */) {
-      if (digits === 0) return -1;
-      value = value * 256 + octet;
+      if (digits === 0) return false;
+      value = (value << 8) | octet;
       octet = 0;
       digits = 0;
-      if (++dots > 3) return -1;
+      if (++dots > 3) return false;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && octet === 0) return -1; // leading zero
+      if (digits > 0 && octet === 0) return false; // leading zero
       octet = octet * 10 + (c - 48);
-      if (octet > 255 || ++digits > 3) return -1;
-    } else return -1;
+      if (octet > 255 || ++digits > 3) return false;
+    } else return false;
   }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + octet;
+  if (dots !== 3 || digits === 0) return false;
+  words[index] = (value << 8) | octet;
+  return true;
 }
 
 function hexValue(c: number): number {
@@ -104,11 +104,9 @@ function parseIpv6(text: string, words: Uint32Array): boolean {
       j++;
     }
     if (dotted) {
-      if (j !== end || count > 6) return false;
-      const v4 = parseIpv4(text, i, end);
-      if (v4 < 0) return false;
-      groups[count++] = v4 >>> 16;
-      groups[count++] = v4 & 0xffff;
+      if (j !== end || count > 6 || !parseIpv4(text, i, end, words, 3)) return false;
+      groups[count++] = words[3] >>> 16;
+      groups[count++] = words[3] & 0xffff;
       break;
     }
     if (j === i || j - i > 4) return false;
