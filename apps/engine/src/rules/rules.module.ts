@@ -47,13 +47,14 @@ export class RulesModule {
       { provide: RuleSetStore, useFactory: (opened: OpenedRuleSets): RuleSetStore => opened.store, inject: [OpenedRuleSets] },
       {
         provide: RuleAdministration,
-        useFactory: (store: RuleSetStore, lists: ListStore): RuleAdministration =>
+        useFactory: (store: RuleSetStore, lists: ListStore, registry: ListRegistry): RuleAdministration =>
           new RuleAdministration(store, features, {
             fields,
             onActivated: (set) => activations.emit(set),
             knownLists: async () => new Set((await lists.summaries()).map((list) => list.name)),
+            lists: registry,
           }),
-        inject: [RuleSetStore, ListStore],
+        inject: [RuleSetStore, ListStore, ListRegistry],
       },
       {
         provide: RuleSetHolder,

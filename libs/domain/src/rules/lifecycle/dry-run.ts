@@ -6,6 +6,7 @@ import type { FieldError } from '@risk/domain/shared/errors';
 import { decideVerdict, factsOf } from '@risk/domain/verdicts/decide-verdict';
 import type { ConditionExplanation, FiredRule, RiskLevel } from '@risk/domain/verdicts/verdict';
 import { CompiledRuleSet, compileCondition, type Facts } from '@risk/domain/rules/rule-compiler';
+import { NO_LISTS, type ListRegistry } from '@risk/domain/lists/list-registry';
 import type { RuleCondition, RuleDefinition, RuleMode, RuleSet } from '@risk/domain/rules/rule';
 
 /** One enabled rule of a dry run: whether it fired, and every leaf condition with the value it saw. */
@@ -87,14 +88,16 @@ export function dryRun(
   features: FeatureValues,
   draft = false,
   fields: readonly DeclaredField[] = [],
+  /** The lists `inList` / `notInList` conditions read (docs/lists.md). */
+  lists: ListRegistry = NO_LISTS,
 ): DryRunResult {
-  const compiled = new CompiledRuleSet(ruleSet, fields);
+  const compiled = new CompiledRuleSet(ruleSet, fields, undefined, lists);
   const verdict = decideVerdict(event, features, false, compiled, new Date(0).toISOString());
   const facts = factsOf(event, features);
   const evaluated = ruleSet.rules
     .filter((rule) => rule.enabled)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((rule) => evaluateRule(rule, facts));
+    .map((rule) => evaluateRule(rule, facts, lists));
   return {
     rules_version: draft ? null : ruleSet.version,
     risk_level: verdict.risk_level,
@@ -117,19 +120,25 @@ export function dryRun(
   };
 }
 
-function evaluateRule(rule: RuleDefinition, facts: Facts): EvaluatedRule {
+function evaluateRule(rule: RuleDefinition, facts: Facts, lists: ListRegistry): EvaluatedRule {
   return {
     id: rule.id,
     mode: rule.mode,
-    fired: compileCondition(rule.conditions)(facts),
-    explanation: explain(rule.conditions, 'conditions', facts, []),
+    fired: compileCondition(rule.conditions, lists)(facts),
+    explanation: explain(rule.conditions, 'conditions', facts, [], lists),
   };
 }
 
-function explain(condition: RuleCondition, path: string, facts: Facts, into: ConditionExplanation[]): ConditionExplanation[] {
-  if ('all' in condition) condition.all.forEach((c, i) => explain(c, `${path}.all[${i}]`, facts, into));
-  else if ('any' in condition) condition.any.forEach((c, i) => explain(c, `${path}.any[${i}]`, facts, into));
-  else if ('not' in condition) explain(condition.not, `${path}.not`, facts, into);
+function explain(
+  condition: RuleCondition,
+  path: string,
+  facts: Facts,
+  into: ConditionExplanation[],
+  lists: ListRegistry,
+): ConditionExplanation[] {
+  if ('all' in condition) condition.all.forEach((c, i) => explain(c, `${path}.all[${i}]`, facts, into, lists));
+  else if ('any' in condition) condition.any.forEach((c, i) => explain(c, `${path}.any[${i}]`, facts, into, lists));
+  else if ('not' in condition) explain(condition.not, `${path}.not`, facts, into, lists);
   else {
     const value = facts[condition.fact];
     into.push({
@@ -138,7 +147,7 @@ function explain(condition: RuleCondition, path: string, facts: Facts, into: Con
       operator: condition.operator,
       value: condition.value,
       fact_value: value === undefined ? null : value,
-      result: compileCondition(condition)(facts),
+      result: compileCondition(condition, lists)(facts),
     });
   }
   return into;

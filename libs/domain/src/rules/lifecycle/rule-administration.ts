@@ -5,6 +5,7 @@ import { ConflictError, InvalidInputError, NotFoundError, type FieldError } from
 import type { RuleDefinition, RuleMode, RuleSet } from '@risk/domain/rules/rule';
 import { knownFacts } from '@risk/domain/rules/rule-files';
 import { missingListErrors } from '@risk/domain/lists/list-references';
+import type { ListRegistry } from '@risk/domain/lists/list-registry';
 import { FeatureSetResolver, featureDocuments, type FeatureDocument } from '@risk/domain/features/feature-document';
 import { dryRun, dryRunEvent, dryRunFeatures, type DryRunResult } from './dry-run';
 import { diffVersions, parseFeatureSet, rulesBrokenBy, type VersionDiff } from './feature-changes';
@@ -27,6 +28,8 @@ export interface RuleAdministrationOptions {
   readonly onActivated?: (version: RuleSetVersion) => void;
   /** The lists that exist (docs/lists.md): a rule naming another cannot be saved, a version naming another cannot be activated. */
   readonly knownLists?: () => Promise<ReadonlySet<string>>;
+  /** The lists this instance decides with: a dry run reads them as the pipeline does. */
+  readonly lists?: ListRegistry;
 }
 
 /** The outcome of a write: the version it produced (or the current one when nothing changed) and the rule after it. */
@@ -342,8 +345,8 @@ export class RuleAdministration {
     const features = live ?? values;
     const result =
       draft !== undefined
-        ? dryRun({ version: 0, rules: [draft] }, event, features, true, this.options.fields)
-        : dryRun(set, event, features, false, this.options.fields);
+        ? dryRun({ version: 0, rules: [draft] }, event, features, true, this.options.fields, this.options.lists)
+        : dryRun(set, event, features, false, this.options.fields, this.options.lists);
     return { ...result, features_from: live === undefined ? 'request' : 'live_state' };
   }
 
