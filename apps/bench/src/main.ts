@@ -9,6 +9,7 @@ import { benchRedisPipeline } from './redis.bench';
 import { benchReplay } from './replay.bench';
 import { benchBacktest } from './backtest.bench';
 import { benchSink } from './sink.bench';
+import { benchSuppression } from './suppression.bench';
 import { benchLists } from './lists.bench';
 import { benchLists } from './lists.bench';
 import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
   if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
   if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
+  // Issue 14 item 2 (BENCH_ONLY=suppression): cooldowns on every rule and 1,000 snoozes against neither, same run.
+  if (wanted('suppression')) await section('suppression', [], () => benchSuppression(lines, features, rules));
   if (wanted('replay')) {
     // The replay commands as child processes on a file of the same stream; the Redis one needs redis-server.
     const runs = Number(process.env.BENCH_REPLAY_RUNS ?? 3);
