@@ -38,7 +38,7 @@ export function listProviders(config: EngineConfig): Provider[] {
             return version === undefined ? [] : ((await rules.getVersion(version))?.rules ?? []);
           },
           // Read-your-writes: this instance decides with its own change at once.
-          onChanged: () => void sync.sync(),
+          onChanged: () => sync.sync(),
         }),
       inject: [ListStore, RuleSetStore, ListSync],
     },

@@ -12,7 +12,7 @@ export interface ListAdministrationOptions {
   /** The rules of the active rule set: a list they name cannot be deleted. */
   readonly activeRules: () => Promise<readonly RuleDefinition[]>;
   /** Called after each change this process made, so it decides with it at once (read-your-writes). */
-  readonly onChanged?: (name: string) => void;
+  readonly onChanged?: (name: string) => Promise<void> | void;
 }
 
 /**
@@ -47,9 +47,7 @@ export class ListAdministration {
     if (definition === undefined) throw invalid('INVALID_LIST', errors);
     if ((await this.store.summaries()).length >= LIST_LIMITS.maxLists)
       throw invalid('TOO_MANY_LISTS', [{ path: '$', message: `at most ${LIST_LIMITS.maxLists} lists may exist` }]);
-    const summary = await this.store.create(definition, actor);
-    this.options.onChanged?.(summary.name);
-    return summary;
+    return this.changed(await this.store.create(definition, actor));
   }
 
   async delete(name: string, actor: string): Promise<void> {
@@ -65,7 +63,7 @@ export class ListAdministration {
       );
     }
     await this.store.delete(name, actor);
-    this.options.onChanged?.(name);
+    await this.options.onChanged?.(name);
   }
 
   /** `POST /lists/:name/entries` with JSON: an array of values or `{value, expires_at, note}` (or `{"entries": [...]}`). */
@@ -146,8 +144,9 @@ export class ListAdministration {
     }
   }
 
-  private changed(summary: ListSummary): ListSummary {
-    this.options.onChanged?.(summary.name);
+  /** Answers once this instance decides with the change (read-your-writes). */
+  private async changed(summary: ListSummary): Promise<ListSummary> {
+    await this.options.onChanged?.(summary.name);
     return summary;
   }
 }
