@@ -50,6 +50,10 @@ describe('risk-engine backtest', () => {
     await admin.seed(loadRuleFiles(shipped, knownFacts(features)));
     const burst = JSON.parse(readFileSync(join(candidate, 'login-burst.json'), 'utf8')) as Record<string, unknown>;
     await admin.replaceRule('login-burst', burst, 1, 'tester');
+    // Version 3: the same rules, login_count_1h redefined over 20 minutes (features are versioned with the rules).
+    const shippedFeatures = JSON.parse(readFileSync(join(shipped, 'features.json'), 'utf8')) as { features: Record<string, unknown>[] };
+    const shorter = shippedFeatures.features.map((f) => (f.name === 'login_count_1h' ? { ...f, window: '20m' } : f));
+    await admin.replaceFeatures({ features: shorter }, 2, 'tester');
     await store.close();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,6 +125,29 @@ describe('risk-engine backtest', () => {
     assert.deepEqual([burst.baseline.precision, burst.baseline.recall], [1, 0.5]);
     assert.deepEqual([burst.candidate.precision, burst.candidate.recall], [2 / 3, 1]);
     assert.equal(report.labels?.unknown_event_ids, 1);
+  });
+
+  it('gives each stored version the features it pins: one computed once for both, one redefined computed apart', async () => {
+    const reportPath = join(dir, 'features.json');
+    const run = await runCli([
+      'backtest',
+      '--input',
+      input,
+      '--baseline',
+      '2',
+      '--candidate',
+      '3',
+      '--data-dir',
+      dataDir,
+      '--report',
+      reportPath,
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as BacktestReport;
+    // Version 2 counts u-1's logins over 1 h (a4, a5, a6 are above 3); version 3 over 20 min, never more than 2.
+    const burst = report.rules.find((r) => r.id === 'login-burst')!;
+    assert.deepEqual([burst.baseline.hits, burst.candidate.hits, burst.gained, burst.lost], [3, 0, 0, 3]);
+    assert.equal(report.alerts.removed, 3);
   });
 
   it("reads a folder's lists/ for its inList conditions, as replay does", async () => {
