@@ -1,15 +1,24 @@
 import type { StateInput } from '../features/feature-store';
-import type { MessageOutcome, OutcomeCounts } from '../pipeline/risk-pipeline';
 import type { CompiledRuleSet } from '../rules/rule-compiler';
-import { withSuppression, type Alert, type Verdict } from '../verdicts/verdict';
+import { withSuppression, type Alert, type SuppressionKind, type Verdict } from '../verdicts/verdict';
 import type { AlertCandidate, AlertSuppressor } from './alert-suppressor';
+
+/**
+ * A pipeline outcome as seen here (`MessageOutcome`, described by shape: the
+ * pipeline imports this file, not the other way round).
+ */
+interface Outcome {
+  readonly kind: string;
+  readonly verdict?: Verdict;
+  readonly alert?: Alert;
+}
 
 /** The parts of a batch being decided that suppression rewrites (arrays changed in place). */
 export interface BatchToReview {
-  readonly outcomes: MessageOutcome[];
+  readonly outcomes: Outcome[];
   readonly verdicts: Verdict[];
   readonly alerts: Alert[];
-  readonly counts: OutcomeCounts;
+  readonly counts: { suppressedByKind?: Partial<Record<SuppressionKind, number>> };
   readonly inputs: readonly StateInput[];
   readonly inputIndex: readonly number[];
 }
@@ -32,7 +41,7 @@ export async function suppressAlerts(
   for (let j = 0; j < batch.inputs.length; j++) {
     const i = batch.inputIndex[j];
     const outcome = batch.outcomes[i];
-    if ((outcome.kind === 'accepted' || outcome.kind === 'late') && outcome.alert !== undefined) {
+    if ((outcome.kind === 'accepted' || outcome.kind === 'late') && outcome.verdict !== undefined && outcome.alert !== undefined) {
       candidates.push({ event: batch.inputs[j].event, verdict: outcome.verdict });
       at.push(i);
     }
@@ -42,10 +51,10 @@ export async function suppressAlerts(
   answers.forEach((why, k) => {
     if (why === undefined) return;
     const i = at[k];
-    const outcome = batch.outcomes[i] as Extract<MessageOutcome, { kind: 'accepted' | 'late' }>;
-    const verdict = withSuppression(outcome.verdict, why);
+    const outcome = batch.outcomes[i];
+    const verdict = withSuppression(candidates[k].verdict, why);
     batch.outcomes[i] = { kind: outcome.kind, verdict, alert: undefined };
-    batch.verdicts[batch.verdicts.indexOf(outcome.verdict)] = verdict;
+    batch.verdicts[batch.verdicts.indexOf(candidates[k].verdict)] = verdict;
     suppressedIds.add(verdict.event_id);
     const byKind = (batch.counts.suppressedByKind ??= {});
     byKind[why.kind] = (byKind[why.kind] ?? 0) + 1;
