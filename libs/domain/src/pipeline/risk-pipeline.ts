@@ -167,7 +167,13 @@ export class RiskPipeline {
         else counts.accepted++;
         outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
       }
-      await suppressAlerts(this.suppressor, ruleSet, { outcomes, verdicts, alerts, counts, inputs, inputIndex }, this.alertRank, this.now());
+      await suppressAlerts(
+        this.suppressor,
+        ruleSet,
+        { outcomes, verdicts, alerts, counts, inputs, inputIndex },
+        this.alertRank,
+        this.now(),
+      );
     }
     return { outcomes, verdicts, alerts, rejects, counts, rulesVersion: ruleSet.version };
   }

@@ -187,7 +187,8 @@ export async function ensureVerdictIndices(client: ElasticsearchClient, settings
       await client.putIndexTemplate(name, body);
       templatesPut.push(name);
       // Indices made from an older template keep their mapping: give them the fields added since (adding is allowed).
-      if (name === names.verdictTemplate && version !== null) await client.putMapping(names.verdictPattern, { properties: SUPPRESSION_MAPPINGS });
+      if (name === names.verdictTemplate && version !== null)
+        await client.putMapping(names.verdictPattern, { properties: SUPPRESSION_MAPPINGS });
     }
   }
   return { templatesPut };
