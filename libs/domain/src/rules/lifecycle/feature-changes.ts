@@ -1,7 +1,7 @@
 import type { DeclaredField } from '@risk/domain/events/declared-fields';
 import { parseFeatureDefinitions, type FeatureDefinition } from '@risk/domain/features/feature-definition';
 import { diffFeatureSets, type FeatureDocument, type FeatureSetDiff } from '@risk/domain/features/feature-document';
-import { InvalidInputError, type FieldError } from '@risk/domain/shared/errors';
+import { ConflictError, InvalidInputError, type FieldError } from '@risk/domain/shared/errors';
 import type { RuleDefinition } from '@risk/domain/rules/rule';
 import { knownFacts } from '@risk/domain/rules/rule-files';
 import { validateRule } from '@risk/domain/rules/rule-validator';
@@ -74,6 +74,24 @@ export function rulesBrokenBy(
     for (const e of validateRule(rule, facts)) problems.push({ path: `rules[${i}].${e.path}`, message: `rule ${rule.id}: ${e.message}` });
   });
   return problems;
+}
+
+/** 409 `FEATURE_IN_USE`: the change would leave rules naming features it removes (`rulesBrokenBy`). */
+export function featureInUse(broken: readonly FieldError[]): ConflictError {
+  const list = broken.map((e) => `${e.path}: ${e.message}`).join('; ');
+  return new ConflictError('FEATURE_IN_USE', `rules still name features this set leaves out: ${list}`, { errors: broken });
+}
+
+/** 409 `FEATURES_INVALID` when a stored version's features do not load here (its declared fields are gone). */
+export function checkFeaturesLoad(version: number, load: () => unknown): void {
+  try {
+    load();
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    throw new ConflictError('FEATURES_INVALID', `version ${version}'s features do not load here: ${error.message}`, {
+      errors: error.errors,
+    });
+  }
 }
 
 /** How two rule set versions differ: features added, removed and changed, and rules added, removed and changed. */

@@ -8,7 +8,7 @@ import { missingListErrors } from '@risk/domain/lists/list-references';
 import type { ListRegistry } from '@risk/domain/lists/list-registry';
 import { FeatureSetResolver, featureDocuments, type FeatureDocument } from '@risk/domain/features/feature-document';
 import { dryRun, dryRunEvent, dryRunFeatures, type DryRunResult } from './dry-run';
-import { diffVersions, parseFeatureSet, rulesBrokenBy, type VersionDiff } from './feature-changes';
+import { checkFeaturesLoad, diffVersions, featureInUse, parseFeatureSet, rulesBrokenBy, type VersionDiff } from './feature-changes';
 import { checkRulePayload, DEFAULT_PAYLOAD_LIMITS, type RulePayloadLimits } from './rule-payload';
 import {
   RuleSetStore,
@@ -228,7 +228,7 @@ export class RuleAdministration {
     return this.oneAtATime(async () => {
       const target = await this.store.getVersion(version);
       if (target === undefined) throw new NotFoundError('rule set version', version);
-      this.checkFeaturesLoad(target);
+      checkFeaturesLoad(target.version, () => this.featuresOf(target));
       await this.checkListsOfVersion(target);
       const audit = await this.store.activate(version, actor, base);
       this.noteActive(target);
@@ -247,39 +247,13 @@ export class RuleAdministration {
   async replaceFeatures(input: unknown, base: number | undefined, actor: string): Promise<RuleWriteResult> {
     const { set, errors } = parseFeatureSet(input, this.options.fields ?? []);
     if (set === undefined) throw invalid('INVALID_FEATURES', errors);
-    return this.oneAtATime(async () => {
-      for (let attempt = 1; ; attempt++) {
-        const current = await this.active();
-        if (base !== undefined && base !== current.version) throw new StaleWriteError(base, current.version);
-        const before = this.featureDocumentsOf(current);
-        if (JSON.stringify(before) === JSON.stringify(set.documents)) return { version: current, changed: false, rule: null };
-        const broken = rulesBrokenBy(current.rules, set.definitions, this.options.fields ?? []);
-        if (broken.length > 0) {
-          throw new ConflictError(
-            'FEATURE_IN_USE',
-            `rules still name features this set leaves out: ${broken.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
-            { errors: broken },
-          );
-        }
-        try {
-          const version = await this.store.commit({
-            basedOn: current.version,
-            rules: current.rules,
-            actor,
-            action: 'features',
-            ruleId: null,
-            before: null,
-            after: null,
-            features: set.documents,
-            featuresBefore: before,
-          });
-          this.noteActive(version);
-          this.options.onActivated?.(version);
-          return { version, changed: true, rule: null };
-        } catch (error) {
-          if (!(error instanceof StaleWriteError) || base !== undefined || attempt >= UNBASED_WRITE_ATTEMPTS) throw error;
-        }
-      }
+    return this.write(base, actor, 'features', null, (rules, _facts, current) => {
+      const before = this.featureDocumentsOf(current);
+      if (JSON.stringify(before) === JSON.stringify(set.documents))
+        return { rules: [...rules], before: null, after: null, unchanged: true };
+      const broken = rulesBrokenBy(rules, set.definitions, this.options.fields ?? []);
+      if (broken.length > 0) throw featureInUse(broken);
+      return { rules: [...rules], before: null, after: null, features: set.documents, featuresBefore: before, unchanged: false };
     });
   }
 
@@ -294,18 +268,6 @@ export class RuleAdministration {
   async diff(from: number, to: number): Promise<VersionDiff> {
     const [a, b] = [await this.getVersion(from), await this.getVersion(to)];
     return diffVersions({ ...a, features: this.featuresOf(a) }, { ...b, features: this.featuresOf(b) });
-  }
-
-  /** A version whose features no longer validate here (declared fields changed since) cannot decide: 409. */
-  private checkFeaturesLoad(set: RuleSet): void {
-    try {
-      this.featuresOf(set);
-    } catch (error) {
-      if (!(error instanceof InvalidInputError)) throw error;
-      throw new ConflictError('FEATURES_INVALID', `version ${set.version}'s features do not load here: ${error.message}`, {
-        errors: error.errors,
-      });
-    }
   }
 
   listVersions(): Promise<RuleSetVersionSummary[]> {
@@ -360,7 +322,7 @@ export class RuleAdministration {
     base: number | undefined,
     actor: string,
     action: RuleSetAction,
-    ruleId: string,
+    ruleId: string | null,
     derive: RuleDerivation,
   ): Promise<RuleWriteResult> {
     return this.oneAtATime(() => this.compareAndSet(base, actor, action, ruleId, derive));
@@ -370,19 +332,22 @@ export class RuleAdministration {
     base: number | undefined,
     actor: string,
     action: RuleSetAction,
-    ruleId: string,
+    ruleId: string | null,
     derive: RuleDerivation,
   ): Promise<RuleWriteResult> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.active();
       if (base !== undefined && base !== current.version) throw new StaleWriteError(base, current.version);
-      const { rules, before, after } = derive(current.rules, this.activeFacts);
+      const derived = derive(current.rules, this.activeFacts, current);
+      const { rules, before, after } = derived;
       if (rules.length > this.limits.maxRules) {
         throw invalid('TOO_MANY_RULES', [{ path: '$', message: `a rule set holds at most ${this.limits.maxRules} rules` }]);
       }
-      if (JSON.stringify(before) === JSON.stringify(after) && action !== 'delete') return { version: current, changed: false, rule: after };
+      const unchanged = derived.unchanged ?? (JSON.stringify(before) === JSON.stringify(after) && action !== 'delete');
+      if (unchanged) return { version: current, changed: false, rule: after };
       try {
-        const features = this.featureDocumentsOf(current);
+        // A rule change carries the active version's features forward; a `features` change brings its own.
+        const features = derived.features ?? this.featureDocumentsOf(current);
         const version = await this.store.commit({
           basedOn: current.version,
           rules: sortById(rules),
@@ -392,6 +357,7 @@ export class RuleAdministration {
           before,
           after,
           features,
+          featuresBefore: derived.featuresBefore,
         });
         this.noteActive(version);
         this.options.onActivated?.(version);
@@ -410,11 +376,22 @@ export class RuleAdministration {
   }
 }
 
-/** A rule write: the next rules from the active version's rules, checked against its facts. */
+/**
+ * A write: the next rules from the active version's rules, checked against its facts; a `features` change also
+ * gives the features (otherwise the active version's are carried forward) and says itself whether it changes anything.
+ */
 type RuleDerivation = (
   rules: readonly RuleDefinition[],
   facts: ReadonlySet<string>,
-) => { rules: RuleDefinition[]; before: RuleDefinition | null; after: RuleDefinition | null };
+  current: RuleSetVersion,
+) => {
+  rules: RuleDefinition[];
+  before: RuleDefinition | null;
+  after: RuleDefinition | null;
+  features?: readonly FeatureDocument[];
+  featuresBefore?: readonly FeatureDocument[];
+  unchanged?: boolean;
+};
 
 function find(rules: readonly RuleDefinition[], id: string): RuleDefinition {
   const rule = rules.find((r) => r.id === id);
