@@ -1,3 +1,5 @@
+import { inForce, type Clock } from './expiry';
+
 /**
  * CIDR ranges of one family in a binary trie keyed by the prefix bits, stored
  * in typed arrays (two child indexes and one expiry per node) rather than one
@@ -55,13 +57,13 @@ export class CidrTrie {
   }
 
   /** Whether a range in force at `now` holds the address `words`. */
-  contains(words: Uint32Array, now: number): boolean {
+  contains(words: Uint32Array, now: Clock): boolean {
     const expiries = this.expiries;
     const children = this.children;
     let node = 0;
     for (let bit = 0; ; bit++) {
-      // NaN > now is false: only a range that ends here and is still in force matches.
-      if (expiries[node] > now) return true;
+      // NaN (no range ends here) is never in force.
+      if (inForce(expiries[node], now)) return true;
       if (bit === this.bits) return false;
       node = children[2 * node + ((words[bit >>> 5] >>> (31 - (bit & 31))) & 1)];
       if (node === 0) return false;

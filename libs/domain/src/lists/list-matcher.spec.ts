@@ -178,16 +178,15 @@ describe('list matcher', () => {
 });
 
 describe('rules on lists', () => {
-  const rule = (operator: string, value: unknown): RuleDefinition =>
-    ({
-      id: 'r',
-      name: 'r',
-      enabled: true,
-      mode: 'active',
-      priority: 1,
-      conditions: { all: [{ fact: 'ip_address', operator, value }] },
-      event: { type: 'risk', params: { risk_level: 'HIGH', score: 90, reason: 'listed' } },
-    });
+  const rule = (operator: string, value: unknown): RuleDefinition => ({
+    id: 'r',
+    name: 'r',
+    enabled: true,
+    mode: 'active',
+    priority: 1,
+    conditions: { all: [{ fact: 'ip_address', operator, value }] },
+    event: { type: 'risk', params: { risk_level: 'HIGH', score: 90, reason: 'listed' } },
+  });
   const facts = new Set(['ip_address', 'device_id']);
 
   it('refuses a missing list at its path, and a value that is not a list name', () => {

@@ -1,4 +1,5 @@
 import { CidrTrie } from './cidr-trie';
+import { inForce, type Clock } from './expiry';
 import { ipv6Key, parseIp } from './ip-address';
 import { expiryOf, type ListEntry, type ListKind } from './list';
 
@@ -78,24 +79,17 @@ export class ListMatcher {
    * string never matches; for an `ip` list, neither does a string that is not
    * an address. An address matches its own entry or any range holding it.
    */
-  contains(fact: unknown, now: number): boolean {
+  contains(fact: unknown, now: Clock): boolean {
     if (typeof fact !== 'string') return false;
-    if (this.kind === 'string') {
-      const expiry = this.strings.get(fact);
-      return expiry !== undefined && expiry > now;
-    }
+    if (this.kind === 'string') return inForce(this.strings.get(fact), now);
     const words = this.words;
     const family = parseIp(fact, words);
     if (family === 4) {
-      const expiry = this.ipv4.get(words[0] | 0);
-      if (expiry !== undefined && expiry > now) return true;
+      if (inForce(this.ipv4.get(words[0] | 0), now)) return true;
       return this.ranges4.size > 0 && this.ranges4.contains(words, now);
     }
     if (family === 6) {
-      if (this.ipv6.size > 0) {
-        const expiry = this.ipv6.get(ipv6Key(words));
-        if (expiry !== undefined && expiry > now) return true;
-      }
+      if (this.ipv6.size > 0 && inForce(this.ipv6.get(ipv6Key(words)), now)) return true;
       return this.ranges6.size > 0 && this.ranges6.contains(words, now);
     }
     return false;

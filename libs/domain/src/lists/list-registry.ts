@@ -19,13 +19,13 @@ export class ListHandle {
   /** `inList`: the fact is present and in the list, at the registry's clock. */
   has(fact: unknown): boolean {
     const matcher = this.matcher;
-    return matcher !== undefined && fact !== undefined && matcher.contains(fact, this.clock());
+    return matcher !== undefined && fact !== undefined && matcher.contains(fact, this.clock);
   }
 
   /** `notInList`: the fact is present, the list exists, and the fact is not in it. */
   lacks(fact: unknown): boolean {
     const matcher = this.matcher;
-    return matcher !== undefined && fact !== undefined && !matcher.contains(fact, this.clock());
+    return matcher !== undefined && fact !== undefined && !matcher.contains(fact, this.clock);
   }
 }
 
