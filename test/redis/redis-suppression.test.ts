@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryCooldownStore, type CooldownClaim } from '@risk/domain';
 import { RedisCooldownStore } from '@risk/infra/redis/redis-cooldown.store';
+import { RedisSnoozeStore } from '@risk/infra/redis/redis-snooze.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { startEngineProcess, waitForVersion, type EngineProcess } from '@test/support/engine-process';
 import { API_KEYS, EDITOR_KEY, bigPaymentRule, tempDir } from '../admin/admin-support';
-import { TestRedisServer } from '../support/redis-server';
+import { TestRedisCluster, TestRedisServer } from '../support/redis-server';
 
 const MAIN = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
 const MIN = 60_000;
@@ -157,5 +158,65 @@ describe('two engine processes sharing cooldowns and snoozes through Redis', () 
     );
     const audit = await call(fleet[1].url, 'GET', '/snoozes/audit');
     assert.equal(audit.body.items[0].snooze.reason, 'QA device');
+  });
+});
+
+describe('cooldowns and snoozes on a 3-master Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  let client: RedisClient;
+
+  before(async () => {
+    cluster = await TestRedisCluster.start(3);
+    client = new RedisClient({ clusterNodes: cluster.nodes, commandTimeoutMs: 3_000 });
+    await client.waitReady();
+  });
+  after(async () => {
+    await client?.quit();
+    await cluster?.dispose();
+  });
+
+  it('claims spread over every master in one call give the in-memory answers', async () => {
+    const store = new RedisCooldownStore(client, { keyPrefix: 'cluster:', latenessMs: 10 * MIN });
+    const memory = new MemoryCooldownStore({ latenessMs: 10 * MIN });
+    // 40 users: their keys land on all three masters; each user claims at 0, 10 and 40 minutes, in one batch.
+    const claims = [0, 10, 40].flatMap((minute) => Array.from({ length: 40 }, (_, u) => claim(`u-${u}`, minute, `e-${u}-${minute}`)));
+    const expected = await memory.claim(claims);
+    assert.deepEqual(await store.claim(claims), expected);
+    assert.deepEqual(await store.claim(claims), expected, 'decided again');
+    assert.deepEqual(
+      expected.map((a) => a.running),
+      [...Array<boolean>(40).fill(false), ...Array<boolean>(40).fill(true), ...Array<boolean>(40).fill(false)],
+    );
+  });
+
+  it('stores, lists, deletes and audits snoozes in one slot', async () => {
+    const store = new RedisSnoozeStore(client, 'cluster:');
+    const now = Date.now();
+    const snooze = {
+      id: 'sz-1',
+      key: 'ip_address',
+      value: '203.0.113.7',
+      rule_id: null,
+      reason: 'office',
+      created_by: 'alice',
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 3_600_000).toISOString(),
+    };
+    const expired = { ...snooze, id: 'sz-0', expires_at: new Date(now - 1).toISOString() };
+    assert.equal(await store.create(expired, 10, now - 10), true);
+    assert.equal(await store.create(snooze, 10, now), true, 'the expired one is dropped first');
+    assert.deepEqual(await store.list(), [snooze]);
+    assert.equal(await store.create({ ...snooze, id: 'sz-2' }, 1, now), false, 'at the limit of active snoozes');
+    assert.deepEqual(await store.remove('sz-1', 'bob', new Date(now).toISOString()), snooze);
+    assert.equal(await store.remove('sz-1', 'bob', new Date(now).toISOString()), undefined);
+    const audit = await store.audit(10, 0);
+    assert.deepEqual(
+      audit.items.map((e) => [e.action, e.actor, e.snooze.id]),
+      [
+        ['delete', 'bob', 'sz-1'],
+        ['create', 'alice', 'sz-1'],
+        ['create', 'alice', 'sz-0'],
+      ],
+    );
   });
 });
