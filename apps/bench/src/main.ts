@@ -9,9 +9,9 @@ import { benchRedisPipeline } from './redis.bench';
 import { benchReplay } from './replay.bench';
 import { benchBacktest } from './backtest.bench';
 import { benchSink } from './sink.bench';
+import { benchLists } from './lists.bench';
 import { benchSuppression } from './suppression.bench';
-import { benchLists } from './lists.bench';
-import { benchLists } from './lists.bench';
+import { benchRuleStats } from './rule-stats.bench';
 import { benchBytesPerEntity, benchSoak, benchSqliteSink } from './soak.bench';
 import { benchKafkaSection } from './kafka.bench';
 import { fmt, line } from './stats';
@@ -57,6 +57,11 @@ async function main(): Promise<void> {
     await section('soak', [], () => benchSoak());
     if (only.length === 1) return;
   }
+  // Issue 14 item 3: a million stored verdicts take minutes to write, so only when asked (BENCH_ONLY=stats).
+  if (only?.includes('stats')) {
+    await section('rule statistics', [], () => benchRuleStats());
+    if (only.length === 1) return;
+  }
   const rulesDir = join(process.cwd(), 'rules');
   const features = loadFeatureFile(rulesDir);
   const rules = benchRules(loadRuleFiles(rulesDir, knownFacts(features)), 50);
@@ -84,8 +89,6 @@ async function main(): Promise<void> {
     );
     benchBytesPerEntity(features);
   }
-  // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
-  if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.
   if (wanted('lists')) await section('lists', [], () => benchLists(lines, features, rules));
   // Issue 14 item 2 (BENCH_ONLY=suppression): cooldowns on every rule and 1,000 snoozes against neither, same run.

@@ -85,8 +85,7 @@ export class EvaluateDto {
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
-    description:
-      "feature values to assume; the others are 0 (false for *_changed). Leave it out to use the entities' live state instead",
+    description: "feature values to assume; the others are 0 (false for *_changed). Leave it out to use the entities' live state instead",
     example: { distinct_devices_1h: 2, distinct_cities_1h: 2 },
   })
   @IsOptional()

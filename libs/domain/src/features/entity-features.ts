@@ -328,7 +328,14 @@ function ownValue(aggregate: FeatureAggregate, value: string | number | undefine
  * [start, end) (sorted by event time, ties in arrival order). When the event
  * took part it is the entry at end − 1: it was inserted after every equal time.
  */
-export function windowAggregate(slot: FeatureSlot, { times, values }: Series, start: number, end: number, t: number, takesPart: boolean): number {
+export function windowAggregate(
+  slot: FeatureSlot,
+  { times, values }: Series,
+  start: number,
+  end: number,
+  t: number,
+  takesPart: boolean,
+): number {
   switch (slot.definition.aggregate) {
     case 'min': {
       if (start >= end) return 0;

@@ -1,7 +1,8 @@
 import type { RiskEvent } from '../events/risk-event';
 import { formatEventTime } from '../events/event-time';
 import type { FieldError } from '../shared/errors';
-import { entityFields, type FeatureValue, type FeatureValues } from './feature-definition';
+import { entityFields, type FeatureValue } from './feature-definition';
+import type { EntityFeatures, EntityReadOutcome } from './feature-store';
 import { applyEventToEntity, emptyEntityState, entityKey, windowAggregate, type EntityGroup, type EntityState } from './entity-features';
 import { countDistinct, upperBound, type Series } from './window-series';
 
@@ -10,30 +11,6 @@ import { countDistinct, upperBound, type Series } from './window-series';
  * one implementation of the feature semantics (entity-features.ts). Nothing
  * here changes a state it is given: previews work on copies.
  */
-
-/** `GET /entities/:key/:value/features`: one entity's features as of its latest accepted event. */
-export interface EntityFeatures {
-  /** The entity key: `user_id`, `ip_address`, a declared field, or a composite `user_id+device_id`. */
-  readonly entity: string;
-  readonly value: string;
-  /** The event_time t of the entity's latest event that took part in one of its features: every window is (t − W, t]. */
-  readonly as_of: string;
-  /** Every windowed feature keyed on this entity, in definition order. */
-  readonly features: FeatureValues;
-  /** Per `changed` feature keyed on this entity: the latest known value and its event_time (null: none yet). */
-  readonly latest_values: Readonly<Record<string, { readonly value: string | number; readonly event_time: string } | null>>;
-}
-
-export type EntityReadOutcome =
-  | { readonly kind: 'found'; readonly entity: EntityFeatures }
-  /** No feature is keyed on this entity key: the store keeps nothing for it. */
-  | { readonly kind: 'unknown-key'; readonly keys: readonly string[] }
-  /** A bad value for the key (a composite value not of the form `<length>:<first>|<second>`). */
-  | { readonly kind: 'invalid-value'; readonly errors: readonly FieldError[] }
-  /** The store holds no state for this entity (never seen, or expired). */
-  | { readonly kind: 'not-found' }
-  /** The store cannot read without writing (test doubles). */
-  | { readonly kind: 'unsupported' };
 
 /** Entity values are SPEC §1 / declared strings (≤ 128 characters each); a composite holds two and its length prefix. */
 const MAX_ENTITY_VALUE = 2 * 128 + 5;

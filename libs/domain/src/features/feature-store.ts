@@ -1,6 +1,30 @@
 import type { RiskEvent } from '../events/risk-event';
-import type { EntityReadOutcome } from './entity-read';
+import type { FieldError } from '../shared/errors';
 import type { FeatureDefinition, FeatureValues } from './feature-definition';
+
+/** `GET /entities/:key/:value/features`: one entity's features as of its latest accepted event. */
+export interface EntityFeatures {
+  /** The entity key: `user_id`, `ip_address`, a declared field, or a composite `user_id+device_id`. */
+  readonly entity: string;
+  readonly value: string;
+  /** The event_time t of the entity's latest event that took part in one of its features: every window is (t − W, t]. */
+  readonly as_of: string;
+  /** Every windowed feature keyed on this entity, in definition order. */
+  readonly features: FeatureValues;
+  /** Per `changed` feature keyed on this entity: the latest known value and its event_time (null: none yet). */
+  readonly latest_values: Readonly<Record<string, { readonly value: string | number; readonly event_time: string } | null>>;
+}
+
+export type EntityReadOutcome =
+  | { readonly kind: 'found'; readonly entity: EntityFeatures }
+  /** No feature is keyed on this entity key: the store keeps nothing for it. */
+  | { readonly kind: 'unknown-key'; readonly keys: readonly string[] }
+  /** A bad value for the key (a composite value not of the form `<length>:<first>|<second>`). */
+  | { readonly kind: 'invalid-value'; readonly errors: readonly FieldError[] }
+  /** The store holds nothing for this entity: never seen, expired, or its events took part in none of its features. */
+  | { readonly kind: 'not-found' }
+  /** The store cannot read without writing (test doubles). */
+  | { readonly kind: 'unsupported' };
 
 /** What the state layer decided for one valid event (SPEC §2–§3). */
 export type StateOutcome =

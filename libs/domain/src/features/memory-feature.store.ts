@@ -1,7 +1,7 @@
 import type { RiskEvent } from '../events/risk-event';
 import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-definition';
 import { featureValuesFactory } from './feature-values-factory';
-import { FeatureStore, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
+import { FeatureStore, type EntityReadOutcome, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
 import { isLate, isRedelivery, type AcceptedRecord } from './acceptance';
 import {
   applyEventToEntity,
@@ -12,7 +12,7 @@ import {
   type EntityState,
   type StateTally,
 } from './entity-features';
-import { previewFeatures, readEntity, type EntityReadOutcome } from './entity-read';
+import { previewFeatures, readEntity } from './entity-read';
 
 /** The memory store's entity groups: the shared group definition and its keys' states. */
 interface MemoryGroup {
@@ -171,7 +171,14 @@ export class MemoryFeatureStore extends FeatureStore {
 
   override readEntity(entity: string, value: string): Promise<EntityReadOutcome> {
     const groups = this.groups;
-    return Promise.resolve(readEntity(groups.map((g) => g.group), entity, value, (_group, index) => groups[index].byKey.get(value)));
+    return Promise.resolve(
+      readEntity(
+        groups.map((g) => g.group),
+        entity,
+        value,
+        (_group, index) => groups[index].byKey.get(value),
+      ),
+    );
   }
 
   override preview(event: RiskEvent): Promise<FeatureValues> {

@@ -1,11 +1,15 @@
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import {
+  FeatureStore,
+  RiskEngineError,
   type EntityReadOutcome,
   type FeatureValues,
   type RiskEvent,
+  type FeatureDefinition,
+  type StateInput,
+  type StateOutcome,
 } from '@risk/domain';
-import { FeatureStore, RiskEngineError, type FeatureDefinition, type StateInput, type StateOutcome } from '@risk/domain';
 
 /** Retriable: HTTP answers 503 with Retry-After, the Kafka consumer pauses the partition and retries. */
 export class MemoryPressureError extends RiskEngineError {
