@@ -122,5 +122,9 @@ describe('POST /backtests on the embedded engine', () => {
       .send(big)
       .expect(413);
     assert.equal(tooLarge.body.error, 'BODY_TOO_LARGE');
+    // A stored sample is bounded in events: 200,001 tiny lines (600 kB) are refused before any is decided.
+    writeFileSync(join(data.path, 'samples', 'huge.ndjson'), '{}\n'.repeat(200_001));
+    const tooMany = await request(http).post('/backtests').set(viewer).send({ baseline: 1, candidate: 2, sample: 'huge' }).expect(413);
+    assert.match(tooMany.body.message as string, /sample huge holds more than 200000 events/);
   });
 });
