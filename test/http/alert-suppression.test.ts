@@ -129,7 +129,11 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.match(held.verdict.suppression.reason as string, /office NAT, ticket 4711/);
     assert.equal((await send(payment('sz-2', 'u-other', 0, { ip_address: '203.0.113.8' }))).alerted, true, 'another IP is not snoozed');
 
-    await request(http).delete(`/snoozes/${snooze.id}`).set(editor).expect(200);
+    await request(http)
+      .delete(`/snoozes/${snooze.id}?reason=${'x'.repeat(1025)}`)
+      .set(editor)
+      .expect(400);
+    await request(http).delete(`/snoozes/${snooze.id}?reason=NAT%20moved`).set(editor).expect(200);
     await request(http).delete(`/snoozes/${snooze.id}`).set(editor).expect(404);
     assert.deepEqual((await request(http).get('/snoozes').set(viewer).expect(200)).body.items, []);
     // The snoozed alert started no cooldown: the next one goes out.
@@ -138,15 +142,16 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     const audit = await request(http).get('/snoozes/audit').set(viewer).expect(200);
     assert.equal(audit.body.total, 2);
     assert.deepEqual(
-      (audit.body.items as { action: string; actor: string; snooze: { id: string; reason: string } }[]).map((e) => [
+      (audit.body.items as { action: string; actor: string; reason?: string; snooze: { id: string; reason: string } }[]).map((e) => [
         e.action,
         e.actor,
         e.snooze.id,
         e.snooze.reason,
+        e.reason ?? null,
       ]),
       [
-        ['delete', 'alice', snooze.id, 'office NAT, ticket 4711'],
-        ['create', 'alice', snooze.id, 'office NAT, ticket 4711'],
+        ['delete', 'alice', snooze.id, 'office NAT, ticket 4711', 'NAT moved'],
+        ['create', 'alice', snooze.id, 'office NAT, ticket 4711', null],
       ],
     );
     const alerts = await alertIds();

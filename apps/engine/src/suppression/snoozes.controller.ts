@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { SnoozeAdministration, type Snooze, type SnoozeAuditPage } from '@risk/domain';
 import { AdminRoute, CurrentPrincipal, type Principal } from '../auth/roles';
 import { AuditQueryDto } from '../admin/admin.dto';
@@ -47,8 +47,13 @@ export class SnoozesController {
   @Delete(':id')
   @HttpCode(200)
   @AdminRoute('editor')
-  @ApiOperation({ summary: 'End a snooze now; audited' })
-  async remove(@Param('id') id: string, @CurrentPrincipal() who: Principal): Promise<{ deleted: Snooze }> {
-    return { deleted: await this.admin.remove(id, who.name) };
+  @ApiOperation({ summary: 'End a snooze now; audited, with ?reason= when given' })
+  @ApiQuery({ name: 'reason', required: false, description: 'why it ends early (at most 1024 characters), kept in the audit entry' })
+  async remove(
+    @Param('id') id: string,
+    @Query('reason') reason: unknown,
+    @CurrentPrincipal() who: Principal,
+  ): Promise<{ deleted: Snooze }> {
+    return { deleted: await this.admin.remove(id, who.name, reason as string | undefined) };
   }
 }

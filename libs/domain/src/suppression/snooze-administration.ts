@@ -67,8 +67,14 @@ export class SnoozeAdministration {
       .sort((a, b) => (a.expires_at < b.expires_at ? -1 : a.expires_at > b.expires_at ? 1 : a.id < b.id ? -1 : 1));
   }
 
-  async remove(id: string, actor: string): Promise<Snooze> {
-    const removed = await this.store.remove(id, actor, new Date(this.now()).toISOString());
+  /** Ends a snooze now; `reason` (optional, at most 1024 characters) goes into the audit entry. */
+  async remove(id: string, actor: string, reason?: string): Promise<Snooze> {
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1024)) {
+      throw new InvalidInputError('INVALID_SNOOZE', 'reason: must be a string of at most 1024 characters', [
+        { path: 'reason', message: 'must be a string of at most 1024 characters' },
+      ]);
+    }
+    const removed = await this.store.remove(id, actor, new Date(this.now()).toISOString(), reason);
     if (removed === undefined) throw new NotFoundError('snooze', id);
     await this.refresh();
     return removed;

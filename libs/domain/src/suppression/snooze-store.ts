@@ -14,8 +14,8 @@ export abstract class SnoozeStore {
    * `maxActive` snoozes are already active.
    */
   abstract create(snooze: Snooze, maxActive: number, now: number): Promise<boolean>;
-  /** Deletes a snooze and audits it (`delete`, by `actor` at `at`); undefined when there is none with this id. */
-  abstract remove(id: string, actor: string, at: string): Promise<Snooze | undefined>;
+  /** Deletes a snooze and audits it (`delete`, by `actor` at `at`, with `reason` if given); undefined when there is none with this id. */
+  abstract remove(id: string, actor: string, at: string, reason?: string): Promise<Snooze | undefined>;
   /** The audit trail, newest first. */
   abstract audit(limit: number, offset: number): Promise<SnoozeAuditPage>;
   /** Calls `listener` when another writer (or instance) may have changed the snoozes; resolves to the unsubscribe. */
@@ -42,11 +42,11 @@ export class MemorySnoozeStore extends SnoozeStore {
     return Promise.resolve(true);
   }
 
-  remove(id: string, actor: string, at: string): Promise<Snooze | undefined> {
+  remove(id: string, actor: string, at: string, reason?: string): Promise<Snooze | undefined> {
     const snooze = this.snoozes.get(id);
     if (snooze !== undefined) {
       this.snoozes.delete(id);
-      this.trail.unshift({ at, actor, action: 'delete', snooze });
+      this.trail.unshift({ at, actor, action: 'delete', snooze, ...(reason === undefined ? {} : { reason }) });
       this.notify();
     }
     return Promise.resolve(snooze);

@@ -23,6 +23,8 @@ export interface SnoozeAuditEntry {
   readonly actor: string;
   readonly action: 'create' | 'delete';
   readonly snooze: Snooze;
+  /** Why it was ended early (`DELETE /snoozes/:id?reason=`); the snooze keeps its own reason. */
+  readonly reason?: string;
 }
 
 export interface SnoozeAuditPage {

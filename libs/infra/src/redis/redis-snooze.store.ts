@@ -83,10 +83,10 @@ export class RedisSnoozeStore extends SnoozeStore {
     return created === 1;
   }
 
-  async remove(id: string, actor: string, at: string): Promise<Snooze | undefined> {
+  async remove(id: string, actor: string, at: string, reason?: string): Promise<Snooze | undefined> {
     const removed = await this.removeScript.run(
       [this.keys.items, this.keys.expiries, this.keys.audit],
-      [id, JSON.stringify({ at, actor, action: 'delete' }), this.channel],
+      [id, JSON.stringify({ at, actor, action: 'delete', ...(reason === undefined ? {} : { reason }) }), this.channel],
     );
     return typeof removed === 'string' ? (JSON.parse(removed) as Snooze) : undefined;
   }

@@ -38,13 +38,13 @@ export class FileSnoozeStore extends SnoozeStore {
     });
   }
 
-  remove(id: string, actor: string, at: string): Promise<Snooze | undefined> {
+  remove(id: string, actor: string, at: string, reason?: string): Promise<Snooze | undefined> {
     return this.exclusive(async () => {
       const snooze = this.snoozes.find((s) => s.id === id);
       if (snooze === undefined) return undefined;
       await this.save(
         this.snoozes.filter((s) => s.id !== id),
-        { at, actor, action: 'delete', snooze },
+        { at, actor, action: 'delete', snooze, ...(reason === undefined ? {} : { reason }) },
       );
       return snooze;
     });
