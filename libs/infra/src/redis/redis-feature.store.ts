@@ -3,8 +3,6 @@ import {
   DependencyUnavailableError,
   FeatureStore,
   RiskEngineError,
-  emptyFeatureValue,
-  featureValuesFactory,
   type FeatureDefinition,
   type EntityReadOutcome,
   type FeatureValue,
@@ -15,34 +13,17 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
-import {
-  EntityStates,
-  entitiesFrom,
-  groupBytes,
-  type ComputeState,
-  type EntityRead,
-  type SlotUnits,
-  type SlotWrite,
-} from './redis-entity-states';
+import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
-import { PartitionLedger, partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
+import { partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 import { backoffDelay, sleep } from '../retry/retry';
-import { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
+import { entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
+import { featureSetPlan, type FeatureSetPlan } from './redis-feature-set.plan';
 
 export { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
-
-/** One feature set's side of the store (see `RedisFeatureStore.planOf`). */
-interface FeatureSetPlan {
-  readonly definitions: readonly FeatureDefinition[];
-  /** The entity groups' plans and the states this process keeps between batches. */
-  readonly entities: EntityStates;
-  /** Acceptance, first outcomes and commit arguments over the partition's records. */
-  readonly ledger: PartitionLedger;
-  readonly empty: FeatureValue[];
-}
 
 /** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
 const MAX_ENTITY_ATTEMPTS = 20;
@@ -160,24 +141,9 @@ export class RedisFeatureStore extends FeatureStore {
     return checkStateLayout(this.client, this.prefix);
   }
 
-  /**
-   * The entity plans, cached states, ledger and empty values of one feature
-   * set. A new set starts with an empty cache: states cached for the old one
-   * are dropped, and each entity is read again (its sections are found by
-   * feature id, so unchanged features keep their state; see redis-entity.codec.ts).
-   */
   private planOf(definitions: readonly FeatureDefinition[]): FeatureSetPlan {
-    const entities = new EntityStates(definitions, this.settings, {
-      prefix: this.prefix,
-      keyCodes: ENTITY_KEY_CODES,
-      cluster: this.client.isCluster,
-      cacheEntities: this.options.cacheEntities ?? 100_000,
-      recordAnswers: this.options.answersWithoutMessageId ?? true,
-    });
-    const empty = definitions.map((definition) => emptyFeatureValue(definition));
     const identity = { owner: this.owner, dedupKeyTtlMs: this.dedupKeyTtlMs };
-    const ledger = new PartitionLedger(definitions, this.settings, featureValuesFactory(definitions), empty, identity);
-    return { definitions, entities, ledger, empty };
+    return featureSetPlan(definitions, this.settings, { ...this.options, cluster: this.client.isCluster }, identity);
   }
 
   /** The key holding one entity's state, e.g. `risk:{u:alice}:s`. */
