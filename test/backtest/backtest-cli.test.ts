@@ -202,6 +202,10 @@ describe('risk-engine backtest', () => {
         /line 2\.fraud: must be true or false/,
       ],
     ];
+    const overInput = await runCli(['backtest', '--input', input, '--baseline', shipped, '--candidate', shipped, '--report', input]);
+    assert.equal(overInput.status, 2);
+    assert.match(overInput.stderr, /--report .* is the same file as .*: refusing to overwrite it/);
+    assert.equal(readFileSync(input, 'utf8'), events().join('\n') + '\n', 'the input is untouched');
     writeFileSync(join(dir, 'bad-labels.ndjson'), '{"event_id":"a1","fraud":true}\n{"event_id":"a2","fraud":"no"}\n');
     for (const [args, reason] of cases) {
       const run = await runCli(['backtest', ...args, '--report', reportPath]);

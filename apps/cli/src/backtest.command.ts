@@ -125,6 +125,12 @@ export async function runBacktest(argv: readonly string[], io: ReplayIo): Promis
   try {
     if (args.has('report')) {
       const target = resolve(args.get('report')!);
+      // The report replaces its target when done: never the input or the labels it was computed from.
+      const clash = await sameFileAsOneOf(target, [inputPath, args.get('labels')]);
+      if (clash !== undefined) {
+        input.destroy();
+        return fail(`--report ${args.get('report')!} is ${clash}: refusing to overwrite it`);
+      }
       const openedReport = await ReplacingFile.open(target, `--report ${args.get('report')!}`);
       if (!openedReport.ok) {
         input.destroy();
@@ -224,6 +230,24 @@ async function readLabels(path: string): Promise<BacktestLabels | string> {
     return `cannot read --labels ${path}: ${describeFsError(error as Error)}`;
   }
   return collector.labels();
+}
+
+/** Which of `paths` (the input, the labels) names the same existing file as `target`, by device and inode. */
+async function sameFileAsOneOf(target: string, paths: readonly (string | undefined)[]): Promise<string | undefined> {
+  const identity = await stat(target).then(
+    (s) => `${s.dev}:${s.ino}`,
+    () => undefined,
+  );
+  if (identity === undefined) return undefined;
+  for (const path of paths) {
+    if (path === undefined || path === '-') continue;
+    const other = await stat(path).then(
+      (s) => `${s.dev}:${s.ino}`,
+      () => undefined,
+    );
+    if (other === identity) return `the same file as ${path}`;
+  }
+  return undefined;
 }
 
 /** Both versions decode events alike: they must declare the same event fields (docs/fields.md). */
