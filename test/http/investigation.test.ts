@@ -148,6 +148,12 @@ function scenario(name: string, env: () => Record<string, string>): void {
       const unknownKey = await get('/entities/card_id/c-1/features');
       assert.equal(unknownKey.status, 400);
       assert.equal(unknownKey.body.errors[0].path, 'key');
+      const tooLong = await get(`/entities/user_id/${'x'.repeat(300)}/features`);
+      assert.equal(tooLong.status, 400);
+      assert.equal(tooLong.body.errors[0].path, 'value');
+      const composite = await get('/entities/user_id+device_id/zoe|d1/features');
+      assert.equal(composite.status, 400, 'no feature is keyed on the pair in the shipped rules: the key is named first');
+      assert.equal((await get('/entities/user_id/%E0%A4%A/features')).status, 400, 'a malformed escape is a 400, not a 500');
     });
 
     it('POST /rules/evaluate with an event alone uses the live state and leaves no trace', async () => {
