@@ -11,7 +11,7 @@ const redisStateFactory: StateFactory = async (url, features, settings) =>
 const USAGE = `risk-engine <command>
 
 commands:
-  replay     run the engine over an NDJSON file of events (backtest)
+  replay     run the engine over an NDJSON file of events: one verdict per event
              ${REPLAY_USAGE}
   backtest   run two rule set versions (rules folders or stored versions) over one NDJSON file in one pass and
              compare them: hits per rule, risk level changes, alerts added and removed, precision and recall
