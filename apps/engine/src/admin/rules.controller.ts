@@ -59,11 +59,13 @@ export class RulesController {
   @AdminRoute('viewer')
   @ApiBody({ type: RuleBodyDto })
   @ApiOperation({ summary: 'Check a rule document without saving it: every error names its path, e.g. conditions.all[1].fact' })
-  validate(@Body() body: unknown): { valid: boolean; errors: FieldError[] } {
+  async validate(@Body() body: unknown): Promise<{ valid: boolean; errors: FieldError[] }> {
     // Deliberately not a DTO: any JSON is accepted here and judged by the rule validator alone.
     const document = body !== null && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>) } : body;
     if (document !== null && typeof document === 'object' && !Array.isArray(document))
       delete (document as Record<string, unknown>).base_version;
+    // Read first: the facts are the active version's features, which another instance may have changed.
+    await this.admin.active();
     const errors = this.admin.validate(document);
     return { valid: errors.length === 0, errors };
   }
