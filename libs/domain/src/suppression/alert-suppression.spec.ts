@@ -316,3 +316,24 @@ describe('rule cooldown validation', () => {
     assert.deepEqual(paths({ key: 'user_id', duration: '30m', per: 'x' }), ['cooldown.per']);
   });
 });
+
+describe('MemoryCooldownStore starts per rule and entity', () => {
+  it('keeps only the starts within the cooldown, the lateness and an hour of the newest', async () => {
+    const store = new MemoryCooldownStore({ latenessMs: 10 * MINUTE });
+    const at = (i: number, minute: number) => ({
+      ruleId: 'r',
+      field: 'user_id',
+      value: 'u',
+      eventId: `e-${i}`,
+      eventTime: T0 + minute * MINUTE,
+      durationMs: 30 * MINUTE,
+    });
+    // Alerts every 30 minutes for 10 hours: each starts a cooldown.
+    const answers = await store.claim(Array.from({ length: 20 }, (_, i) => at(i, i * 30)));
+    assert.ok(answers.every((a) => !a.running));
+    // A late event 5 hours back is judged with what is still held: no start covers it any more, so it alerts.
+    assert.deepEqual(await store.claim([at(100, 5 * 60 + 5)]), [{ running: false }]);
+    // One just behind the newest start is still held back by it.
+    assert.deepEqual(await store.claim([at(101, 19 * 30 + 5)]), [{ running: true, startedAt: T0 + 19 * 30 * MINUTE, startedBy: 'e-19' }]);
+  });
+});

@@ -25,6 +25,8 @@ interface Held {
 }
 
 const SWEEP_EVERY = 1024;
+/** Event time a start is kept behind the newest one of its rule and entity, beyond the cooldown and the lateness. */
+const START_SLACK_MS = 3_600_000;
 
 /**
  * Cooldowns in process memory: the embedded engine, replay and backtest
@@ -76,6 +78,9 @@ export class MemoryCooldownStore extends CooldownStore {
     let at = held.starts.length;
     while (at > 0 && held.starts[at - 1].startedAt > record.startedAt) at--;
     held.starts.splice(at, 0, record);
+    // Starts far behind the newest can only matter to very late events: dropped, as Redis lets a key expire.
+    const horizon = held.starts[held.starts.length - 1].startedAt - claim.durationMs - this.latenessMs - START_SLACK_MS;
+    while (held.starts.length > 1 && held.starts[0].startedAt < horizon) held.starts.shift();
     if (held.starts.length > MAX_STARTS_PER_COOLDOWN) held.starts.shift();
     held.keepUntil = Math.max(held.keepUntil, keepUntil);
     this.held.set(key, held);
