@@ -619,5 +619,44 @@ export function featureStoreConformance(label: string, factory: StoreFactory): v
         await store.close();
       }
     });
+
+    it('investigation reads: readEntity and preview give what MemoryFeatureStore gives, and preview changes nothing', async () => {
+      const definitions = customDefinitions();
+      const store = await factory(definitions, settings);
+      const reference = new MemoryFeatureStore(definitions, settings);
+      try {
+        const inputs = generateStream({
+          seed: 23,
+          events: 800,
+          spanMs: 15 * MIN,
+          users: 25,
+          ips: 10,
+          devices: 20,
+          allowedLatenessMs: 60_000,
+        });
+        await assertSameAsMemory(store, definitions, settings, [{ partition: 'p', inputs }], 40);
+        reference.applySync('p', inputs);
+        let found = 0;
+        for (const key of ['user_id', 'ip_address', 'device_id', 'location_city'] as const) {
+          const values = [...new Set(inputs.map((i) => i.event[key]).filter((v): v is string => v !== undefined))].slice(0, 12);
+          for (const value of [...values, 'never-seen']) {
+            const expected = await reference.readEntity(key, value);
+            assert.deepEqual(await store.readEntity(key, value), expected, `${key} ${value}`);
+            if (expected.kind === 'found') found++;
+          }
+        }
+        assert.ok(found > 30, `${found} entities found`);
+        assert.deepEqual(await store.readEntity('card_id', 'c'), await reference.readEntity('card_id', 'c'));
+        const last = inputs[inputs.length - 1].event;
+        const probe: RiskEvent = { ...last, event_id: 'probe-1', event_time: last.event_time + 1_000, event_type: 'payment', amount: 7 };
+        const preview = await store.preview(probe);
+        assert.deepEqual(preview, await reference.preview(probe));
+        assert.deepEqual(await store.preview(probe), preview, 'a second preview gives the same answer');
+        const real = accepted((await store.apply('p', [input(probe)]))[0]);
+        assert.deepEqual(real.features, preview, 'the real event is accepted and sees the state the preview saw');
+      } finally {
+        await store.close();
+      }
+    });
   });
 }
