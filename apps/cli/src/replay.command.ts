@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import {
+  AlertSuppressor,
+  MemoryCooldownStore,
   RiskEngineError,
   RiskPipeline,
   RuleSetHolder,
@@ -156,6 +158,8 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
       alertThreshold: 'MEDIUM',
       maxEventTimeSkewMs,
       eventTimeReference: referenceTime === undefined ? undefined : () => referenceTime,
+      // Cooldowns on event time, kept for the replay's lateness; no snoozes (docs/suppression.md).
+      suppressor: new AlertSuppressor(new MemoryCooldownStore({ latenessMs: lateness })),
     },
   );
 
