@@ -66,9 +66,12 @@ export class SqliteRuleHits {
   private readonly stats: Statement<[{ rank: number; from: number; to: number }], StatsRow>;
 
   constructor(db: SqliteDatabase) {
-    const existed = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rule_hits'").get() !== undefined;
-    db.exec(SCHEMA);
-    if (!existed) db.exec(BACKFILL);
+    // One transaction (SQLite's DDL is transactional): a crash cannot leave the table created and not backfilled.
+    db.transaction(() => {
+      const existed = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rule_hits'").get() !== undefined;
+      db.exec(SCHEMA);
+      if (!existed) db.exec(BACKFILL);
+    })();
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO rule_hits (seq, shadow, rule_id, event_time_ms, level, suppressed) VALUES (?, ?, ?, ?, ?, ?)',
     );
