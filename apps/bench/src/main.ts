@@ -87,6 +87,13 @@ async function main(): Promise<void> {
       `${wide.length} features over 5 entity keys`,
       `${fmt(wideRate)} events/s against ${fmt(narrowRate)} with the default ${features.length}: ${fmt(wideRate / narrowRate, 2)}×   (target ≥ 0.6×)`,
     );
+    // Issue 13 item 3: features versioned with the rules are handed to the store with every batch; same run.
+    const ownRate = await benchMemoryThroughput(lines, features, rules);
+    const versionedRate = await benchMemoryThroughput(lines, features, rules, 2, true);
+    line(
+      'features handed with each batch',
+      `${fmt(versionedRate)} events/s against ${fmt(ownRate)} with the store's own: ${fmt(versionedRate / ownRate, 2)}×   (target: no drop)`,
+    );
     benchBytesPerEntity(features);
   }
   // Issue 14 item 1 (BENCH_ONLY=lists): rules on a 1,000,000-address and a 100,000-range list against none, same run.

@@ -45,7 +45,8 @@ export async function benchMemoryPipeline(
     const store = new MemoryFeatureStore(features, ENGINE_DEFAULTS.state);
     const pipeline = new RiskPipeline(
       store,
-      new RuleSetHolder({ version: 1, rules }),
+      // As the service builds it: the version's features go to the store with every batch (docs/features.md).
+      new RuleSetHolder({ version: 1, rules }, [], undefined, features),
       { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
       { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
     );
@@ -145,12 +146,14 @@ export async function benchMemoryThroughput(
   features: readonly FeatureDefinition[],
   rules: RuleDefinition[],
   runs = 2,
+  /** As the service: the rule set version's features go to the store with every batch (docs/features.md). */
+  versioned = false,
 ): Promise<number> {
   let best = 0;
   for (let run = 0; run <= runs; run++) {
     const pipeline = new RiskPipeline(
       new MemoryFeatureStore(features, ENGINE_DEFAULTS.state),
-      new RuleSetHolder({ version: 1, rules }),
+      versioned ? new RuleSetHolder({ version: 1, rules }, [], undefined, features) : new RuleSetHolder({ version: 1, rules }),
       { verdicts: new SerializingSink(), alerts: new CountingAlertPublisher(), rejects: new NdjsonRejectSink(undefined) },
       { alertThreshold: 'MEDIUM', maxEventTimeSkewMs: ENGINE_DEFAULTS.maxEventTimeSkewMs },
     );
