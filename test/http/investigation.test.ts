@@ -32,6 +32,20 @@ function rulesWithShadowRule(): string {
       event: { type: 'risk', params: { risk_level: 'HIGH', score: 50, reason: 'payment' } },
     }),
   );
+  // With a cooldown (docs/suppression.md): the second hit within 30 minutes publishes no alert.
+  writeFileSync(
+    join(dir, 'ann-watch.json'),
+    JSON.stringify({
+      id: 'ann-watch',
+      name: 'Watch list: ann',
+      enabled: true,
+      mode: 'active',
+      priority: 1,
+      conditions: { all: [{ fact: 'user_id', operator: 'equal', value: 'ann' }] },
+      event: { type: 'risk', params: { risk_level: 'HIGH', score: 70, reason: 'watched user' } },
+      cooldown: { key: 'user_id', duration: '30m' },
+    }),
+  );
   return dir;
 }
 
@@ -57,6 +71,8 @@ const EVENTS = [
     ip_address: '10.1.1.1',
   },
   { event_id: 'i-4', user_id: 'max', event_type: 'payment', event_time: T(6), amount: 10, ip_address: '10.1.1.1' },
+  { event_id: 'i-6', user_id: 'ann', event_type: 'login', event_time: T(10) },
+  { event_id: 'i-7', user_id: 'ann', event_type: 'login', event_time: T(12) },
 ];
 
 function scenario(name: string, env: () => Record<string, string>): void {
@@ -83,6 +99,7 @@ function scenario(name: string, env: () => Record<string, string>): void {
       const answer = await ingest(EVENTS);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.equal(answer.body.results[3].verdict.risk_level, 'HIGH');
+      assert.equal(answer.body.results[6].verdict.suppressed, true, JSON.stringify(answer.body.results[6]));
     });
     after(async () => {
       await engine?.close();
@@ -95,6 +112,7 @@ function scenario(name: string, env: () => Record<string, string>): void {
         from: T(0),
         to: T(60),
         rules: [
+          { rule_id: 'ann-watch', mode: 'active', hits: 2, alerts_raised: 1, suppressed: 1, last_hit: T(12) },
           { rule_id: 'any-payment', mode: 'shadow', hits: 2, alerts_raised: 0, suppressed: 0, last_hit: T(6) },
           { rule_id: 'device-and-city-change', mode: 'active', hits: 1, alerts_raised: 1, suppressed: 0, last_hit: T(5) },
         ],
