@@ -69,7 +69,7 @@ export function parseSnoozeRequest(
   if (typeof b.value !== 'string' || b.value.length === 0 || [...b.value].length > MAX_VALUE_LENGTH)
     fail('value', `must be a string of 1–${MAX_VALUE_LENGTH} characters`);
   if (b.rule_id !== undefined && b.rule_id !== null) {
-    if (typeof b.rule_id !== 'string') fail('rule_id', 'must be a rule id, or null for every rule');
+    if (typeof b.rule_id !== 'string' || b.rule_id.length > 128) fail('rule_id', 'must be a rule id, or null for every rule');
     else if (!ruleExists(b.rule_id)) fail('rule_id', `no rule "${b.rule_id}" in the active rule set`);
   }
   let durationMs = Number.NaN;
