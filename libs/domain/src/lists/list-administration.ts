@@ -3,6 +3,7 @@ import type { RuleDefinition } from '../rules/rule';
 import { LIST_LIMITS, parseListDefinition, parseListEntry, parseListValue, type ListEntry, type ListSummary } from './list';
 import { rulesUsing } from './list-references';
 import type { ListAuditPage, ListStore } from './list-store';
+import { yieldToEvents } from './yield-to-events';
 import { isCsvHeader, MAX_UPLOAD_ERRORS, parseUploadLine, type UploadFormat, type UploadLine } from './list-upload';
 
 /** Entries handed to the store at a time during a bulk upload: memory stays bounded by one batch. */
@@ -94,9 +95,16 @@ export class ListAdministration {
     const list = await this.get(name);
     const errors: FieldError[] = [];
     let count = 0;
+    let seen = 0;
     for (const entry of entriesOf(list, format, lines(), errors)) {
       if (entry !== undefined) count++;
       if (errors.length >= MAX_UPLOAD_ERRORS) break;
+      // Blank lines count too: a body of nothing but newlines must not keep the process busy for long.
+      if (++seen > 2 * LIST_LIMITS.maxEntriesPerUpload) {
+        throw invalid('TOO_MANY_ENTRIES', [{ path: '$', message: `more than ${2 * LIST_LIMITS.maxEntriesPerUpload} lines` }]);
+      }
+      // Events keep being decided while a large body is checked.
+      if (seen % UPLOAD_BATCH === 0) await yieldToEvents();
     }
     if (errors.length > 0) throw invalid('INVALID_LIST_ENTRIES', errors);
     if (count === 0) throw invalid('INVALID_LIST_ENTRIES', [{ path: '$', message: 'the body holds no entry' }]);
@@ -181,6 +189,7 @@ async function* batchesOf(list: ListSummary, format: UploadFormat, lines: () => 
     if (batch.length === UPLOAD_BATCH) {
       yield batch;
       batch = [];
+      await yieldToEvents();
     }
   }
   if (batch.length > 0) yield batch;

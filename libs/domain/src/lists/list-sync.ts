@@ -2,6 +2,7 @@ import { expiryOf, type ListSummary } from './list';
 import { ListMatcher } from './list-matcher';
 import type { ListRegistry } from './list-registry';
 import type { ListStore } from './list-store';
+import { yieldToEvents } from './yield-to-events';
 
 export interface ListSyncHooks {
   /** A list now decides at `version` in this process (`how`: built in full, or changed in place by deltas). */
@@ -91,6 +92,7 @@ export class ListSync {
     const matcher = new ListMatcher(summary.name, summary.kind, summary.version);
     for await (const batch of this.store.entries(summary.name)) {
       for (const entry of batch) matcher.put(entry.value, expiryOf(entry));
+      await yieldToEvents();
     }
     this.registry.install(matcher);
     this.created.set(summary.name, summary.created_at);

@@ -19,9 +19,13 @@ import type { PipelineCall, RedisClient, RedisScript, RedisSubscription } from '
 /** Entries per HSET/HDEL in a bulk write, and per HSCAN page when reading. */
 const BATCH = 5_000;
 
-/** KEYS: index, versions, updated, audit. ARGV: name, definition, updated_at, audit body, channel. */
+/**
+ * KEYS: index, versions, updated, audit, entries, deltas. ARGV: name, definition, updated_at, audit body, channel.
+ * Entries left by a bulk upload that lost a race with a delete are cleared, so a new list starts empty.
+ */
 const CREATE = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('UNLINK', KEYS[5], KEYS[6])
 redis.call('HSET', KEYS[2], ARGV[1], 1)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('LPUSH', KEYS[4], '{"version":1,' .. string.sub(ARGV[4], 2))
@@ -136,7 +140,14 @@ export class RedisListStore extends ListStore {
     const stored: StoredDefinition = { ...definition, created_at: at, created_by: actor };
     const audit = auditBody(definition.name, at, actor, 'create', 0, []);
     const created = await this.createScript.run(
-      [this.keys.index, this.keys.versions, this.keys.updated, this.auditKey(definition.name)],
+      [
+        this.keys.index,
+        this.keys.versions,
+        this.keys.updated,
+        this.auditKey(definition.name),
+        this.entriesKey(definition.name),
+        this.deltasKey(definition.name),
+      ],
       [definition.name, JSON.stringify(stored), at, audit, this.channel],
     );
     if (created !== 1) throw new ListExistsError(definition.name);
