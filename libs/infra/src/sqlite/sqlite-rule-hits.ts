@@ -86,7 +86,7 @@ export class SqliteRuleHits {
     if (verdict.rules.length === 0 && verdict.shadow_rules.length === 0) return;
     const ms = Date.parse(verdict.event_time);
     const level = RISK_RANK[verdict.risk_level];
-    const suppressed = isSuppressed(verdict) ? 1 : 0;
+    const suppressed = verdict.suppressed === true ? 1 : 0;
     for (const rule of verdict.rules) this.insert.run(seq, 0, rule.id, ms, level, suppressed);
     for (const rule of verdict.shadow_rules) this.insert.run(seq, 1, rule.id, ms, level, suppressed);
   }
@@ -112,11 +112,6 @@ export class SqliteRuleHits {
       ),
     };
   }
-}
-
-/** `suppressed` is present (true) only on verdicts whose alert a cooldown or snooze held back. */
-export function isSuppressed(verdict: Verdict): boolean {
-  return (verdict as { readonly suppressed?: boolean }).suppressed === true;
 }
 
 /**
