@@ -324,7 +324,7 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
     const body = Buffer.from(text, 'utf8');
     return rng.chance(0.1) ? damageBytes(rng, body) : body;
   };
-  const route = rng.int(0, 9);
+  const route = rng.int(0, 11);
   switch (route) {
     case 0:
       return { method: 'POST', path: '/rules', body: json(hostileRuleText(rng, `fz-${rng.int(0, 1e9)}`)), headers, description: 'create' };
@@ -371,6 +371,17 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
         headers,
         description: 'disable',
       };
+    case 9: {
+      // Investigation reads (docs/investigation.md): hostile entity keys and values, composite or not.
+      const key = rng.pick(['user_id', 'ip_address', 'device_id', 'user_id+device_id', pathSegment(oddString(rng).slice(0, 100))]);
+      const value = rng.chance(0.3) ? `5:alice%7C${pathSegment(oddString(rng).slice(0, 50))}` : pathSegment(oddString(rng).slice(0, 300));
+      return { method: 'GET', path: `/entities/${key}/${value}/features`, body: Buffer.alloc(0), headers, description: 'entity features' };
+    }
+    case 10: {
+      const time = (): string => pathSegment(rng.chance(0.5) ? oddString(rng).slice(0, 60) : new Date(rng.int(-1e15, 1e15)).toISOString());
+      const query = [rng.chance(0.7) ? `from=${time()}` : '', rng.chance(0.7) ? `to=${time()}` : ''].filter((q) => q !== '');
+      return { method: 'GET', path: `/rules/stats?${query.join('&')}`, body: Buffer.alloc(0), headers, description: 'rule stats' };
+    }
     default:
       return {
         method: 'POST',
