@@ -18,6 +18,13 @@ describe('validateRule (SPEC §4)', () => {
     assert.deepEqual(validateRule(rule, facts), []);
   });
 
+  it('refuses the id of another route under /rules (GET /rules/stats)', () => {
+    assert.deepEqual(validateRule({ ...rule, id: 'stats' }, facts), [
+      { path: 'id', message: '"stats" is reserved: GET /rules/stats answers the rule statistics' },
+    ]);
+    assert.deepEqual(validateRule({ ...rule, id: 'stats-1' }, facts), []);
+  });
+
   it('names the path of an unknown fact and an unknown operator', () => {
     const errors = validateRule(
       {

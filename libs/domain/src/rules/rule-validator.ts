@@ -1,8 +1,8 @@
 import type { FieldError } from '../shared/errors';
 import { RISK_LEVELS } from '../verdicts/verdict';
-import { entityKeysOf, validateCooldown } from '../suppression/rule-cooldown';
 import { LIST_OPERATORS, RULE_OPERATORS } from './rule';
 import { listNameProblem } from '../lists/list';
+import { entityKeysOf, validateCooldown } from '../suppression/rule-cooldown';
 
 export interface RuleLimits {
   /** Nesting depth of all/any/not, the top level being 1. */
@@ -13,6 +13,8 @@ export interface RuleLimits {
 export const DEFAULT_RULE_LIMITS: RuleLimits = { maxDepth: 8, maxConditions: 100 };
 
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** Ids a rule cannot take: `GET /rules/<id>` is another route (docs/investigation.md). */
+const RESERVED_RULE_IDS: ReadonlySet<string> = new Set(['stats']);
 const RULE_KEYS = new Set(['id', 'name', 'description', 'enabled', 'mode', 'priority', 'conditions', 'event', 'cooldown']);
 const LEAF_KEYS = new Set(['fact', 'operator', 'value', 'name', 'priority']);
 const OPERATORS: ReadonlySet<string> = new Set(RULE_OPERATORS);
@@ -43,6 +45,7 @@ export function validateRule(
   for (const key of Object.keys(r)) if (!RULE_KEYS.has(key)) fail(key, 'unknown property');
   if (typeof r.id !== 'string' || !RULE_ID.test(r.id))
     fail('id', 'must be 1–128 characters of letters, digits, _ . : - starting with a letter or digit');
+  else if (RESERVED_RULE_IDS.has(r.id)) fail('id', `"${r.id}" is reserved: GET /rules/${r.id} answers the rule statistics`);
   if (typeof r.name !== 'string' || r.name.length === 0 || r.name.length > 256) fail('name', 'must be a string of 1–256 characters');
   if (r.description !== undefined && (typeof r.description !== 'string' || r.description.length > 2048))
     fail('description', 'must be a string of at most 2048 characters');
