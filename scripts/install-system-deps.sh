@@ -2,7 +2,7 @@
 # Installs, from Debian's packages, what the integration tests need when it is
 # missing: redis-server (state layer and rule store tests), kcat (an independent Kafka client) and
 # docker-compose (validates docker-compose.yml), podman, runc and debootstrap (the image
-# test), then the Maven-resolved Kafka and Elasticsearch. Idempotent; a no-op when all
+# test), curl (docs/analysts.md's examples), then the Maven-resolved Kafka and Elasticsearch. Idempotent; a no-op when all
 # are present.
 set -euo pipefail
 missing=()
@@ -15,6 +15,8 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+# The analysts' walk-through (test/docs/analysts.test.ts) runs its curl examples as written.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # Elasticsearch refuses to run as root: the harness drops to nobody with setpriv (util-linux).
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then

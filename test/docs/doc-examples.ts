@@ -7,11 +7,15 @@ import { spawnSync } from 'node:child_process';
  *
  * - A ```sh block is run with bash (`set -euo pipefail`), in one working
  *   directory shared by every block (files written by one block are there
- *   for the next), with `env` in its environment.
+ *   for the next), with `env` in its environment and `prelude` (e.g. shell
+ *   functions standing in for a command) run first.
  * - A ```json block right after it is the expected output: the block's
- *   stdout (its last non-empty line when it prints several) must contain it,
+ *   stdout must contain it (when it prints several things, the last JSON
+ *   value of its last non-empty line: `curl` ends its output without a
+ *   newline, so two calls print `{…}{…}` on one line),
  *   as a subset: objects may hold more keys, arrays more items, where the
- *   expected items match the first actual ones in order.
+ *   expected items match actual ones in the same order (an abridged listing
+ *   may leave items out anywhere).
  * - A ```text block right after it lists lines each of which must appear in stdout.
  * - ```bash blocks are for the reader only (e.g. `export ENGINE=…`): not run.
  */
@@ -39,8 +43,8 @@ export function docSteps(markdown: string): DocStep[] {
   return steps;
 }
 
-export function runDocStep(step: DocStep, cwd: string, env: Record<string, string>): string {
-  const result = spawnSync('bash', ['-c', `set -euo pipefail\n${step.script}`], {
+export function runDocStep(step: DocStep, cwd: string, env: Record<string, string>, prelude = ''): string {
+  const result = spawnSync('bash', ['-c', `set -euo pipefail\n${prelude}\n${step.script}`], {
     cwd,
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -50,21 +54,8 @@ export function runDocStep(step: DocStep, cwd: string, env: Record<string, strin
   const where = `the example at line ${step.line}:\n${step.script}`;
   assert.equal(result.status, 0, `${where}\nexited ${result.status ?? result.signal}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
   if (step.expected?.kind === 'json') {
-    const lines = result.stdout.trim().split('\n');
-    const text = (() => {
-      try {
-        JSON.parse(result.stdout);
-        return result.stdout;
-      } catch {
-        return lines[lines.length - 1];
-      }
-    })();
-    let actual: unknown;
-    try {
-      actual = JSON.parse(text);
-    } catch {
-      assert.fail(`${where}\nprinted no JSON: ${result.stdout}\n${result.stderr}`);
-    }
+    const actual = lastJson(result.stdout);
+    if (actual === undefined) assert.fail(`${where}\nprinted no JSON: ${result.stdout}\n${result.stderr}`);
     const expected: unknown = JSON.parse(step.expected.body);
     const mismatch = subsetMismatch(expected, actual, '$');
     assert.equal(mismatch, undefined, `${where}\n${mismatch}\nactual: ${JSON.stringify(actual, null, 1)}`);
@@ -77,19 +68,64 @@ export function runDocStep(step: DocStep, cwd: string, env: Record<string, strin
   return result.stdout;
 }
 
+/** The whole output as JSON, else the last JSON object or array of its last non-empty line; undefined when there is none. */
+export function lastJson(stdout: string): unknown {
+  const parsed = parseOrUndefined(stdout);
+  if (parsed !== undefined) return parsed;
+  const line = stdout.trim().split('\n').pop() ?? '';
+  // The last top-level {…} or […] of the line: brackets inside strings do not count.
+  let depth = 0;
+  let start = -1;
+  let last: string | undefined;
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = depth > 0;
+    else if (c === '{' || c === '[') {
+      if (depth++ === 0) start = i;
+    } else if ((c === '}' || c === ']') && depth > 0 && --depth === 0) last = line.slice(start, i + 1);
+  }
+  return last === undefined ? undefined : parseOrUndefined(last);
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where `expected` is not a subset of `actual`, or undefined when it is. */
 export function subsetMismatch(expected: unknown, actual: unknown, path: string): string | undefined {
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return `${path}: expected an array, got ${JSON.stringify(actual)}`;
-    if (actual.length < expected.length) return `${path}: expected at least ${expected.length} items, got ${actual.length}`;
+    // Each expected item takes the first actual item after the previous match that holds it: greedy is
+    // enough to find an ordered subsequence.
+    let next = 0;
     for (let i = 0; i < expected.length; i++) {
-      const inner = subsetMismatch(expected[i], actual[i], `${path}[${i}]`);
-      if (inner !== undefined) return inner;
+      let found = false;
+      let firstDifference: string | undefined;
+      while (next < actual.length && !found) {
+        const inner = subsetMismatch(expected[i], actual[next], `${path}[${next}]`);
+        next++;
+        if (inner === undefined) found = true;
+        else firstDifference ??= inner;
+      }
+      if (!found)
+        return (
+          `${path}: expected item ${i} matches no item after the previous match` +
+          (firstDifference ? ` (first difference: ${firstDifference})` : '')
+        );
     }
     return undefined;
   }
   if (expected !== null && typeof expected === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return `${path}: expected an object, got ${JSON.stringify(actual)}`;
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual))
+      return `${path}: expected an object, got ${JSON.stringify(actual)}`;
     for (const [key, value] of Object.entries(expected)) {
       if (!(key in actual)) return `${path}.${key}: missing`;
       const inner = subsetMismatch(value, (actual as Record<string, unknown>)[key], `${path}.${key}`);
