@@ -64,6 +64,9 @@ describe('lists in the embedded engine (DATA_DIR)', () => {
     engine = await startEngineProcess(MAIN, env);
     const list = await call(engine.url, 'GET', '/lists/trusted_devices');
     assert.deepEqual([list.body.version, list.body.entry_count, list.body.running_version], [2, 2, 2]);
+    const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+    assert.match(metrics, /risk_engine_list_version\{list="trusted_devices"\} 2/);
+    assert.match(metrics, /risk_engine_list_entries\{list="trusted_devices"\} 2/);
     assert.deepEqual(await fired('d-trusted'), []);
     assert.deepEqual(await fired('d-new'), ['untrusted-device']);
     const exported = await fetch(`${engine.url}/lists/trusted_devices/export`, { headers: { 'x-api-key': EDITOR_KEY } });

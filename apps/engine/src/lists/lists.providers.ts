@@ -7,6 +7,7 @@ import { ListStore } from '@risk/domain/lists/list-store';
 import { ListSync } from '@risk/domain/lists/list-sync';
 import type { EngineConfig } from '@risk/infra/config/engine-config';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
+import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { openListStore } from '@risk/infra/wiring/open-list-store';
 import { OpenedLists } from './opened-lists';
 import { ListsWatcher } from './lists.watcher';
@@ -45,20 +46,23 @@ export function listProviders(config: EngineConfig): Provider[] {
     { provide: ListRegistry, useValue: new ListRegistry() },
     {
       provide: ListSync,
-      useFactory: async (store: ListStore, registry: ListRegistry, logger: JsonLogger): Promise<ListSync> => {
+      useFactory: async (store: ListStore, registry: ListRegistry, logger: JsonLogger, metrics: EngineMetrics): Promise<ListSync> => {
         const log = logger.child('lists');
         await seedListFiles(store, config.rulesDir, (name, entries) =>
           log.info('list seeded from the rules directory', { list: name, entries }),
         );
         const sync = new ListSync(store, registry, {
-          onChange: (name, version, how, entries) => log.info('list updated', { list: name, list_version: version, how, entries }),
+          onChange: (name, version, how, entries) => {
+            log.info('list updated', { list: name, list_version: version, how, entries });
+            metrics.setList(name, how === 'removed' ? undefined : version, entries);
+          },
           onError: (error) => log.warn('cannot read the lists; will retry', { error: (error as Error).message }),
         });
         // Before the first event: rules naming lists decide with them from the start.
         await sync.sync();
         return sync;
       },
-      inject: [ListStore, ListRegistry, JsonLogger],
+      inject: [ListStore, ListRegistry, JsonLogger, EngineMetrics],
     },
     ListsWatcher,
   ];

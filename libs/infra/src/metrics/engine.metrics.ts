@@ -19,6 +19,9 @@ export class EngineMetrics {
   private readonly decisionSeconds: Histogram<'source'>;
   private readonly verdictLatency: Histogram<'source'>;
   private readonly rulesVersion: Gauge;
+  /** Lists (docs/lists.md): at most 1,000, so the `list` label stays bounded. */
+  private readonly listVersion: Gauge<'list'>;
+  private readonly listEntries: Gauge<'list'>;
   private readonly consumerLag: Gauge<'topic' | 'partition'>;
   private readonly alerts: Counter<'risk_level'>;
   private readonly stateEvictions: Counter<'kind'>;
@@ -60,6 +63,18 @@ export class EngineMetrics {
     this.rulesVersion = new Gauge({
       name: 'risk_engine_rules_version',
       help: 'Rule set version this instance decides with',
+      registers: [this.registry],
+    });
+    this.listVersion = new Gauge({
+      name: 'risk_engine_list_version',
+      help: 'Version of each list this instance decides with',
+      labelNames: ['list'],
+      registers: [this.registry],
+    });
+    this.listEntries = new Gauge({
+      name: 'risk_engine_list_entries',
+      help: 'Entries of each list this instance decides with (expired ones included until removed)',
+      labelNames: ['list'],
       registers: [this.registry],
     });
     this.consumerLag = new Gauge({
@@ -214,6 +229,17 @@ export class EngineMetrics {
 
   setRulesVersion(version: number): void {
     this.rulesVersion.set(version);
+  }
+
+  /** A list now decides at `version` with `entries` entries here; `undefined` version: it was deleted. */
+  setList(list: string, version: number | undefined, entries: number): void {
+    if (version === undefined) {
+      this.listVersion.remove({ list });
+      this.listEntries.remove({ list });
+      return;
+    }
+    this.listVersion.set({ list }, version);
+    this.listEntries.set({ list }, entries);
   }
 
   setConsumerLag(topic: string, partition: number, lag: number): void {
