@@ -44,7 +44,7 @@ describe('validateRule (SPEC §4)', () => {
       {
         path: 'conditions.all[2].not.operator',
         message:
-          'unknown operator "startsWith"; use one of equal, notEqual, lessThan, lessThanInclusive, greaterThan, greaterThanInclusive, in, notIn, contains, doesNotContain',
+          'unknown operator "startsWith"; use one of equal, notEqual, lessThan, lessThanInclusive, greaterThan, greaterThanInclusive, in, notIn, contains, doesNotContain, inList, notInList',
       },
     ]);
   });
