@@ -3,6 +3,11 @@ import { inForce, type Clock } from './expiry';
 import { ipv6Key, parseIp } from './ip-address';
 import { expiryOf, type ListEntry, type ListKind } from './list';
 
+/** The address last looked up, parsed: shared by every matcher (JavaScript runs one lookup at a time). */
+const LOOKUP_WORDS = new Uint32Array(4);
+let lastFact: string | undefined;
+let lastFamily: 0 | 4 | 6 = 0;
+
 /**
  * The in-memory form of one list that the compiled rules look values up in:
  * exact values in Maps (O(1)), CIDR ranges in one binary trie per family
@@ -23,7 +28,7 @@ export class ListMatcher {
   private readonly ipv6 = new Map<string, number>();
   private readonly ranges4 = new CidrTrie(32);
   private readonly ranges6 = new CidrTrie(128);
-  /** Scratch for parsing: lookups allocate nothing for IPv4. */
+  /** Scratch for parsing stored values (lookups use LOOKUP_WORDS). */
   private readonly words = new Uint32Array(4);
   /** The prefix length `parseValue` read last. */
   private prefix = 0;
@@ -82,8 +87,13 @@ export class ListMatcher {
   contains(fact: unknown, now: Clock): boolean {
     if (typeof fact !== 'string') return false;
     if (this.kind === 'string') return inForce(this.strings.get(fact), now);
-    const words = this.words;
-    const family = parseIp(fact, words);
+    // Several IP lists usually test the same event's address one after another: it is parsed once.
+    if (fact !== lastFact) {
+      lastFamily = parseIp(fact, LOOKUP_WORDS);
+      lastFact = fact;
+    }
+    const words = LOOKUP_WORDS;
+    const family = lastFamily;
     if (family === 4) {
       if (inForce(this.ipv4.get(words[0] | 0), now)) return true;
       return this.ranges4.size > 0 && this.ranges4.contains(words, now);
