@@ -67,7 +67,14 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.deepEqual(created.body.rule.cooldown, { key: 'user_id', duration: '30m' });
 
     assert.equal((await send(payment('cd-1', 'u-cd', 0))).alerted, true);
-    const second = await send(payment('cd-2', 'u-cd', 10));
+    const answer = await request(http)
+      .post('/events')
+      .set(editor)
+      .send(payment('cd-2', 'u-cd', 10))
+      .expect(200);
+    // The answer counts the four outcomes only (no internal breakdown): suppression shows per item.
+    assert.deepEqual(answer.body.counts, { accepted: 1, late: 0, duplicate: 0, rejected: 0 });
+    const second = answer.body.results[0] as { alerted: boolean; verdict: Record<string, any> };
     assert.equal(second.alerted, false);
     assert.equal(second.verdict.risk_level, 'HIGH');
     assert.equal(second.verdict.suppressed, true);

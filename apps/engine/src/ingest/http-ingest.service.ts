@@ -31,8 +31,11 @@ export interface IngestItem {
   readonly verdict?: Verdict;
 }
 
+/** The answer's counts: the four outcomes. Suppression shows per item (`alerted`, `verdict.suppressed`). */
+export type IngestCounts = Pick<OutcomeCounts, 'accepted' | 'late' | 'duplicate' | 'rejected'>;
+
 export interface IngestResult {
-  readonly counts: OutcomeCounts;
+  readonly counts: IngestCounts;
   readonly results: readonly IngestItem[];
 }
 
@@ -116,7 +119,13 @@ export class HttpIngestService implements OnModuleInit {
       for (const alert of decided.alerts) this.metrics.recordAlerts(alert.risk_level, 1);
       this.metrics.recordRuleHits(decided.verdicts);
       return {
-        counts: decided.counts,
+        // Not the pipeline's counts object: its breakdowns by kind and reason are for the metrics, not the API.
+        counts: {
+          accepted: decided.counts.accepted,
+          late: decided.counts.late,
+          duplicate: decided.counts.duplicate,
+          rejected: decided.counts.rejected,
+        },
         results: decided.outcomes.map((outcome, i) => toItem(lines[i].line, outcome)),
       };
     });
