@@ -114,6 +114,9 @@ describe('feature definitions over HTTP (embedded, versions under DATA_DIR)', ()
     assert.deepEqual(diff.body.features.changed, ['payment_amount_24h']);
     assert.deepEqual(diff.body.rules, { added: [], removed: [], changed: [] });
     await request(http).get('/rulesets/1/diff/0x2').set(viewer).expect(400);
+    const openapi = (await request(http).get('/docs-json')).body as { paths: Record<string, Record<string, unknown>> };
+    assert.ok(openapi.paths['/features']?.get && openapi.paths['/features'].put && openapi.paths['/features/validate']?.post);
+    assert.ok(openapi.paths['/rulesets/{from}/diff/{to}']?.get, 'OpenAPI lists the feature routes');
 
     const audit = await request(http).get('/audit?limit=1').set(viewer).expect(200);
     assert.equal(audit.body.items[0].action, 'features');

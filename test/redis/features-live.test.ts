@@ -96,7 +96,7 @@ function reference(store: MemoryFeatureStore, events: readonly Json[]): FeatureV
     )
     .map((outcome) => {
       assert.equal(outcome.kind, 'accepted');
-      return (outcome).features;
+      return outcome.features;
     });
 }
 
@@ -196,7 +196,16 @@ describe('feature definitions changed live on two engines sharing Redis', () => 
     for (const engine of fleet) {
       const features = await call(engine.url, 'GET', '/features', undefined, VIEWER_KEY);
       assert.equal(features.body.running, 2);
+      assert.deepEqual(features.body.features, CHANGED, 'the documents as written, from the Redis store');
     }
+    // Audited in Redis with the features before and after, whichever instance is asked.
+    const audit = await call(fleet[1].url, 'GET', '/audit?limit=1', undefined, VIEWER_KEY);
+    assert.equal(audit.body.items[0].action, 'features');
+    assert.deepEqual(audit.body.items[0].features_after, CHANGED);
+    assert.deepEqual(
+      audit.body.items[0].features_before.map((f: { name: string }) => f.name),
+      BEFORE.map((d) => d.name),
+    );
   });
 
   it('a rollback to version 1 reaches both; untouched features are still exact', async () => {
