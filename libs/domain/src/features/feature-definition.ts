@@ -47,6 +47,12 @@ export type FeatureValue = number | boolean;
 export type FeatureValues = Record<string, FeatureValue>;
 
 const NAME = /^[a-z][a-z0-9_]{0,63}$/;
+/**
+ * Longest window: a year and a day. Longer ones hold no fraud signal, and an
+ * unbounded one (`99999999999999999999d`, now reachable through PUT /features)
+ * would overflow the state's retention and Redis TTLs.
+ */
+export const MAX_WINDOW_MS = 366 * 86_400_000;
 const AGGREGATES: readonly FeatureAggregate[] = [
   'count',
   'distinct',
@@ -152,9 +158,9 @@ export function parseFeatureDefinitions(json: unknown, declared: readonly Declar
     } else {
       try {
         windowMs = parseDuration(raw.window as string);
-        if (windowMs <= 0) throw new Error('must be positive');
+        if (windowMs <= 0 || windowMs > MAX_WINDOW_MS) throw new Error('out of range');
       } catch {
-        errors.push({ path: `${at}.window`, message: 'must be a positive duration such as 10m, 1h, 24h' });
+        errors.push({ path: `${at}.window`, message: 'must be a positive duration up to 366d, such as 10m, 1h, 24h' });
       }
     }
     for (const key of Object.keys(raw)) {

@@ -117,6 +117,10 @@ describe('feature definitions versioned with the rules', () => {
       ['extra'],
     );
     assert.match((await admin.validateFeatures({ features: Array.from({ length: 300 }, () => LOGINS) }))[0].message, /at most 256/);
+    assert.deepEqual(await admin.validateFeatures({ features: [{ ...LOGINS, window: '99999999999999999999d' }] }), [
+      { path: 'features[0].window', message: 'must be a positive duration up to 366d, such as 10m, 1h, 24h' },
+    ]);
+    assert.deepEqual(await admin.validateFeatures({ features: [LOGINS, DEVICE, { ...IP, window: '366d' }] }), []);
     await assert.rejects(admin.replaceFeatures({ features: [DEVICE] }, 7, 'alice'), StaleWriteError);
     assert.equal(await store.activeVersion(), 1);
   });
