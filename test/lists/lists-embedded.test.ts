@@ -150,3 +150,41 @@ describe('replay with lists in the rules directory', () => {
     assert.match(run.stderr, /missing-list: conditions\.all\[0\]\.value: unknown list "nowhere"/);
   });
 });
+
+describe('lists seeded from the rules directory', () => {
+  const data = tempDir('risk-lists-seed-');
+  const rules = join(data.path, 'rules');
+  const shipped = join(process.cwd(), 'rules');
+  let engine: EngineProcess | undefined;
+  const env = { DATA_DIR: join(data.path, 'data'), RULES_DIR: rules, API_KEYS };
+
+  before(() => {
+    mkdirSync(join(rules, 'lists'), { recursive: true });
+    for (const name of readdirSync(shipped))
+      if (statSync(join(shipped, name)).isFile()) copyFileSync(join(shipped, name), join(rules, name));
+    writeFileSync(join(rules, 'lists', 'seeded_ips.ip.ndjson'), '"192.0.2.0/24"\n{"value":"2001:db8::5","note":"seed"}\n');
+  });
+  after(async () => {
+    await engine?.stop();
+    data.remove();
+  });
+
+  it('creates a shipped list once, and does not bring it back after it was deleted', async () => {
+    engine = await startEngineProcess(MAIN, env);
+    const seeded = await call(engine.url, 'GET', '/lists/seeded_ips');
+    assert.deepEqual([seeded.body.kind, seeded.body.entry_count, seeded.body.created_by], ['ip', 2, 'system']);
+    assert.equal((await call(engine.url, 'DELETE', '/lists/seeded_ips')).status, 200);
+    await engine.stop();
+    engine = await startEngineProcess(MAIN, env);
+    assert.equal((await call(engine.url, 'GET', '/lists/seeded_ips')).status, 404);
+    const audit = await call(engine.url, 'GET', '/lists/seeded_ips/audit');
+    assert.deepEqual(
+      audit.body.items.map((e: { action: string; actor: string }) => [e.action, e.actor]),
+      [
+        ['delete', 'alice'],
+        ['upload', 'system'],
+        ['create', 'system'],
+      ],
+    );
+  });
+});

@@ -68,10 +68,14 @@ export function listProviders(config: EngineConfig): Provider[] {
   ];
 }
 
-/** Lists shipped in `rules/lists/` that the store does not hold yet are created and filled (actor `system`). */
+/**
+ * Lists shipped in `rules/lists/` that the store has never held are created
+ * and filled (actor `system`). A list deleted since (its audit trail remains)
+ * is not brought back: afterwards the store is the truth.
+ */
 async function seedListFiles(store: ListStore, rulesDir: string, seeded: (name: string, entries: number) => void): Promise<void> {
   for (const file of loadListFiles(rulesDir)) {
-    if ((await store.summary(file.name)) !== undefined) continue;
+    if ((await store.summary(file.name)) !== undefined || (await store.audit(file.name, 1, 0)).total > 0) continue;
     try {
       await store.create({ name: file.name, kind: file.kind, description: `seeded from ${rulesDir}/lists` }, 'system');
     } catch (error) {
