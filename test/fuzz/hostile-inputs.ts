@@ -306,6 +306,72 @@ function hostileRuleText(rng: SeededRandom, id: string): string {
   return jsonObject(entries);
 }
 
+/** The features the shipped rules name, plus one: a feature set `PUT /features` accepts as it is. */
+const FUZZ_FEATURES: readonly (readonly [string, string])[][] = [
+  [
+    ['name', '"distinct_devices_1h"'],
+    ['entity', '"user_id"'],
+    ['aggregate', '"distinct"'],
+    ['field', '"device_id"'],
+    ['window', '"1h"'],
+  ],
+  [
+    ['name', '"distinct_cities_1h"'],
+    ['entity', '"user_id"'],
+    ['aggregate', '"distinct"'],
+    ['field', '"location_city"'],
+    ['window', '"1h"'],
+  ],
+  [
+    ['name', '"login_count_1h"'],
+    ['entity', '"user_id"'],
+    ['aggregate', '"count"'],
+    ['event_types', '["login"]'],
+    ['window', '"1h"'],
+  ],
+  [
+    ['name', '"ip_registrations_10m"'],
+    ['entity', '"ip_address"'],
+    ['aggregate', '"count"'],
+    ['event_types', '["register"]'],
+    ['window', '"10m"'],
+  ],
+  [
+    ['name', '"fuzz_ud_count_1h"'],
+    ['entity', '["user_id","device_id"]'],
+    ['aggregate', '"count"'],
+    ['window', '"1h"'],
+  ],
+];
+
+/** A feature set with one to three hostile properties (or a hostile whole), for PUT /features and its validation. */
+function hostileFeaturesText(rng: SeededRandom): string {
+  if (rng.chance(0.15)) return rng.chance(0.5) ? jsonValue(rng) : `{"features":${rng.chance(0.5) ? jsonValue(rng) : deepNesting(rng)}}`;
+  const features = FUZZ_FEATURES.map((entries) => [...entries]);
+  for (let m = rng.int(1, 4); m > 0; m--) {
+    const entries = features[rng.int(0, features.length)];
+    const index = rng.int(0, entries.length);
+    switch (rng.int(0, 5)) {
+      case 0:
+        entries[index] = [entries[index][0], jsonValue(rng)];
+        break;
+      case 1:
+        entries.splice(index, 1);
+        break;
+      case 2:
+        entries.push([rng.pick(PROTO_KEYS.concat(['where', 'description', 'colour'])), jsonValue(rng)]);
+        break;
+      case 3:
+        entries[index] = [entries[index][0], deepNesting(rng)];
+        break;
+      default:
+        entries[index] = [entries[index][0], JSON.stringify(oddString(rng))];
+    }
+  }
+  const extra = rng.chance(0.2) ? `,"base_version":${rng.pick(ODD_NUMBERS)}` : '';
+  return `{"features":[${features.map((entries) => jsonObject(entries)).join(',')}]${extra}}`;
+}
+
 /** A string as a URL path segment; lone surrogates (which encodeURIComponent refuses) go through as raw bytes. */
 function pathSegment(text: string): string {
   try {
@@ -324,7 +390,7 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
     const body = Buffer.from(text, 'utf8');
     return rng.chance(0.1) ? damageBytes(rng, body) : body;
   };
-  const route = rng.int(0, 11);
+  const route = rng.int(0, 12);
   switch (route) {
     case 0:
       return { method: 'POST', path: '/rules', body: json(hostileRuleText(rng, `fz-${rng.int(0, 1e9)}`)), headers, description: 'create' };
@@ -381,6 +447,18 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
       const time = (): string => pathSegment(rng.chance(0.5) ? oddString(rng).slice(0, 60) : new Date(rng.int(-1e15, 1e15)).toISOString());
       const query = [rng.chance(0.7) ? `from=${time()}` : '', rng.chance(0.7) ? `to=${time()}` : ''].filter((q) => q !== '');
       return { method: 'GET', path: `/rules/stats?${query.join('&')}`, body: Buffer.alloc(0), headers, description: 'rule stats' };
+    }
+    case 11: {
+      // Feature definitions versioned with the rules (docs/features.md): a replacement set, or its validation.
+      const put = rng.chance(0.5);
+      const path = put ? '/features' : '/features/validate';
+      return {
+        method: put ? 'PUT' : 'POST',
+        path,
+        body: json(hostileFeaturesText(rng)),
+        headers,
+        description: put ? 'features' : 'validate features',
+      };
     }
     default:
       return {
