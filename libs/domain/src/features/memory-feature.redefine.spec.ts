@@ -43,7 +43,7 @@ function stream(count: number, seed: number): RiskEvent[] {
 
 function features(outcome: StateOutcome): FeatureValues {
   assert.equal(outcome.kind, 'accepted');
-  return (outcome).features;
+  return outcome.features;
 }
 
 function run(store: MemoryFeatureStore, events: readonly RiskEvent[], definitions?: readonly FeatureDefinition[]): FeatureValues[] {
