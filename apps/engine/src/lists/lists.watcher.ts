@@ -3,6 +3,7 @@ import { ListStore } from '@risk/domain/lists/list-store';
 import { ListSync } from '@risk/domain/lists/list-sync';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { StoreFollower } from '../engine/store-follower';
 import { RulesWatcherOptions } from '../rules/rules.watcher';
 import { OpenedLists } from './opened-lists';
 
@@ -15,9 +16,6 @@ import { OpenedLists } from './opened-lists';
 @Injectable()
 export class ListsWatcher implements OnApplicationBootstrap {
   private readonly log: JsonLogger;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => Promise<void>) | undefined;
-  private closed = false;
 
   constructor(
     private readonly store: ListStore,
@@ -30,31 +28,14 @@ export class ListsWatcher implements OnApplicationBootstrap {
     this.log = logger.child('lists');
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    this.lifecycle.register({ close: () => this.close() });
-    await this.subscribe();
-    this.timer = setInterval(() => {
-      if (this.unsubscribe === undefined) void this.subscribe();
-      void this.sync.sync();
-    }, this.options.reconcileIntervalMs);
-    this.timer.unref();
-    // A list may have changed between the first load and subscribing.
-    await this.sync.sync();
-  }
-
-  private async subscribe(): Promise<void> {
-    try {
-      this.unsubscribe = await this.store.subscribe(() => void this.sync.sync());
-    } catch (error) {
-      this.log.warn('cannot subscribe to list changes; polling only for now', { error: (error as Error).message });
-    }
-  }
-
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.unsubscribe?.();
-    await this.opened.close();
+  onApplicationBootstrap(): Promise<void> {
+    return new StoreFollower({
+      subject: 'list changes',
+      store: this.store,
+      sync: () => this.sync.sync(),
+      reconcileIntervalMs: this.options.reconcileIntervalMs,
+      closeStore: () => this.opened.close(),
+      log: this.log,
+    }).start(this.lifecycle);
   }
 }

@@ -4,6 +4,7 @@ import { RuleSetStore, RuleSetSync } from '@risk/domain/rules/lifecycle';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { StoreFollower } from '../engine/store-follower';
 import { OpenedRuleSets } from './opened-rule-sets';
 import { RuleActivations } from './rule-activations';
 
@@ -22,9 +23,6 @@ export abstract class RulesWatcherOptions {
 export class RulesWatcher implements OnApplicationBootstrap {
   private readonly log: JsonLogger;
   private readonly sync: RuleSetSync;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => Promise<void>) | undefined;
-  private closed = false;
 
   constructor(
     private readonly store: RuleSetStore,
@@ -47,36 +45,18 @@ export class RulesWatcher implements OnApplicationBootstrap {
     this.metrics.setRulesVersion(this.holder.current.version);
     this.holder.onChange((next) => this.metrics.setRulesVersion(next.version));
     this.activations.listen((set) => this.sync.adopt(set));
-    this.lifecycle.register({ close: () => this.close() });
-    await this.subscribe();
-    this.timer = setInterval(() => {
-      if (this.unsubscribe === undefined) void this.subscribe();
-      void this.sync.sync();
-    }, this.options.reconcileIntervalMs);
-    this.timer.unref();
-    // A version may have been activated between loading the holder and subscribing.
-    await this.sync.sync();
+    await new StoreFollower({
+      subject: 'rule set activations',
+      store: this.store,
+      sync: () => this.sync.sync(),
+      reconcileIntervalMs: this.options.reconcileIntervalMs,
+      closeStore: () => this.opened.close(),
+      log: this.log,
+    }).start(this.lifecycle);
   }
 
   /** Re-reads the active pointer now (the periodic reconciliation, on demand). */
   reconcile(): Promise<void> {
     return this.sync.sync();
-  }
-
-  private async subscribe(): Promise<void> {
-    try {
-      this.unsubscribe = await this.store.subscribe(() => void this.sync.sync());
-    } catch (error) {
-      // Polling still converges; the next tick tries to subscribe again.
-      this.log.warn('cannot subscribe to rule set activations; polling only for now', { error: (error as Error).message });
-    }
-  }
-
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.unsubscribe?.();
-    await this.opened.close();
   }
 }

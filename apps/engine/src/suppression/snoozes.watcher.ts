@@ -1,8 +1,10 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { SnoozeAdministration, SnoozeStore } from '@risk/domain';
+import { CoalescedRun } from '@risk/domain/shared/coalesced-run';
 import { JsonLogger } from '@risk/infra/logging/json-logger';
 import type { OpenedSuppression } from '@risk/infra/wiring/open-suppression';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { StoreFollower } from '../engine/store-follower';
 import { EngineSettings } from '../engine/engine.tokens';
 
 /** Injection token for the opened cooldown and snooze stores (openSuppression). */
@@ -22,9 +24,8 @@ export abstract class OpenedSuppressionStores implements OpenedSuppression {
 @Injectable()
 export class SnoozesWatcher implements OnApplicationBootstrap {
   private readonly log: JsonLogger;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => Promise<void>) | undefined;
-  private closed = false;
+  /** Reloads one at a time, so an older read never replaces a newer book. */
+  private readonly reloads: CoalescedRun;
 
   constructor(
     private readonly store: SnoozeStore,
@@ -35,36 +36,24 @@ export class SnoozesWatcher implements OnApplicationBootstrap {
     logger: JsonLogger,
   ) {
     this.log = logger.child('snoozes');
+    this.reloads = new CoalescedRun(
+      () => this.admin.refresh(),
+      (error) => this.log.warn('cannot reload snoozes; will retry', { error: (error as Error).message }),
+    );
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    this.lifecycle.register({ close: () => this.close() });
-    await this.subscribe();
-    this.timer = setInterval(() => {
-      if (this.unsubscribe === undefined) void this.subscribe();
-      void this.reload();
-    }, this.settings.config.rulesReconcileIntervalMs);
-    this.timer.unref();
-    await this.reload();
+  onApplicationBootstrap(): Promise<void> {
+    return new StoreFollower({
+      subject: 'snooze changes',
+      store: this.store,
+      sync: () => this.reload(),
+      reconcileIntervalMs: this.settings.config.rulesReconcileIntervalMs,
+      closeStore: () => this.opened.close(),
+      log: this.log,
+    }).start(this.lifecycle);
   }
 
   reload(): Promise<void> {
-    return this.admin.refresh().catch((error: Error) => this.log.warn('cannot reload snoozes; will retry', { error: error.message }));
-  }
-
-  private async subscribe(): Promise<void> {
-    try {
-      this.unsubscribe = await this.store.subscribe(() => void this.reload());
-    } catch (error) {
-      this.log.warn('cannot subscribe to snooze changes; polling only for now', { error: (error as Error).message });
-    }
-  }
-
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.unsubscribe?.();
-    await this.opened.close();
+    return this.reloads.trigger();
   }
 }

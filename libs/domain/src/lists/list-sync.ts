@@ -1,3 +1,4 @@
+import { CoalescedRun } from '../shared/coalesced-run';
 import { expiryOf, type ListSummary } from './list';
 import { ListMatcher } from './list-matcher';
 import type { ListRegistry } from './list-registry';
@@ -21,8 +22,7 @@ export interface ListSyncHooks {
  * background, which then replaces the old one by reference.
  */
 export class ListSync {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly run: CoalescedRun;
   /** When each installed list was created: a list deleted and created again under its name is loaded afresh. */
   private readonly created = new Map<string, string>();
 
@@ -30,28 +30,16 @@ export class ListSync {
     private readonly store: ListStore,
     private readonly registry: ListRegistry,
     private readonly hooks: ListSyncHooks = {},
-  ) {}
+  ) {
+    this.run = new CoalescedRun(
+      () => this.syncOnce(),
+      (error) => this.hooks.onError?.(error),
+    );
+  }
 
   /** Brings the registry to the store's lists; never rejects (errors go to `onError`). */
   sync(): Promise<void> {
-    if (this.running !== undefined) {
-      this.again = true;
-      return this.running;
-    }
-    const run = async (): Promise<void> => {
-      try {
-        do {
-          this.again = false;
-          await this.syncOnce();
-        } while (this.again);
-      } catch (error) {
-        this.hooks.onError?.(error);
-      } finally {
-        this.running = undefined;
-      }
-    };
-    this.running = run();
-    return this.running;
+    return this.run.trigger();
   }
 
   private async syncOnce(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { RuleSet } from '@risk/domain/rules/rule';
 import type { RuleSetHolder } from '@risk/domain/rules/rule-set-holder';
+import { CoalescedRun } from '@risk/domain/shared/coalesced-run';
 import type { RuleSetStore } from './rule-set-store';
 
 export interface RuleSetSyncHooks {
@@ -17,8 +18,7 @@ export interface RuleSetSyncHooks {
  * sync runs are coalesced into one more run.
  */
 export class RuleSetSync {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly run: CoalescedRun;
   /** Bumped by `adopt`, so a sync that read the store before a local write does not undo it. */
   private generation = 0;
 
@@ -26,7 +26,12 @@ export class RuleSetSync {
     private readonly store: RuleSetStore,
     private readonly holder: RuleSetHolder,
     private readonly hooks: RuleSetSyncHooks = {},
-  ) {}
+  ) {
+    this.run = new CoalescedRun(
+      () => this.syncOnce(),
+      (error) => this.hooks.onError?.(error),
+    );
+  }
 
   /** Decides with `set` at once: this process just activated it in the store. */
   adopt(set: RuleSet): void {
@@ -36,24 +41,7 @@ export class RuleSetSync {
 
   /** Brings the holder to the store's active version; never rejects (errors go to `onError`). */
   sync(): Promise<void> {
-    if (this.running !== undefined) {
-      this.again = true;
-      return this.running;
-    }
-    const run = async (): Promise<void> => {
-      try {
-        do {
-          this.again = false;
-          await this.syncOnce();
-        } while (this.again);
-      } catch (error) {
-        this.hooks.onError?.(error);
-      } finally {
-        this.running = undefined;
-      }
-    };
-    this.running = run();
-    return this.running;
+    return this.run.trigger();
   }
 
   private async syncOnce(): Promise<void> {
@@ -63,7 +51,7 @@ export class RuleSetSync {
     const set = await this.store.getVersion(active);
     if (set === undefined) throw new Error(`the active rule set version ${active} is missing from the store`);
     if (generation !== this.generation) {
-      this.again = true;
+      this.run.repeat();
       return;
     }
     this.apply(set);
