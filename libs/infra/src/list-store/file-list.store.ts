@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NotFoundError } from '@risk/domain';
@@ -20,6 +20,8 @@ import {
   type ListAuditPage,
   type ListDelta,
 } from '@risk/domain/lists/list-store';
+import { appendDurably, readCompleteLines, writeFileDurably } from '../files/durable-files';
+import { OwnedDataDirectory } from '../files/owned-data-directory';
 
 const EXPORT_BATCH = 10_000;
 /** Small changes are appended to the list's log; past this many lines the snapshot is rewritten. */
@@ -50,9 +52,7 @@ export class FileListStore extends ListStore {
   private readonly dir: string;
   private readonly lists = new Map<string, StoredList>();
   private trail: ListAuditEntry[] = [];
-  private loaded: Promise<void> | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
-  private readonly listeners = new Set<(name: string | undefined) => void>();
+  private readonly owned = new OwnedDataDirectory<string | undefined>(() => this.readAll());
 
   constructor(
     dataDir: string,
@@ -63,25 +63,25 @@ export class FileListStore extends ListStore {
   }
 
   async summaries(): Promise<ListSummary[]> {
-    await this.load();
+    await this.owned.load();
     return [...this.lists.values()].map((l) => l.summary).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   async summary(name: string): Promise<ListSummary | undefined> {
-    await this.load();
+    await this.owned.load();
     return this.lists.get(name)?.summary;
   }
 
   create(definition: ListDefinition, actor: string): Promise<ListSummary> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       if (this.lists.has(definition.name)) throw new ListExistsError(definition.name);
       const at = this.now().toISOString();
       const summary: ListSummary = { ...definition, version: 1, entry_count: 0, created_at: at, created_by: actor, updated_at: at };
       const listDir = join(this.dir, definition.name);
       await mkdir(listDir, { recursive: true });
-      await this.writeAtomically(join(listDir, 'entries.ndjson'), [JSON.stringify({ version: 1 })]);
+      await writeFileDurably(join(listDir, 'entries.ndjson'), [JSON.stringify({ version: 1 })]);
       await rm(join(listDir, 'log.ndjson'), { force: true });
-      await this.writeAtomically(join(listDir, 'list.json'), [JSON.stringify(summary)]);
+      await writeFileDurably(join(listDir, 'list.json'), [JSON.stringify(summary)]);
       this.lists.set(definition.name, { summary, entries: new Map(), deltas: [], logLines: 0 });
       await this.record({ list: definition.name, version: 1, at, actor, action: 'create', count: 0, sample: [] });
       return summary;
@@ -89,7 +89,7 @@ export class FileListStore extends ListStore {
   }
 
   delete(name: string, actor: string): Promise<void> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       this.get(name);
       // Renamed away first, so a crash mid-removal never leaves a half list that loads.
       const doomed = join(this.dir, `.deleted-${name}-${randomBytes(4).toString('hex')}`);
@@ -101,7 +101,7 @@ export class FileListStore extends ListStore {
   }
 
   add(name: string, batches: AsyncIterable<readonly ListEntry[]>, actor: string, action: 'add' | 'upload'): Promise<ListSummary> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       const list = this.get(name);
       const added: ListEntry[] = [];
       let count = 0;
@@ -117,7 +117,7 @@ export class FileListStore extends ListStore {
   }
 
   remove(name: string, values: readonly string[], actor: string): Promise<ListSummary> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       const list = this.get(name);
       for (const value of values) list.entries.delete(value);
       return this.commit(list, actor, 'remove', values.length, { values });
@@ -125,7 +125,7 @@ export class FileListStore extends ListStore {
   }
 
   async *entries(name: string): AsyncIterable<readonly ListEntry[]> {
-    await this.load();
+    await this.owned.load();
     const list = this.get(name);
     let batch: ListEntry[] = [];
     for (const [value, details] of list.entries) {
@@ -139,14 +139,14 @@ export class FileListStore extends ListStore {
   }
 
   async changesSince(name: string, version: number): Promise<ListDelta[] | undefined> {
-    await this.load();
+    await this.owned.load();
     const list = this.lists.get(name);
     if (list === undefined) return undefined;
     return continuation(list.deltas, version, list.summary.version);
   }
 
   async audit(name: string, limit: number, offset: number): Promise<ListAuditPage> {
-    await this.load();
+    await this.owned.load();
     const mine = this.trail.filter((e) => e.list === name);
     const items: ListAuditEntry[] = [];
     for (let i = mine.length - 1 - offset; i >= 0 && items.length < limit; i--) items.push(mine[i]);
@@ -154,16 +154,11 @@ export class FileListStore extends ListStore {
   }
 
   subscribe(listener: (name: string | undefined) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
-    return Promise.resolve(() => {
-      this.listeners.delete(listener);
-      return Promise.resolve();
-    });
+    return this.owned.subscribe(listener);
   }
 
-  async close(): Promise<void> {
-    this.listeners.clear();
-    await this.tail.catch(() => undefined);
+  close(): Promise<void> {
+    return this.owned.close();
   }
 
   /** One new version: a small change is appended to the log, a large one rewrites the snapshot. */
@@ -178,11 +173,11 @@ export class FileListStore extends ListStore {
     const delta = deltaOf(version, change);
     const listDir = join(this.dir, list.summary.name);
     if (delta.kind === 'reload' || list.logLines >= LOG_LINES_BEFORE_COMPACTION) {
-      await this.writeAtomically(join(listDir, 'entries.ndjson'), snapshotLines(version, list.entries));
+      await writeFileDurably(join(listDir, 'entries.ndjson'), snapshotLines(version, list.entries));
       await rm(join(listDir, 'log.ndjson'), { force: true });
       list.logLines = 0;
     } else {
-      await appendSynced(join(listDir, 'log.ndjson'), JSON.stringify(delta) + '\n');
+      await appendDurably(join(listDir, 'log.ndjson'), JSON.stringify(delta) + '\n');
       list.logLines++;
     }
     const at = this.now().toISOString();
@@ -200,23 +195,9 @@ export class FileListStore extends ListStore {
   }
 
   private async record(entry: ListAuditEntry): Promise<void> {
-    await appendSynced(join(this.dir, 'audit.ndjson'), JSON.stringify(entry) + '\n');
+    await appendDurably(join(this.dir, 'audit.ndjson'), JSON.stringify(entry) + '\n');
     this.trail.push(entry);
-    for (const listener of this.listeners) listener(entry.list);
-  }
-
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(() => this.load()).then(task);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  private load(): Promise<void> {
-    this.loaded ??= this.readAll().catch((error: unknown) => {
-      this.loaded = undefined;
-      throw error;
-    });
-    return this.loaded;
+    this.owned.notify(entry.list);
   }
 
   private async readAll(): Promise<void> {
@@ -231,27 +212,7 @@ export class FileListStore extends ListStore {
       if (list !== undefined) this.lists.set(list.summary.name, list);
     }
     this.trail = [];
-    for (const line of await readLines(join(this.dir, 'audit.ndjson'))) this.trail.push(JSON.parse(line) as ListAuditEntry);
-  }
-
-  private async writeAtomically(path: string, lines: Iterable<string>): Promise<void> {
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    const file = await open(temp, 'wx');
-    try {
-      let chunk: string[] = [];
-      for (const line of lines) {
-        chunk.push(line);
-        if (chunk.length === 10_000) {
-          await file.write(chunk.join('\n') + '\n');
-          chunk = [];
-        }
-      }
-      if (chunk.length > 0) await file.write(chunk.join('\n') + '\n');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
+    for (const line of await readCompleteLines(join(this.dir, 'audit.ndjson'))) this.trail.push(JSON.parse(line) as ListAuditEntry);
   }
 }
 
@@ -284,7 +245,7 @@ async function readList(listDir: string): Promise<StoredList | undefined> {
   }
   const deltas: ListDelta[] = [];
   let logLines = 0;
-  for (const line of await readLines(join(listDir, 'log.ndjson'))) {
+  for (const line of await readCompleteLines(join(listDir, 'log.ndjson'))) {
     const delta = JSON.parse(line) as ListDelta;
     logLines++;
     if (delta.version <= version) continue;
@@ -294,28 +255,4 @@ async function readList(listDir: string): Promise<StoredList | undefined> {
     deltas.push(delta);
   }
   return { summary: { ...summary, version, entry_count: entries.size }, entries, deltas: deltas.slice(-DELTAS_KEPT), logLines };
-}
-
-/** The complete lines of a file (none when it is absent); a line torn by a crash mid-append is dropped. */
-async function readLines(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const lines = text.split('\n');
-  lines.pop(); // after the last newline: empty, or a torn line
-  return lines.filter((line) => line !== '');
-}
-
-async function appendSynced(path: string, text: string): Promise<void> {
-  const file = await open(path, 'a');
-  try {
-    await file.writeFile(text, 'utf8');
-    await file.sync();
-  } finally {
-    await file.close();
-  }
 }

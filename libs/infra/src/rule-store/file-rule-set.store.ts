@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { NotFoundError } from '@risk/domain';
 import {
   RuleSetStore,
@@ -14,6 +13,8 @@ import {
   type RuleSetVersion,
   type RuleSetVersionSummary,
 } from '@risk/domain/rules/lifecycle';
+import { appendDurably, readAuditTrail, readOptional, writeFileDurably } from '../files/durable-files';
+import { OwnedDataDirectory } from '../files/owned-data-directory';
 
 const VERSION_FILE = /^v(\d{6,})\.json$/;
 
@@ -32,13 +33,11 @@ const VERSION_FILE = /^v(\d{6,})\.json$/;
 export class FileRuleSetStore extends RuleSetStore {
   private readonly dir: string;
   private readonly versionsDir: string;
-  private loaded: Promise<void> | undefined;
+  private readonly owned = new OwnedDataDirectory<number | undefined>(() => this.readAll());
   private readonly versions = new Map<number, RuleSetVersion>();
   private trail: AuditEntry[] = [];
   private active: number | undefined;
   private latest = 0;
-  private tail: Promise<unknown> = Promise.resolve();
-  private readonly listeners = new Set<(version: number | undefined) => void>();
 
   constructor(
     dataDir: string,
@@ -50,26 +49,26 @@ export class FileRuleSetStore extends RuleSetStore {
   }
 
   async activeVersion(): Promise<number | undefined> {
-    await this.load();
+    await this.owned.load();
     return this.active;
   }
 
   async getVersion(version: number): Promise<RuleSetVersion | undefined> {
-    await this.load();
+    await this.owned.load();
     return this.versions.get(version);
   }
 
   async listVersions(): Promise<RuleSetVersionSummary[]> {
-    await this.load();
+    await this.owned.load();
     return [...this.versions.values()].sort((a, b) => b.version - a.version).map((v) => summarize(v, this.active));
   }
 
   commit(change: RuleSetChange): Promise<RuleSetVersion> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       if ((this.active ?? 0) !== change.basedOn) throw new StaleWriteError(change.basedOn, this.active);
       const at = this.now();
       const version: RuleSetVersion = { version: this.latest + 1, ...versionRecord(change, at) };
-      await this.writeAtomically(join(this.versionsDir, versionFileName(version.version)), JSON.stringify(version, null, 2) + '\n');
+      await writeFileDurably(join(this.versionsDir, versionFileName(version.version)), JSON.stringify(version, null, 2) + '\n');
       this.latest = version.version;
       this.versions.set(version.version, version);
       const entry: AuditEntry = {
@@ -89,7 +88,7 @@ export class FileRuleSetStore extends RuleSetStore {
   }
 
   activate(version: number, actor: string, expected?: number): Promise<AuditEntry> {
-    return this.exclusive(async () => {
+    return this.owned.exclusive(async () => {
       if (!this.versions.has(version)) throw new NotFoundError('rule set version', version);
       if (expected !== undefined && expected !== (this.active ?? 0)) throw new StaleWriteError(expected, this.active);
       const entry: AuditEntry = {
@@ -108,7 +107,7 @@ export class FileRuleSetStore extends RuleSetStore {
   }
 
   async audit(limit: number, offset: number): Promise<AuditPage> {
-    await this.load();
+    await this.owned.load();
     const total = this.trail.length;
     const items: AuditEntry[] = [];
     for (let i = total - 1 - offset; i >= 0 && items.length < limit; i--) items.push(this.trail[i]);
@@ -116,39 +115,20 @@ export class FileRuleSetStore extends RuleSetStore {
   }
 
   subscribe(listener: (version: number | undefined) => void): Promise<() => Promise<void>> {
-    this.listeners.add(listener);
-    return Promise.resolve(() => {
-      this.listeners.delete(listener);
-      return Promise.resolve();
-    });
+    return this.owned.subscribe(listener);
   }
 
-  async close(): Promise<void> {
-    this.listeners.clear();
-    await this.tail.catch(() => undefined);
+  close(): Promise<void> {
+    return this.owned.close();
   }
 
   /** Moves the active pointer, then appends the audit entry (the pointer is what decides). */
   private async point(version: number, entry: AuditEntry): Promise<void> {
-    await this.writeAtomically(join(this.dir, 'active.json'), JSON.stringify({ version }) + '\n');
+    await writeFileDurably(join(this.dir, 'active.json'), JSON.stringify({ version }) + '\n');
     this.active = version;
-    await this.append(join(this.dir, 'audit.ndjson'), JSON.stringify(entry) + '\n');
+    await appendDurably(join(this.dir, 'audit.ndjson'), JSON.stringify(entry) + '\n');
     this.trail.push(entry);
-    for (const listener of this.listeners) listener(version);
-  }
-
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(() => this.load()).then(task);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  private load(): Promise<void> {
-    this.loaded ??= this.readAll().catch((error: unknown) => {
-      this.loaded = undefined;
-      throw error;
-    });
-    return this.loaded;
+    this.owned.notify(version);
   }
 
   private async readAll(): Promise<void> {
@@ -166,70 +146,10 @@ export class FileRuleSetStore extends RuleSetStore {
       if (!this.versions.has(version)) throw new Error(`${this.dir}/active.json points at version ${version}, which is missing`);
       this.active = version;
     }
-    const audit = (await readOptional(join(this.dir, 'audit.ndjson'))) ?? '';
-    this.trail = [];
-    for (const line of audit.split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        this.trail.push(JSON.parse(line) as AuditEntry);
-      } catch {
-        // A line torn by a crash mid-append: the entries before it are intact.
-      }
-    }
-  }
-
-  private async writeAtomically(path: string, text: string): Promise<void> {
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    const file = await open(temp, 'wx');
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await rename(temp, path);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
-    await syncDirectory(dirname(path));
-  }
-
-  private async append(path: string, text: string): Promise<void> {
-    const file = await open(path, 'a');
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    this.trail = await readAuditTrail<AuditEntry>(join(this.dir, 'audit.ndjson'));
   }
 }
 
 function versionFileName(version: number): string {
   return `v${String(version).padStart(6, '0')}.json`;
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/** Makes a rename durable; not every platform can open a directory, which only costs durability. */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // best effort
-  }
 }
