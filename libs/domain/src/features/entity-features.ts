@@ -12,6 +12,7 @@ import {
 import type { StateSettings } from './feature-store';
 import {
   countDistinct,
+  countDistinctFromSliding,
   insertSorted,
   SLIDING_THRESHOLD,
   slidingOf,
@@ -300,10 +301,14 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
     } else if (definition.aggregate !== 'distinct') {
       result = windowAggregate(slot, series, start, end, t, takesPart);
     } else {
-      result = countDistinct(values, start, end);
-      // A large window of the newest event (a shared device, a busy IP): from
-      // now on keep its multiset up to date instead of rescanning it.
-      if (t === newest && end - start > SLIDING_THRESHOLD) series.sliding = slidingOf(values, start, end);
+      // An out-of-order event of a key with a large newest window: from its multiset when cheaper.
+      result = series.sliding === undefined ? -1 : countDistinctFromSliding(values, series.sliding, start, end);
+      if (result < 0) {
+        result = countDistinct(values, start, end);
+        // A large window of the newest event (a shared device, a busy IP): from
+        // now on keep its multiset up to date instead of rescanning it.
+        if (t === newest && end - start > SLIDING_THRESHOLD) series.sliding = slidingOf(values, start, end);
+      }
     }
   }
   const expired = upperBoundFrom(times, horizon);

@@ -100,6 +100,52 @@ export function trim(series: Series, drop: number): void {
   if (series.sliding !== undefined) series.sliding.start -= drop;
 }
 
+/**
+ * Distinct values among entries [start, end) of a series whose newest window
+ * (from `sliding.start` to its last entry) has a multiset: an out-of-order
+ * event's window differs from the newest one by the few entries after it and
+ * the few that left the newest window since, so the multiset is moved to that
+ * window, read, and moved back. O(entries that differ) without allocating,
+ * where a scan would build a Set of every distinct value of a busy key (a
+ * city's users) for each such event. Returns -1 when a scan is cheaper.
+ * Exact either way: the multiset then holds exactly the window's values.
+ */
+export function countDistinctFromSliding(
+  values: readonly (string | number)[],
+  sliding: SlidingDistinct,
+  start: number,
+  end: number,
+): number {
+  const counts = sliding.counts;
+  const from = sliding.start;
+  const length = values.length;
+  // The event's window starts at or before the newest window's (t ≤ newest).
+  const kept = end < from ? from : end;
+  const added = end < from ? end : from;
+  if (length - kept + (added - start) >= end - start) return -1;
+  // Entries with a count of zero stay in the map until moved back: `size` counts them.
+  let zeros = 0;
+  for (let i = kept; i < length; i++) {
+    const n = counts.get(values[i])! - 1;
+    counts.set(values[i], n);
+    if (n === 0) zeros++;
+  }
+  for (let i = start; i < added; i++) {
+    const n = counts.get(values[i]);
+    if (n === 0) zeros--;
+    counts.set(values[i], n === undefined ? 1 : n + 1);
+  }
+  const distinct = counts.size - zeros;
+  for (let i = kept; i < length; i++) counts.set(values[i], counts.get(values[i])! + 1);
+  for (let i = start; i < added; i++) {
+    const n = counts.get(values[i])! - 1;
+    // A value only the older entries held was not in the newest window.
+    if (n === 0) counts.delete(values[i]);
+    else counts.set(values[i], n);
+  }
+  return distinct;
+}
+
 /** Reused across calls: the hot path counts distinct values without allocating. */
 const distinctScratch: (string | number)[] = [];
 
