@@ -14,7 +14,8 @@ import {
   type ListAuditPage,
   type ListDelta,
 } from '@risk/domain/lists/list-store';
-import type { PipelineCall, RedisClient, RedisScript, RedisSubscription } from './redis.client';
+import type { PipelineCall, RedisClient, RedisScript } from './redis.client';
+import { RedisChannelFollowers } from './redis-channel-followers';
 
 /** Entries per HSET/HDEL in a bulk write, and per HSCAN page when reading. */
 const BATCH = 5_000;
@@ -96,7 +97,7 @@ export class RedisListStore extends ListStore {
   private readonly createScript: RedisScript;
   private readonly commitScript: RedisScript;
   private readonly deleteScript: RedisScript;
-  private readonly subscriptions = new Set<RedisSubscription>();
+  private readonly followers: RedisChannelFollowers;
 
   constructor(
     private readonly client: RedisClient,
@@ -107,6 +108,7 @@ export class RedisListStore extends ListStore {
     this.prefix = `${keyPrefix}{lists}`;
     this.keys = { index: `${this.prefix}:index`, versions: `${this.prefix}:versions`, updated: `${this.prefix}:updated` };
     this.channel = `${keyPrefix}lists:changed`;
+    this.followers = new RedisChannelFollowers(client, this.channel);
     this.createScript = client.defineScript('lists_create', CREATE);
     this.commitScript = client.defineScript('lists_commit', COMMIT);
     this.deleteScript = client.defineScript('lists_delete', DELETE);
@@ -232,23 +234,12 @@ export class RedisListStore extends ListStore {
     return { total: Number(total), items: (items as string[]).map((text) => JSON.parse(text) as ListAuditEntry) };
   }
 
-  async subscribe(listener: (name: string | undefined) => void): Promise<() => Promise<void>> {
-    const subscription = await this.client.subscribe(
-      this.channel,
-      (message) => listener(message),
-      // Messages published while the connection was down are lost: the watcher re-reads every version.
-      () => listener(undefined),
-    );
-    this.subscriptions.add(subscription);
-    return async () => {
-      this.subscriptions.delete(subscription);
-      await subscription.close();
-    };
+  subscribe(listener: (name: string | undefined) => void): Promise<() => Promise<void>> {
+    return this.followers.follow(listener);
   }
 
-  async close(): Promise<void> {
-    for (const subscription of this.subscriptions) await subscription.close();
-    this.subscriptions.clear();
+  close(): Promise<void> {
+    return this.followers.close();
   }
 
   private async commit(

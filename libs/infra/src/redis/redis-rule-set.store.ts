@@ -10,7 +10,8 @@ import {
   type RuleSetVersion,
   type RuleSetVersionSummary,
 } from '@risk/domain/rules/lifecycle';
-import type { RedisClient, RedisScript, RedisSubscription } from './redis.client';
+import type { RedisClient, RedisScript } from './redis.client';
+import { RedisChannelFollowers } from './redis-channel-followers';
 
 /*
  * Every key shares the hash tag {rules}, so each script touches one slot and
@@ -75,7 +76,7 @@ export class RedisRuleSetStore extends RuleSetStore {
   private readonly activateScript: RedisScript;
   private readonly auditScript: RedisScript;
   private readonly cache = new Map<number, RuleSetVersion>();
-  private readonly subscriptions = new Set<RedisSubscription>();
+  private readonly followers: RedisChannelFollowers;
 
   constructor(
     private readonly client: RedisClient,
@@ -90,6 +91,7 @@ export class RedisRuleSetStore extends RuleSetStore {
       audit: `${keyPrefix}{rules}:audit`,
     };
     this.channel = `${keyPrefix}rules:activated`;
+    this.followers = new RedisChannelFollowers(client, this.channel);
     this.commitScript = client.defineScript('rules_commit', COMMIT);
     this.activateScript = client.defineScript('rules_activate', ACTIVATE);
     this.auditScript = client.defineScript('rules_audit', AUDIT);
@@ -172,26 +174,15 @@ export class RedisRuleSetStore extends RuleSetStore {
     return { total, items: items.map((text) => JSON.parse(text) as AuditEntry) };
   }
 
-  async subscribe(listener: (version: number | undefined) => void): Promise<() => Promise<void>> {
-    const subscription = await this.client.subscribe(
-      this.channel,
-      (message) => {
-        const version = Number(message);
-        listener(Number.isInteger(version) ? version : undefined);
-      },
-      // Messages published while the connection was down are lost: let the watcher re-read the pointer.
-      () => listener(undefined),
-    );
-    this.subscriptions.add(subscription);
-    return async () => {
-      this.subscriptions.delete(subscription);
-      await subscription.close();
-    };
+  subscribe(listener: (version: number | undefined) => void): Promise<() => Promise<void>> {
+    return this.followers.follow((message) => {
+      const version = Number(message);
+      listener(message !== undefined && Number.isInteger(version) ? version : undefined);
+    });
   }
 
   async close(): Promise<void> {
-    for (const subscription of this.subscriptions) await subscription.close();
-    this.subscriptions.clear();
+    await this.followers.close();
     if (this.options.ownsClient === true) await this.client.quit();
   }
 }

@@ -1,5 +1,6 @@
 import { SnoozeStore, type Snooze, type SnoozeAuditEntry, type SnoozeAuditPage } from '@risk/domain';
-import type { RedisClient, RedisScript, RedisSubscription } from './redis.client';
+import type { RedisClient, RedisScript } from './redis.client';
+import { RedisChannelFollowers } from './redis-channel-followers';
 
 /*
  * Every key shares the hash tag {snoozes}: each script touches one slot, so
@@ -56,7 +57,7 @@ export class RedisSnoozeStore extends SnoozeStore {
   private readonly createScript: RedisScript;
   private readonly removeScript: RedisScript;
   private readonly auditScript: RedisScript;
-  private readonly subscriptions = new Set<RedisSubscription>();
+  private readonly followers: RedisChannelFollowers;
 
   constructor(
     private readonly client: RedisClient,
@@ -65,6 +66,7 @@ export class RedisSnoozeStore extends SnoozeStore {
     super();
     this.keys = { items: `${keyPrefix}{snoozes}:items`, expiries: `${keyPrefix}{snoozes}:expiries`, audit: `${keyPrefix}{snoozes}:audit` };
     this.channel = `${keyPrefix}snoozes:changed`;
+    this.followers = new RedisChannelFollowers(client, this.channel);
     this.createScript = client.defineScript('snooze_create', CREATE);
     this.removeScript = client.defineScript('snooze_remove', REMOVE);
     this.auditScript = client.defineScript('snooze_audit', AUDIT);
@@ -97,18 +99,11 @@ export class RedisSnoozeStore extends SnoozeStore {
     return { total, items: items.map((text) => JSON.parse(text) as SnoozeAuditEntry) };
   }
 
-  async subscribe(listener: () => void): Promise<() => Promise<void>> {
-    // A reconnection may have lost messages: reload then too.
-    const subscription = await this.client.subscribe(this.channel, () => listener(), listener);
-    this.subscriptions.add(subscription);
-    return async () => {
-      this.subscriptions.delete(subscription);
-      await subscription.close();
-    };
+  subscribe(listener: () => void): Promise<() => Promise<void>> {
+    return this.followers.follow(() => listener());
   }
 
-  override async close(): Promise<void> {
-    for (const subscription of this.subscriptions) await subscription.close();
-    this.subscriptions.clear();
+  override close(): Promise<void> {
+    return this.followers.close();
   }
 }
