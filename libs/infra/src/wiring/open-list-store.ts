@@ -1,8 +1,7 @@
 import type { ListStore } from '@risk/domain/lists/list-store';
-import type { RedisConfig } from '../config/engine-config';
 import { FileListStore } from '../list-store/file-list.store';
 import { RedisListStore } from '../redis/redis-list.store';
-import { openRedis } from './open-redis';
+import { openAdminState, type AdminStateOptions } from './open-admin-state';
 
 export interface OpenedListStore {
   readonly store: ListStore;
@@ -11,28 +10,13 @@ export interface OpenedListStore {
   close(): Promise<void>;
 }
 
-export interface ListStoreOptions {
-  /** Redis when configured (shared by every instance), else files under dataDir (embedded, one instance). */
-  readonly redis: RedisConfig | undefined;
-  readonly dataDir: string;
-  /** Redis only: longest wait for the first connection. */
-  readonly redisReadyTimeoutMs: number;
-}
+export type ListStoreOptions = AdminStateOptions;
 
 /** Where lists live: the same choice as for rule sets (docs/lists.md). */
 export async function openListStore(options: ListStoreOptions): Promise<OpenedListStore> {
-  if (options.redis === undefined) {
-    const store = new FileListStore(options.dataDir);
-    return { store, backend: 'files', close: () => store.close() };
-  }
-  const client = await openRedis(options.redis, { readyTimeoutMs: options.redisReadyTimeoutMs });
-  const store = new RedisListStore(client, options.redis.keyPrefix);
-  return {
-    store,
-    backend: 'redis',
-    close: async () => {
-      await store.close();
-      await client.quit();
-    },
-  };
+  const opened = await openAdminState<ListStore>(options, {
+    files: (dataDir) => new FileListStore(dataDir),
+    redis: (client, keyPrefix) => new RedisListStore(client, keyPrefix),
+  });
+  return { store: opened.stores, backend: opened.backend, close: () => opened.close() };
 }

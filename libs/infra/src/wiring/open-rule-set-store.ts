@@ -1,8 +1,7 @@
 import type { RuleSetStore } from '@risk/domain/rules/lifecycle';
-import type { RedisConfig } from '../config/engine-config';
 import { RedisRuleSetStore } from '../redis/redis-rule-set.store';
 import { FileRuleSetStore } from '../rule-store/file-rule-set.store';
-import { openRedis } from './open-redis';
+import { openAdminState, type AdminStateOptions } from './open-admin-state';
 
 export interface OpenedRuleSetStore {
   readonly store: RuleSetStore;
@@ -11,27 +10,12 @@ export interface OpenedRuleSetStore {
   close(): Promise<void>;
 }
 
-export interface RuleSetStoreOptions {
-  /** Redis when configured (shared by every instance), else files under dataDir (embedded, one instance). */
-  readonly redis: RedisConfig | undefined;
-  readonly dataDir: string;
-  /** Redis only: longest wait for the first connection. */
-  readonly redisReadyTimeoutMs: number;
-}
+export type RuleSetStoreOptions = AdminStateOptions;
 
 export async function openRuleSetStore(options: RuleSetStoreOptions): Promise<OpenedRuleSetStore> {
-  if (options.redis === undefined) {
-    const store = new FileRuleSetStore(options.dataDir);
-    return { store, backend: 'files', close: () => store.close() };
-  }
-  const client = await openRedis(options.redis, { readyTimeoutMs: options.redisReadyTimeoutMs });
-  const store = new RedisRuleSetStore(client, options.redis.keyPrefix);
-  return {
-    store,
-    backend: 'redis',
-    close: async () => {
-      await store.close();
-      await client.quit();
-    },
-  };
+  const opened = await openAdminState<RuleSetStore>(options, {
+    files: (dataDir) => new FileRuleSetStore(dataDir),
+    redis: (client, keyPrefix) => new RedisRuleSetStore(client, keyPrefix),
+  });
+  return { store: opened.stores, backend: opened.backend, close: () => opened.close() };
 }

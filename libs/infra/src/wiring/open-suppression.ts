@@ -1,9 +1,8 @@
 import { MemoryCooldownStore, type CooldownStore, type SnoozeStore } from '@risk/domain';
-import type { RedisConfig } from '../config/engine-config';
 import { RedisCooldownStore } from '../redis/redis-cooldown.store';
 import { RedisSnoozeStore } from '../redis/redis-snooze.store';
 import { FileSnoozeStore } from '../snooze-store/file-snooze.store';
-import { openRedis } from './open-redis';
+import { openAdminState, type AdminStateOptions } from './open-admin-state';
 
 export interface OpenedSuppression {
   readonly cooldowns: CooldownStore;
@@ -13,36 +12,26 @@ export interface OpenedSuppression {
   close(): Promise<void>;
 }
 
-export interface SuppressionOptions {
-  /** Redis when configured (cooldowns and snoozes shared by every instance), else memory and DATA_DIR. */
-  readonly redis: RedisConfig | undefined;
-  readonly dataDir: string;
+export interface SuppressionOptions extends AdminStateOptions {
   /** ALLOWED_LATENESS: how long a cooldown start is kept after its cooldown ends, for late events. */
   readonly allowedLatenessMs: number;
-  /** Redis only: longest wait for the first connection. */
-  readonly redisReadyTimeoutMs: number;
 }
 
-/** The cooldown and snooze stores the configuration asks for (docs/suppression.md), for the service. */
+/**
+ * The cooldown and snooze stores the configuration asks for (docs/suppression.md), for the service:
+ * on Redis both are shared by every instance; embedded, snoozes are under DATA_DIR and cooldowns in memory.
+ */
 export async function openSuppression(options: SuppressionOptions): Promise<OpenedSuppression> {
-  if (options.redis === undefined) {
-    const snoozes = new FileSnoozeStore(options.dataDir);
-    return {
-      cooldowns: new MemoryCooldownStore({ latenessMs: options.allowedLatenessMs }),
-      snoozes,
-      backend: 'embedded',
-      close: () => snoozes.close(),
-    };
-  }
-  const client = await openRedis(options.redis, { readyTimeoutMs: options.redisReadyTimeoutMs });
-  const snoozes = new RedisSnoozeStore(client, options.redis.keyPrefix);
-  return {
-    cooldowns: new RedisCooldownStore(client, { keyPrefix: options.redis.keyPrefix, latenessMs: options.allowedLatenessMs }),
-    snoozes,
-    backend: 'redis',
-    close: async () => {
-      await snoozes.close();
-      await client.quit();
-    },
-  };
+  const latenessMs = options.allowedLatenessMs;
+  const opened = await openAdminState(options, {
+    files: (dataDir) => suppressionStores(new MemoryCooldownStore({ latenessMs }), new FileSnoozeStore(dataDir)),
+    redis: (client, keyPrefix) =>
+      suppressionStores(new RedisCooldownStore(client, { keyPrefix, latenessMs }), new RedisSnoozeStore(client, keyPrefix)),
+  });
+  const { cooldowns, snoozes } = opened.stores;
+  return { cooldowns, snoozes, backend: opened.backend === 'files' ? 'embedded' : 'redis', close: () => opened.close() };
+}
+
+function suppressionStores(cooldowns: CooldownStore, snoozes: SnoozeStore) {
+  return { cooldowns, snoozes, close: () => snoozes.close() };
 }
