@@ -9,7 +9,7 @@ import type { KafkaClient } from '@risk/infra/kafka/kafka.client';
 import { allCommitted, testClient } from '@test/kafka/kafka-test-kit';
 import { TestElasticsearchNode } from '@test/support/elasticsearch-node';
 import { TestKafkaCluster } from '@test/support/kafka-broker';
-import { buildEngineImage, podmanProblem, runEngineContainer, type Container } from '@test/support/podman';
+import { buildBaseImage, buildEngineImage, podmanProblem, runEngineContainer, type Container } from '@test/support/podman';
 import { TestRedisServer } from '@test/support/redis-server';
 
 /**
@@ -197,6 +197,8 @@ describe('the compose stack, run for real: two engine containers, Kafka, Redis, 
     })();
 
     // (1) Podman, the image and the three servers. Any of them missing fails the test with its reason; nothing skips.
+    // The local base image first (a no-op when it exists): this file must pass when run alone, not only after the image test.
+    await buildBaseImage();
     const problem = await podmanProblem();
     assert.equal(problem, undefined, problem);
     // In parallel (the build is mostly cached); allSettled so that whatever started is stopped by `after` even if another failed.
