@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEngineProcess, type EngineProcess } from '@test/support/engine-process';
 import { runCli } from '@test/support/cli';
-import { API_KEYS, EDITOR_KEY, tempDir } from '../admin/admin-support';
-import { call, listRule, loginFrom } from './lists-support';
+import { API_KEYS, call, EDITOR_KEY, tempDir } from '../admin/admin-support';
+import { listRule, loginFrom } from './lists-support';
 
 const MAIN = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
 
@@ -35,6 +35,17 @@ describe('lists in the embedded engine (DATA_DIR)', () => {
       ...listRule('untrusted-device', 'trusted_devices', 'notInList'),
       conditions: { all: [{ fact: 'device_id', operator: 'notInList', value: 'trusted_devices' }] },
     };
+    // /rules/validate says what saving would: the same document naming a list that does not exist is refused at its path.
+    const dangling = { ...rule, id: 'dangling', conditions: { all: [{ fact: 'device_id', operator: 'inList', value: 'nowhere' }] } };
+    const judged = await call(engine.url, 'POST', '/rules/validate', dangling);
+    assert.equal(judged.status, 200);
+    assert.equal(judged.body.valid, false);
+    assert.deepEqual(
+      judged.body.errors.map((e: { path: string }) => e.path),
+      ['conditions.all[0].value'],
+    );
+    assert.equal((await call(engine.url, 'POST', '/rules', dangling)).status, 400);
+    assert.equal((await call(engine.url, 'POST', '/rules/validate', rule)).body.valid, true);
     assert.equal((await call(engine.url, 'POST', '/rules', rule)).status, 201);
 
     const fired = async (device: string): Promise<string[]> => {

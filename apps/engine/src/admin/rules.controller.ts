@@ -64,9 +64,7 @@ export class RulesController {
     const document = body !== null && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>) } : body;
     if (document !== null && typeof document === 'object' && !Array.isArray(document))
       delete (document as Record<string, unknown>).base_version;
-    // Read first: the facts are the active version's features, which another instance may have changed.
-    await this.admin.active();
-    const errors = this.admin.validate(document);
+    const errors = await this.admin.check(document);
     return { valid: errors.length === 0, errors };
   }
 

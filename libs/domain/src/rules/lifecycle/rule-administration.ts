@@ -143,6 +143,18 @@ export class RuleAdministration {
     return checkRulePayload(input, facts, this.limits);
   }
 
+  /**
+   * What saving `input` now would refuse: `validate` against the active
+   * version's facts (read first: another instance may have changed the
+   * features), then the lists it names, as `createRule` checks them.
+   */
+  async check(input: unknown): Promise<FieldError[]> {
+    await this.active();
+    const errors = this.validate(input);
+    if (errors.length > 0 || this.options.knownLists === undefined) return errors;
+    return missingListErrors(input as RuleDefinition, await this.options.knownLists());
+  }
+
   async createRule(input: unknown, base: number | undefined, actor: string): Promise<RuleWriteResult> {
     // Checked first against the active version's facts (features are versioned too; reading it refreshes them),
     // then again against the version the write derives from.
