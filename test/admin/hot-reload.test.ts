@@ -1,47 +1,18 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { startEngineProcess, waitForVersion, type EngineProcess } from '@test/support/engine-process';
-import { TestRedisServer } from '../support/redis-server';
-import { API_KEYS, bigPaymentRule, EDITOR_KEY, paymentEvent, tempDir, VIEWER_KEY } from './admin-support';
+import { waitForVersion } from '@test/support/engine-process';
+import { redisEngineFleetForSuite } from '@test/support/redis-engine-fleet';
+import { bigPaymentRule, call, paymentEvent, VIEWER_KEY } from './admin-support';
 
-const MAIN = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
 const PREFIX = 'hot-reload-test:';
 /** Generous: the reconciliation runs every 5 s; pub/sub is much faster. */
 const CONVERGE_MS = 15_000;
 
-async function call(url: string, method: string, path: string, body?: unknown, key = EDITOR_KEY): Promise<{ status: number; body: any }> {
-  const response = await fetch(url + path, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
 describe('hot reload across engine processes sharing Redis', () => {
-  const data = tempDir('risk-hot-reload-');
-  let redis: TestRedisServer;
-  let fleet: EngineProcess[] = [];
-
-  before(async () => {
-    redis = await TestRedisServer.start();
-    const env = (i: number): Record<string, string> => ({
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: PREFIX,
-      DATA_DIR: join(data.path, `e${i}`),
-      API_KEYS,
-    });
-    // The first instance seeds version 1; the others find it and must not seed again.
-    fleet = [await startEngineProcess(MAIN, env(0))];
-    fleet.push(...(await Promise.all([1, 2].map((i) => startEngineProcess(MAIN, env(i))))));
-  });
-  after(async () => {
-    await Promise.all(fleet.map((engine) => engine.stop()));
-    await redis.dispose();
-    data.remove();
-  });
+  // The first instance seeds version 1; the others find it and must not seed again.
+  const cluster = redisEngineFleetForSuite({ dataPrefix: 'risk-hot-reload-', keyPrefix: PREFIX, instances: 3 });
+  const fleet = cluster.engines;
 
   it('starts every instance on the one seeded version', async () => {
     for (const engine of fleet) assert.equal((await call(engine.url, 'GET', '/health')).body.rules_version, 1);
@@ -85,7 +56,7 @@ describe('hot reload across engine processes sharing Redis', () => {
   });
 
   it('reconciles with the active pointer when a pub/sub message was missed', async () => {
-    const client = new RedisClient({ url: redis.url });
+    const client = new RedisClient({ url: cluster.redis.url });
     try {
       await client.waitReady();
       // Move the pointer behind the engines' backs: no PUBLISH, as if the message had been lost.

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import request from 'supertest';
-import type { RunningEngine } from '@risk/engine/bootstrap';
-import { API_KEYS, EDITOR_KEY, VIEWER_KEY, bigPaymentRule, startTestEngine, tempDir } from '@test/admin/admin-support';
-
-type Server = Parameters<typeof request>[0];
+import { EDITOR_KEY, VIEWER_KEY, bigPaymentRule, embeddedEngineForSuite } from '@test/admin/admin-support';
 
 /** Event times two hours back from now, a minute apart: never ahead of the engine's clock. */
 const T0 = Date.now() - 2 * 3_600_000;
@@ -15,29 +12,18 @@ function payment(id: string, user: string, minute: number, extra: Record<string,
 }
 
 describe('alert suppression on the embedded engine (docs/suppression.md)', () => {
-  const data = tempDir('risk-suppression-');
-  let engine: RunningEngine;
-  let http: Server;
+  const suite = embeddedEngineForSuite('risk-suppression-');
   const editor = { 'x-api-key': EDITOR_KEY };
   const viewer = { 'x-api-key': VIEWER_KEY };
   const send = async (event: Record<string, unknown>): Promise<{ alerted: boolean; verdict: Record<string, any> }> => {
-    const response = await request(http).post('/events').set(editor).send(event).expect(200);
+    const response = await request(suite.http).post('/events').set(editor).send(event).expect(200);
     return { alerted: response.body.results[0].alerted as boolean, verdict: response.body.results[0].verdict as Record<string, any> };
   };
   const alertIds = async (): Promise<string[]> =>
-    ((await request(http).get('/alerts').set(viewer).expect(200)).body.items as { alert_id: string }[]).map((a) => a.alert_id);
-
-  before(async () => {
-    engine = await startTestEngine({ DATA_DIR: data.path, API_KEYS });
-    http = engine.app.getHttpServer();
-  });
-  after(async () => {
-    await engine.close();
-    data.remove();
-  });
+    ((await request(suite.http).get('/alerts').set(viewer).expect(200)).body.items as { alert_id: string }[]).map((a) => a.alert_id);
 
   it('refuses bad cooldowns with a 400 naming each path', async () => {
-    const response = await request(http)
+    const response = await request(suite.http)
       .post('/rules')
       .set(editor)
       .send(bigPaymentRule({ cooldown: { key: 'login_count_1h', duration: '45d', every: 1 } }))
@@ -48,7 +34,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
       'cooldown.every',
       'cooldown.key',
     ]);
-    const validated = await request(http)
+    const validated = await request(suite.http)
       .post('/rules/validate')
       .set(viewer)
       .send(bigPaymentRule({ cooldown: '30m' }))
@@ -59,7 +45,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
   });
 
   it('a cooldown rule alerts once per user per 30 minutes of event time; the suppressed verdict is stored, not alerted', async () => {
-    const created = await request(http)
+    const created = await request(suite.http)
       .post('/rules')
       .set(editor)
       .send(bigPaymentRule({ cooldown: { key: 'user_id', duration: '30m' } }))
@@ -67,7 +53,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.deepEqual(created.body.rule.cooldown, { key: 'user_id', duration: '30m' });
 
     assert.equal((await send(payment('cd-1', 'u-cd', 0))).alerted, true);
-    const answer = await request(http)
+    const answer = await request(suite.http)
       .post('/events')
       .set(editor)
       .send(payment('cd-2', 'u-cd', 10))
@@ -85,10 +71,10 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.equal(second.verdict.suppression.until, at(30));
     assert.equal((await send(payment('cd-3', 'u-cd', 30))).alerted, true, 'the cooldown ends 30 minutes of event time later');
 
-    const stored = await request(http).get('/verdicts/cd-2').set(viewer).expect(200);
+    const stored = await request(suite.http).get('/verdicts/cd-2').set(viewer).expect(200);
     assert.equal(stored.body.suppressed, true);
     assert.equal(stored.body.suppression.kind, 'cooldown');
-    const ordinary = await request(http).get('/verdicts/cd-1').set(viewer).expect(200);
+    const ordinary = await request(suite.http).get('/verdicts/cd-1').set(viewer).expect(200);
     assert.equal('suppressed' in ordinary.body, false);
     const alerts = await alertIds();
     assert.ok(alerts.includes('cd-1') && alerts.includes('cd-3'));
@@ -97,7 +83,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
 
   it('snoozes an entity for every rule with a reason, lists, deletes and audits it', async () => {
     const office = { ip_address: '203.0.113.7' };
-    const bad = await request(http)
+    const bad = await request(suite.http)
       .post('/snoozes')
       .set(editor)
       .send({ key: 'amount', value: '', rule_id: 'no-such-rule', duration: '2y', reason: ' ', extra: true })
@@ -111,9 +97,13 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
       'rule_id',
       'value',
     ]);
-    await request(http).post('/snoozes').set(viewer).send({ key: 'ip_address', value: '1.2.3.4', duration: '1h', reason: 'x' }).expect(403);
+    await request(suite.http)
+      .post('/snoozes')
+      .set(viewer)
+      .send({ key: 'ip_address', value: '1.2.3.4', duration: '1h', reason: 'x' })
+      .expect(403);
 
-    const created = await request(http)
+    const created = await request(suite.http)
       .post('/snoozes')
       .set(editor)
       .send({ key: 'ip_address', value: office.ip_address, duration: '2h', reason: 'office NAT, ticket 4711' })
@@ -121,7 +111,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     const snooze = created.body as { id: string; rule_id: null; created_by: string; expires_at: string };
     assert.equal(snooze.rule_id, null);
     assert.equal(snooze.created_by, 'alice');
-    const listed = await request(http).get('/snoozes').set(viewer).expect(200);
+    const listed = await request(suite.http).get('/snoozes').set(viewer).expect(200);
     assert.deepEqual(
       (listed.body.items as { id: string }[]).map((s) => s.id),
       [snooze.id],
@@ -136,17 +126,17 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
     assert.match(held.verdict.suppression.reason as string, /office NAT, ticket 4711/);
     assert.equal((await send(payment('sz-2', 'u-other', 0, { ip_address: '203.0.113.8' }))).alerted, true, 'another IP is not snoozed');
 
-    await request(http)
+    await request(suite.http)
       .delete(`/snoozes/${snooze.id}?reason=${'x'.repeat(1025)}`)
       .set(editor)
       .expect(400);
-    await request(http).delete(`/snoozes/${snooze.id}?reason=NAT%20moved`).set(editor).expect(200);
-    await request(http).delete(`/snoozes/${snooze.id}`).set(editor).expect(404);
-    assert.deepEqual((await request(http).get('/snoozes').set(viewer).expect(200)).body.items, []);
+    await request(suite.http).delete(`/snoozes/${snooze.id}?reason=NAT%20moved`).set(editor).expect(200);
+    await request(suite.http).delete(`/snoozes/${snooze.id}`).set(editor).expect(404);
+    assert.deepEqual((await request(suite.http).get('/snoozes').set(viewer).expect(200)).body.items, []);
     // The snoozed alert started no cooldown: the next one goes out.
     assert.equal((await send(payment('sz-3', 'u-sz', 1, office))).alerted, true);
 
-    const audit = await request(http).get('/snoozes/audit').set(viewer).expect(200);
+    const audit = await request(suite.http).get('/snoozes/audit').set(viewer).expect(200);
     assert.equal(audit.body.total, 2);
     assert.deepEqual(
       (audit.body.items as { action: string; actor: string; reason?: string; snooze: { id: string; reason: string } }[]).map((e) => [
@@ -166,7 +156,7 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
   });
 
   it('answers hostile snooze requests with a 400 naming the problem, never a 5xx', async () => {
-    const post = (body: string) => request(http).post('/snoozes').set(editor).set('content-type', 'application/json').send(body);
+    const post = (body: string) => request(suite.http).post('/snoozes').set(editor).set('content-type', 'application/json').send(body);
     const cases: [string, RegExp][] = [
       ['[1, 2]', /"path":"\$"/],
       ['"snooze"', /"path":"\$"/],
@@ -184,12 +174,12 @@ describe('alert suppression on the embedded engine (docs/suppression.md)', () =>
       assert.equal(response.status, 400, `${body.slice(0, 60)}: ${response.text.slice(0, 200)}`);
       assert.match(JSON.stringify(response.body), pattern);
     }
-    await request(http).delete('/snoozes/%00%2F..').set(editor).expect(404);
-    assert.deepEqual((await request(http).get('/snoozes').set(viewer).expect(200)).body.items, []);
+    await request(suite.http).delete('/snoozes/%00%2F..').set(editor).expect(404);
+    assert.deepEqual((await request(suite.http).get('/snoozes').set(viewer).expect(200)).body.items, []);
   });
 
   it('counts suppressed alerts by kind in the metrics', async () => {
-    const metrics = (await request(http).get('/metrics').expect(200)).text;
+    const metrics = (await request(suite.http).get('/metrics').expect(200)).text;
     assert.ok(/risk_engine_alerts_suppressed_total\{kind="cooldown"\} 1\b/.test(metrics), 'cooldown counter');
     assert.ok(/risk_engine_alerts_suppressed_total\{kind="snooze"\} 1\b/.test(metrics), 'snooze counter');
   });

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { startEngineProcess, type EngineProcess } from '@test/support/engine-process';
-import { TestRedisServer } from '../support/redis-server';
-import { API_KEYS, EDITOR_KEY, tempDir, VIEWER_KEY } from '../admin/admin-support';
-import { call, listRule, loginFrom, waitForListVersion } from './lists-support';
+import { describe, it } from 'node:test';
+import { redisEngineFleetForSuite } from '@test/support/redis-engine-fleet';
+import { call, EDITOR_KEY, VIEWER_KEY } from '../admin/admin-support';
+import { listRule, loginFrom, waitForListVersion } from './lists-support';
 
-const MAIN = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
 const PREFIX = 'lists-test:';
 const MILLION = 1_000_000;
 
@@ -30,26 +27,7 @@ function millionNdjson(): Buffer {
 }
 
 describe('lists across engine processes sharing Redis', () => {
-  const data = tempDir('risk-lists-');
-  let redis: TestRedisServer;
-  let fleet: EngineProcess[] = [];
-  const env = (i: number): Record<string, string> => ({
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: PREFIX,
-    DATA_DIR: join(data.path, `e${i}`),
-    API_KEYS,
-  });
-
-  before(async () => {
-    redis = await TestRedisServer.start();
-    fleet = [await startEngineProcess(MAIN, env(0))];
-    fleet.push(await startEngineProcess(MAIN, env(1)));
-  });
-  after(async () => {
-    await Promise.all(fleet.map((engine) => engine.stop()));
-    await redis.dispose();
-    data.remove();
-  });
+  const { engines: fleet, start } = redisEngineFleetForSuite({ dataPrefix: 'risk-lists-', keyPrefix: PREFIX, instances: 2 });
 
   it('refuses a rule naming a missing list, naming the path', async () => {
     const refused = await call(fleet[0].url, 'POST', '/rules', listRule('blocked-ip', 'blocked_ips'));
@@ -169,7 +147,7 @@ describe('lists across engine processes sharing Redis', () => {
 
   it('keeps the lists across a restart', async () => {
     await fleet[1].stop();
-    fleet[1] = await startEngineProcess(MAIN, env(1));
+    fleet[1] = await start(1);
     const list = await call(fleet[1].url, 'GET', '/lists/blocked_ips', undefined, VIEWER_KEY);
     assert.equal(list.body.entry_count, MILLION + 1);
     assert.equal(list.body.running_version, list.body.version);

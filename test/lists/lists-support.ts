@@ -1,19 +1,4 @@
-import { EDITOR_KEY } from '../admin/admin-support';
-
-export async function call(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  key = EDITOR_KEY,
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(url + path, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
+import { call } from '../admin/admin-support';
 
 /** A rule firing HIGH 95 when the event's IP is in `list`. */
 export function listRule(id: string, list: string, operator = 'inList'): Record<string, unknown> {

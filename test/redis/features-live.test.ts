@@ -8,9 +8,7 @@
  * the same order); the added and the redefined feature start empty.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   MemoryFeatureStore,
   decodeEvent,
@@ -21,39 +19,20 @@ import {
   type RiskEvent,
 } from '@risk/domain';
 import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
-import { ENGINE_MAIN, startEngineProcess, waitForVersion, type EngineProcess } from '@test/support/engine-process';
-import { API_KEYS, EDITOR_KEY, tempDir, VIEWER_KEY } from '../admin/admin-support';
-import { TestRedisServer } from '../support/redis-server';
+import { waitForVersion } from '@test/support/engine-process';
+import { redisEngineFleetForSuite } from '@test/support/redis-engine-fleet';
+import { call, VIEWER_KEY } from '../admin/admin-support';
+import { CHANGED, SHIPPED } from '@test/support/changed-feature-set';
 
 const PREFIX = 'features-live-test:';
 /** Generous: pub/sub is immediate, the reconciliation runs every 5 s. */
 const CONVERGE_MS = 15_000;
 
-const SHIPPED = JSON.parse(readFileSync(join(process.cwd(), 'rules', 'features.json'), 'utf8')) as {
-  features: { name: string; window?: string }[];
-};
-const IP_LOGINS = { name: 'ip_logins_1h', entity: 'ip_address', aggregate: 'count', event_types: ['login'], window: '1h' };
-/** No failed_login_count_1h (no rule names it), payment_amount_24h over 1 h, and an IP feature. */
-const CHANGED = [
-  ...SHIPPED.features
-    .filter((f) => f.name !== 'failed_login_count_1h')
-    .map((f) => (f.name === 'payment_amount_24h' ? { ...f, window: '1h' } : f)),
-  IP_LOGINS,
-];
 const BEFORE = parseFeatureDefinitions(SHIPPED);
 const AFTER = parseFeatureDefinitions(CHANGED);
 const UNTOUCHED = diffFeatureSets(BEFORE, AFTER).unchanged;
 
 type Json = Record<string, unknown>;
-
-async function call(url: string, method: string, path: string, body?: unknown, key = EDITOR_KEY): Promise<{ status: number; body: any }> {
-  const response = await fetch(url + path, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
 
 /** A deterministic stream in event-time order (nothing late): 8 users, 5 IPs, 4 devices, 3 cities. */
 function stream(count: number, start: number, tag: string): Json[] {
@@ -105,9 +84,7 @@ function pick(values: FeatureValues, definitions: readonly FeatureDefinition[] |
 }
 
 describe('feature definitions changed live on two engines sharing Redis', () => {
-  const data = tempDir('risk-features-live-');
-  let redis: TestRedisServer;
-  let fleet: EngineProcess[] = [];
+  const { engines: fleet } = redisEngineFleetForSuite({ dataPrefix: 'risk-features-live-', keyPrefix: PREFIX, instances: 2 });
   /** Started 40 minutes ago: the three phases stay behind the wall clock (MAX_EVENT_TIME_SKEW). */
   const start = Date.now() - 40 * 60_000;
   const events = stream(900, start, `live-${process.pid}`);
@@ -129,23 +106,6 @@ describe('feature definitions changed live on two engines sharing Redis', () => 
     }
     return verdicts;
   }
-
-  before(async () => {
-    redis = await TestRedisServer.start();
-    const env = (i: number): Record<string, string> => ({
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: PREFIX,
-      DATA_DIR: join(data.path, `e${i}`),
-      API_KEYS,
-    });
-    fleet = [await startEngineProcess(ENGINE_MAIN, env(0))];
-    fleet.push(await startEngineProcess(ENGINE_MAIN, env(1)));
-  });
-  after(async () => {
-    await Promise.all(fleet.map((engine) => engine.stop()));
-    await redis.dispose();
-    data.remove();
-  });
 
   it('before the change, both instances compute what the reference does', async () => {
     const verdicts = await feed(phase1, (i) => i % 2);

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryCooldownStore, type CooldownClaim } from '@risk/domain';
 import { RedisCooldownStore } from '@risk/infra/redis/redis-cooldown.store';
 import { RedisSnoozeStore } from '@risk/infra/redis/redis-snooze.store';
 import { RedisClient } from '@risk/infra/redis/redis.client';
-import { startEngineProcess, waitForVersion, type EngineProcess } from '@test/support/engine-process';
-import { API_KEYS, EDITOR_KEY, bigPaymentRule, tempDir } from '../admin/admin-support';
+import { waitForVersion } from '@test/support/engine-process';
+import { redisEngineFleetForSuite } from '@test/support/redis-engine-fleet';
+import { bigPaymentRule, call } from '../admin/admin-support';
 import { TestRedisCluster, TestRedisServer } from '../support/redis-server';
 
-const MAIN = join(__dirname, '..', '..', 'apps', 'engine', 'src', 'main.js');
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 20, 10);
 
@@ -88,9 +87,7 @@ describe('RedisCooldownStore against a real redis-server', () => {
 });
 
 describe('two engine processes sharing cooldowns and snoozes through Redis', () => {
-  const data = tempDir('risk-suppression-fleet-');
-  let redis: TestRedisServer;
-  let fleet: EngineProcess[] = [];
+  const { engines: fleet } = redisEngineFleetForSuite({ dataPrefix: 'risk-suppression-fleet-', instances: 2 });
   const recent = Date.now() - 3_600_000;
   const payment = (id: string, user: string, minute: number, extra: Record<string, unknown> = {}) => ({
     event_id: id,
@@ -100,27 +97,7 @@ describe('two engine processes sharing cooldowns and snoozes through Redis', () 
     amount: 5000,
     ...extra,
   });
-  const call = async (url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const response = await fetch(url + path, {
-      method,
-      headers: { 'x-api-key': EDITOR_KEY, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await response.json() };
-  };
   const send = async (url: string, event: Record<string, unknown>) => (await call(url, 'POST', '/events', event)).body.results[0];
-
-  before(async () => {
-    redis = await TestRedisServer.start();
-    const env = (i: number): Record<string, string> => ({ REDIS_URL: redis.url, DATA_DIR: join(data.path, `e${i}`), API_KEYS });
-    fleet = [await startEngineProcess(MAIN, env(0))];
-    fleet.push(await startEngineProcess(MAIN, env(1)));
-  });
-  after(async () => {
-    await Promise.all(fleet.map((engine) => engine.stop()));
-    await redis.dispose();
-    data.remove();
-  });
 
   it('an alert on one instance holds back the same rule and user on the other', async () => {
     const created = await call(fleet[0].url, 'POST', '/rules', bigPaymentRule({ cooldown: { key: 'user_id', duration: '30m' } }));
