@@ -390,7 +390,7 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
     const body = Buffer.from(text, 'utf8');
     return rng.chance(0.1) ? damageBytes(rng, body) : body;
   };
-  const route = rng.int(0, 12);
+  const route = rng.int(0, 15);
   switch (route) {
     case 0:
       return { method: 'POST', path: '/rules', body: json(hostileRuleText(rng, `fz-${rng.int(0, 1e9)}`)), headers, description: 'create' };
@@ -437,6 +437,49 @@ export function hostileAdminRequest(rng: SeededRandom, existingRuleId: string): 
         headers,
         description: 'disable',
       };
+    case 8:
+    case 12: {
+      // Lists (docs/lists.md): a list of its own (sometimes valid, so its entries routes are reached), hostile uploads and removals.
+      const list = rng.chance(0.7) ? 'fz_ips' : pathSegment(oddString(rng).slice(0, 100));
+      const choice = rng.int(0, 3);
+      if (choice === 0) {
+        const body = rng.chance(0.3) ? '{"name":"fz_ips","kind":"ip"}' : `{"name":${jsonValue(rng)},"kind":${jsonValue(rng)}}`;
+        return { method: 'POST', path: '/lists', body: json(body), headers, description: 'create list' };
+      }
+      if (choice === 3)
+        return { method: 'DELETE', path: `/lists/${list}/entries`, body: json(jsonValue(rng)), headers, description: 'remove entries' };
+      const lines = Array.from({ length: rng.int(1, 20) }, () =>
+        rng.pick([oddString(rng), jsonValue(rng), '10.0.0.0/8', '2001:db8::/129', '"1.2.3.4"', '256.1.1.1,x', '"a","b,c"']),
+      ).join('\n');
+      const type = choice === 1 ? 'application/x-ndjson' : 'text/csv';
+      return {
+        method: 'POST',
+        path: `/lists/${list}/entries`,
+        body: rng.chance(0.2) ? randomBytes(rng, rng.int(0, 512)) : json(lines),
+        headers: { ...headers, 'content-type': rng.chance(0.9) ? type : rng.pick(CONTENT_TYPES) },
+        description: 'upload entries',
+      };
+    }
+    case 13: {
+      // Snoozes (docs/suppression.md).
+      const body = `{"key":${rng.chance(0.5) ? '"user_id"' : jsonValue(rng)},"value":${jsonValue(rng)},"duration":${rng.chance(0.5) ? '"2h"' : jsonValue(rng)},"reason":${jsonValue(rng)}${rng.chance(0.3) ? `,"rule_id":${jsonValue(rng)}` : ''}}`;
+      return { method: 'POST', path: '/snoozes', body: json(body), headers, description: 'snooze' };
+    }
+    case 14: {
+      // Backtests (docs/backtest.md): hostile JSON requests and NDJSON uploads.
+      const ndjson = rng.chance(0.5);
+      const body = ndjson
+        ? Array.from({ length: rng.int(1, 10) }, () => (rng.chance(0.5) ? hostileEventText(rng) : oddString(rng))).join('\n')
+        : `{"baseline":${jsonValue(rng)},"candidate":${jsonValue(rng)},"sample":${jsonValue(rng)}}`;
+      const query = ndjson ? `?baseline=${pathSegment(oddString(rng).slice(0, 20))}&candidate=${rng.pick(VERSION_STRINGS)}` : '';
+      return {
+        method: 'POST',
+        path: `/backtests${query}`,
+        body: json(body),
+        headers: { ...headers, 'content-type': ndjson ? 'application/x-ndjson' : headers['content-type'] },
+        description: 'backtest',
+      };
+    }
     case 9: {
       // Investigation reads (docs/investigation.md): hostile entity keys and values, composite or not.
       const key = rng.pick(['user_id', 'ip_address', 'device_id', 'user_id+device_id', pathSegment(oddString(rng).slice(0, 100))]);
