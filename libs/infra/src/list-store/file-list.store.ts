@@ -20,6 +20,7 @@ import {
   type ListAuditPage,
   type ListDelta,
 } from '@risk/domain/lists/list-store';
+import { newestFirstPage } from '../files/audit-page';
 import { appendDurably, readCompleteLines, writeFileDurably } from '../files/durable-files';
 import { OwnedDataDirectory } from '../files/owned-data-directory';
 
@@ -147,10 +148,11 @@ export class FileListStore extends ListStore {
 
   async audit(name: string, limit: number, offset: number): Promise<ListAuditPage> {
     await this.owned.load();
-    const mine = this.trail.filter((e) => e.list === name);
-    const items: ListAuditEntry[] = [];
-    for (let i = mine.length - 1 - offset; i >= 0 && items.length < limit; i--) items.push(mine[i]);
-    return { total: mine.length, items };
+    return newestFirstPage(
+      this.trail.filter((e) => e.list === name),
+      limit,
+      offset,
+    );
   }
 
   subscribe(listener: (name: string | undefined) => void): Promise<() => Promise<void>> {

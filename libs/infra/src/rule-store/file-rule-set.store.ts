@@ -13,6 +13,7 @@ import {
   type RuleSetVersion,
   type RuleSetVersionSummary,
 } from '@risk/domain/rules/lifecycle';
+import { newestFirstPage } from '../files/audit-page';
 import { appendDurably, readAuditTrail, readOptional, writeFileDurably } from '../files/durable-files';
 import { OwnedDataDirectory } from '../files/owned-data-directory';
 
@@ -108,10 +109,7 @@ export class FileRuleSetStore extends RuleSetStore {
 
   async audit(limit: number, offset: number): Promise<AuditPage> {
     await this.owned.load();
-    const total = this.trail.length;
-    const items: AuditEntry[] = [];
-    for (let i = total - 1 - offset; i >= 0 && items.length < limit; i--) items.push(this.trail[i]);
-    return { total, items };
+    return newestFirstPage(this.trail, limit, offset);
   }
 
   subscribe(listener: (version: number | undefined) => void): Promise<() => Promise<void>> {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SnoozeStore, type Snooze, type SnoozeAuditEntry, type SnoozeAuditPage } from '@risk/domain';
+import { newestFirstPage } from '../files/audit-page';
 import { appendDurably, readAuditTrail, readOptional, writeFileDurably } from '../files/durable-files';
 import { OwnedDataDirectory } from '../files/owned-data-directory';
 
@@ -51,10 +52,7 @@ export class FileSnoozeStore extends SnoozeStore {
 
   async audit(limit: number, offset: number): Promise<SnoozeAuditPage> {
     await this.owned.load();
-    const total = this.trail.length;
-    const items: SnoozeAuditEntry[] = [];
-    for (let i = total - 1 - offset; i >= 0 && items.length < limit; i--) items.push(this.trail[i]);
-    return { total, items };
+    return newestFirstPage(this.trail, limit, offset);
   }
 
   subscribe(listener: () => void): Promise<() => Promise<void>> {

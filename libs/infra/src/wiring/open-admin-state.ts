@@ -17,6 +17,14 @@ export interface AdminStateBuilders<Stores extends { close(): Promise<void> }> {
   readonly redis: (client: RedisClient, keyPrefix: string) => Stores;
 }
 
+/** One opened admin-written store: the port, where it lives, and what closes it. */
+export interface OpenedAdminStore<Store> {
+  readonly store: Store;
+  readonly backend: 'files' | 'redis';
+  /** Ends the store's subscriptions, then closes the connection opened here. */
+  close(): Promise<void>;
+}
+
 export interface OpenedAdminState<Stores> {
   readonly stores: Stores;
   readonly backend: 'files' | 'redis';

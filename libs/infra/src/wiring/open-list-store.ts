@@ -1,14 +1,9 @@
 import type { ListStore } from '@risk/domain/lists/list-store';
 import { FileListStore } from '../list-store/file-list.store';
 import { RedisListStore } from '../redis/redis-list.store';
-import { openAdminState, type AdminStateOptions } from './open-admin-state';
+import { openAdminState, type AdminStateOptions, type OpenedAdminStore } from './open-admin-state';
 
-export interface OpenedListStore {
-  readonly store: ListStore;
-  readonly backend: 'files' | 'redis';
-  /** Ends the store's subscriptions, then closes the connection opened here. */
-  close(): Promise<void>;
-}
+export type OpenedListStore = OpenedAdminStore<ListStore>;
 
 export type ListStoreOptions = AdminStateOptions;
 

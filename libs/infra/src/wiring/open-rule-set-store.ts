@@ -1,14 +1,9 @@
 import type { RuleSetStore } from '@risk/domain/rules/lifecycle';
 import { RedisRuleSetStore } from '../redis/redis-rule-set.store';
 import { FileRuleSetStore } from '../rule-store/file-rule-set.store';
-import { openAdminState, type AdminStateOptions } from './open-admin-state';
+import { openAdminState, type AdminStateOptions, type OpenedAdminStore } from './open-admin-state';
 
-export interface OpenedRuleSetStore {
-  readonly store: RuleSetStore;
-  readonly backend: 'files' | 'redis';
-  /** Ends the store's subscriptions, then closes the connection opened here. */
-  close(): Promise<void>;
-}
+export type OpenedRuleSetStore = OpenedAdminStore<RuleSetStore>;
 
 export type RuleSetStoreOptions = AdminStateOptions;
 
