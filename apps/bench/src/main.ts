@@ -80,12 +80,18 @@ async function main(): Promise<void> {
     const reference = await benchJsonRulesEngine(rules, memory.decided, 5_000);
     printMemory(memory, reference, events, rules.length);
     // Issue 13: twenty features over five entity keys against the default nine, alternating, same run.
+    // Interleaved (A B B A, twice), best of each: one pass of each swung 0.41× – 0.58× on a quiet machine (GC, JIT).
     const wide = wideFeatures(features);
-    const narrowRate = await benchMemoryThroughput(lines, features, rules);
-    const wideRate = await benchMemoryThroughput(lines, wide, rules);
+    let narrowRate = 0;
+    let wideRate = 0;
+    for (const isWide of [false, true, true, false, false, true, true, false]) {
+      const rate = await benchMemoryThroughput(lines, isWide ? wide : features, rules);
+      if (isWide) wideRate = Math.max(wideRate, rate);
+      else narrowRate = Math.max(narrowRate, rate);
+    }
     line(
       `${wide.length} features over 5 entity keys`,
-      `${fmt(wideRate)} events/s against ${fmt(narrowRate)} with the default ${features.length}: ${fmt(wideRate / narrowRate, 2)}×   (target ≥ 0.6×)`,
+      `${fmt(wideRate)} events/s against ${fmt(narrowRate)} with the default ${features.length}, best of 4 each: ${fmt(wideRate / narrowRate, 2)}×   (target ≥ 0.6×)`,
     );
     // Issue 13 item 3: features versioned with the rules are handed to the store with every batch; same run.
     // Interleaved (A B B A), best of each: whichever runs second would otherwise find the JIT warmer.
