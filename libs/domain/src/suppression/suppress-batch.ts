@@ -48,13 +48,16 @@ export async function suppressAlerts(
   }
   const answers = await suppressor.review(ruleSet, candidates, alertRank, now);
   const suppressedIds = new Set<string>();
+  // Where each verdict sits in `batch.verdicts`, built on the first suppression (an indexOf each would be quadratic).
+  let verdictIndex: Map<Verdict, number> | undefined;
   answers.forEach((why, k) => {
     if (why === undefined) return;
     const i = at[k];
     const outcome = batch.outcomes[i];
     const verdict = withSuppression(candidates[k].verdict, why);
     batch.outcomes[i] = { kind: outcome.kind, verdict, alert: undefined };
-    batch.verdicts[batch.verdicts.indexOf(candidates[k].verdict)] = verdict;
+    verdictIndex ??= new Map(batch.verdicts.map((v, index) => [v, index]));
+    batch.verdicts[verdictIndex.get(candidates[k].verdict)!] = verdict;
     suppressedIds.add(verdict.event_id);
     const byKind = (batch.counts.suppressedByKind ??= {});
     byKind[why.kind] = (byKind[why.kind] ?? 0) + 1;

@@ -199,14 +199,20 @@ export class EngineMetrics {
    * `GET /rules/stats`).
    */
   recordRuleHits(verdicts: readonly Verdict[]): void {
+    // Tallied per batch first: one counter update (labels hashed once) per rule, mode and version, not per hit.
+    const tallies = new Map<string, { ruleId: string; mode: string; version: number; hits: number }>();
+    const tally = (ruleId: string, mode: string, version: number): void => {
+      const key = `${version}:${mode}:${ruleId}`;
+      const found = tallies.get(key);
+      if (found !== undefined) found.hits++;
+      else tallies.set(key, { ruleId, mode, version, hits: 1 });
+    };
     for (const verdict of verdicts) {
-      if (verdict.rules.length === 0 && verdict.shadow_rules.length === 0) continue;
-      const version = verdict.rules_version;
-      const series = this.seriesOf(version);
-      const rulesVersion = String(version);
-      for (const rule of verdict.rules) this.countHit(series, rule.id, 'active', rulesVersion);
-      for (const rule of verdict.shadow_rules) this.countHit(series, rule.id, 'shadow', rulesVersion);
+      for (const rule of verdict.rules) tally(rule.id, 'active', verdict.rules_version);
+      for (const rule of verdict.shadow_rules) tally(rule.id, 'shadow', verdict.rules_version);
     }
+    for (const { ruleId, mode, version, hits } of tallies.values())
+      this.countHit(this.seriesOf(version), ruleId, mode, String(version), hits);
   }
 
   private seriesOf(version: number): Map<string, { rule_id: string; mode: string }> {
@@ -221,10 +227,16 @@ export class EngineMetrics {
     return series;
   }
 
-  private countHit(series: Map<string, { rule_id: string; mode: string }>, ruleId: string, mode: string, rulesVersion: string): void {
+  private countHit(
+    series: Map<string, { rule_id: string; mode: string }>,
+    ruleId: string,
+    mode: string,
+    rulesVersion: string,
+    hits: number,
+  ): void {
     const key = `${mode}:${ruleId}`;
     if (!series.has(key)) series.set(key, { rule_id: ruleId, mode });
-    this.ruleHits.inc({ rule_id: ruleId, mode, rules_version: rulesVersion });
+    this.ruleHits.inc({ rule_id: ruleId, mode, rules_version: rulesVersion }, hits);
   }
 
   setRulesVersion(version: number): void {
