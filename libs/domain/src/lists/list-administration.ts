@@ -81,7 +81,7 @@ export class ListAdministration {
       else entries.push(parsed.entry);
     });
     if (errors.length > 0) throw invalid('INVALID_LIST_ENTRIES', errors.slice(0, MAX_UPLOAD_ERRORS));
-    this.checkRoom(list, entries.length);
+    await this.checkRoom(list, entries.length);
     return this.changed(await this.store.add(name, single(entries), actor, 'add'));
   }
 
@@ -113,7 +113,7 @@ export class ListAdministration {
         { path: '$', message: `${count} entries; one upload holds at most ${LIST_LIMITS.maxEntriesPerUpload}` },
       ]);
     }
-    this.checkRoom(list, count);
+    await this.checkRoom(list, count);
     return this.changed(await this.store.add(name, batchesOf(list, format, lines), actor, 'upload'));
   }
 
@@ -144,10 +144,17 @@ export class ListAdministration {
     return this.store.audit(name, limit, offset);
   }
 
-  private checkRoom(list: ListSummary, adding: number): void {
+  /** 400 when the list, or all lists together, would pass their bound (entries re-dated count as added: an upper bound). */
+  private async checkRoom(list: ListSummary, adding: number): Promise<void> {
     if (list.entry_count + adding > LIST_LIMITS.maxEntriesPerList) {
       throw invalid('TOO_MANY_ENTRIES', [
         { path: '$', message: `list ${list.name} would exceed ${LIST_LIMITS.maxEntriesPerList} entries (it holds ${list.entry_count})` },
+      ]);
+    }
+    const held = (await this.store.summaries()).reduce((sum, summary) => sum + summary.entry_count, 0);
+    if (held + adding > LIST_LIMITS.maxEntriesInAllLists) {
+      throw invalid('TOO_MANY_ENTRIES', [
+        { path: '$', message: `all lists together would exceed ${LIST_LIMITS.maxEntriesInAllLists} entries (they hold ${held})` },
       ]);
     }
   }

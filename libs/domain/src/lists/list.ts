@@ -35,6 +35,8 @@ export interface ListSummary extends ListDefinition {
 export const LIST_LIMITS = {
   maxLists: 1000,
   maxEntriesPerList: 5_000_000,
+  /** Every instance holds every list in memory (about 120 B an entry): 1,000 full lists would exhaust any heap. */
+  maxEntriesInAllLists: 10_000_000,
   maxEntriesPerUpload: 1_000_000,
   maxStringCharacters: 512,
   maxNoteCharacters: 256,
