@@ -53,15 +53,27 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
   // No checkLayout(): the prefix is fresh and random, so there is no old layout to find, and its SCAN would walk
   // the whole keyspace of the server (possibly a production one).
   const redisStore = new RedisFeatureStore(client, features, settings, { keyPrefix: prefix, answersWithoutMessageId: false });
+  const checkMarker = async (): Promise<void> => {
+    if ((await client.get(marker)) === null) {
+      throw new DependencyUnavailableError(
+        'redis',
+        `Redis lost this replay's state (keys under ${prefix}): the server restarted without persistence, or the keys were deleted`,
+      );
+    }
+  };
+  // The previous batch's write and marker check, still on their way (see applyAhead): every batch and the end of
+  // the run wait for them, so a failure of either fails the run before it can complete.
+  let pending: Promise<void> = Promise.resolve();
   const store = new (class extends FeatureStore {
     async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
-      const outcomes = await redisStore.apply(partition, inputs);
-      if ((await client.get(marker)) === null) {
-        throw new DependencyUnavailableError(
-          'redis',
-          `Redis lost this replay's state (keys under ${prefix}): the server restarted without persistence, or the keys were deleted`,
-        );
-      }
+      await pending;
+      // The replay cannot be retried and writes its outputs only once complete: its batches take the store's
+      // outcomes before Redis has written them, and the rules run while it does.
+      const { outcomes, durable } = await redisStore.applyAhead(partition, inputs);
+      // The marker GET is sent now, behind the batch's script on the same connection: Redis runs it after the
+      // write, and its round trip overlaps the write's instead of following it.
+      pending = Promise.all([durable, checkMarker()]).then(() => undefined);
+      pending.catch(() => undefined);
       return outcomes;
     }
     close(): Promise<void> {
@@ -72,6 +84,7 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
     ok: true,
     state: {
       store,
+      settle: () => pending,
       description: `Redis state ${url} (keys under ${prefix})`,
       release: () => releaseRedisState(client, redisStore, url, prefix),
     },

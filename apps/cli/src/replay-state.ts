@@ -11,6 +11,8 @@ export interface ReplayState {
   readonly store: FeatureStore;
   /** Names the backend in error messages. */
   readonly description: string;
+  /** Resolves once everything the batches decided so far is stored, rejects if some of it failed; the run waits for it before it completes. */
+  settle?(): Promise<void>;
   /** Deletes what the replay stored and closes its connections, in bounded time, whether or not the run succeeded. */
   release(): Promise<StateRelease>;
 }

@@ -165,7 +165,7 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
 
   const started = performance.now();
   const outcome = await Promise.race([
-    decideAll(input, pipeline, rejects, batchSize),
+    decideAll(input, pipeline, rejects, batchSize, state),
     interruption.signalled.then((signal): RunOutcome => ({ kind: 'interrupted', signal })),
   ]);
   try {
@@ -204,7 +204,13 @@ type RunOutcome =
   | { readonly kind: 'interrupted'; readonly signal: NodeJS.Signals };
 
 /** Reads every line and runs it through the pipeline, one batch at a time; never throws. */
-async function decideAll(input: Readable, pipeline: RiskPipeline, rejects: NdjsonRejectSink, batchSize: number): Promise<RunOutcome> {
+async function decideAll(
+  input: Readable,
+  pipeline: RiskPipeline,
+  rejects: NdjsonRejectSink,
+  batchSize: number,
+  state: ReplayState,
+): Promise<RunOutcome> {
   const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
   const decideBatch = async (messages: InboundMessage[]): Promise<void> => {
     if (messages.length === 0) return;
@@ -223,7 +229,15 @@ async function decideAll(input: Readable, pipeline: RiskPipeline, rejects: Ndjso
       (error: Error) => error,
     );
     if (next instanceof Error) return { kind: 'failed', stage: 'input', error: next };
-    if (next.done === true) return { kind: 'done', lines: lineNumber, counts };
+    if (next.done === true) {
+      // The state may still be storing the last batches (replay --state redis://): the run is done once they are.
+      const unsettled = await state.settle?.().then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      if (unsettled !== undefined) return { kind: 'failed', stage: 'pipeline', error: unsettled };
+      return { kind: 'done', lines: lineNumber, counts };
+    }
     const failure = await decideLines(next.value).then(
       () => undefined,
       (error: Error) => error,

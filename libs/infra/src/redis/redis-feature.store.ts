@@ -13,7 +13,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
-import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
+import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite, type Unit } from './redis-entity-states';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
@@ -24,6 +24,12 @@ import { entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-st
 import { featureSetPlan, type FeatureSetPlan } from './redis-feature-set.plan';
 
 export { ENTITY_KEY_CODES, entityKeyCode, type RedisFeatureStoreOptions, type StoreStep } from './redis-feature-store.options';
+
+/** `applyAhead`'s answer: the batch's outcomes, handed out before `durable` says its write is done. */
+export interface AheadOutcome {
+  readonly outcomes: StateOutcome[];
+  readonly durable: Promise<void>;
+}
 
 /** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
 const MAX_ENTITY_ATTEMPTS = 20;
@@ -100,14 +106,49 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
+    return this.enqueue(partition, definitions, (plan) => this.applyNow(plan, partition, inputs));
+  }
+
+  /**
+   * For a caller that gives up as a whole when any batch fails and never
+   * retries one (`replay --state`, whose outputs appear only once the run
+   * completes): resolves with the batch's outcomes as soon as they are
+   * computed, while its write and commit (on a single node one script) are
+   * still on their way, so that the caller evaluates rules while Redis
+   * works. `durable` settles when the write is done and rejects when it
+   * failed: the outcomes handed out may then not be the sequential ones and
+   * the caller must discard them and everything after (an entity another
+   * writer changed is not read again and recomputed as `apply` does: the
+   * write fails with REDIS_CONFLICT). The partition's next batch starts only
+   * after `durable`, and fails if it failed. On a cluster: as `apply`.
+   */
+  applyAhead(partition: string, inputs: readonly StateInput[]): Promise<AheadOutcome> {
+    if (!this.singleNode) return this.apply(partition, inputs).then((outcomes) => ({ outcomes, durable: Promise.resolve() }));
+    return new Promise<AheadOutcome>((resolve, reject) => {
+      const run = this.enqueue(partition, undefined, async (plan) => {
+        const ahead = await this.applyNow(plan, partition, inputs, true);
+        resolve(ahead);
+        await ahead.durable;
+        return ahead.outcomes;
+      });
+      // Before the outcomes were handed out: the batch failed as `apply` would; after, this changes nothing.
+      run.catch(reject);
+    });
+  }
+
+  private enqueue(
+    partition: string,
+    definitions: readonly FeatureDefinition[] | undefined,
+    applyNow: (plan: FeatureSetPlan) => Promise<StateOutcome[]>,
+  ): Promise<StateOutcome[]> {
     // Captured now, in call order: a batch computes the features its caller decided with, even while a batch of
     // another feature set is still running on another partition (entity state is shared through Redis only).
     if (definitions !== undefined && definitions !== this.plan.definitions) this.plan = this.planOf(definitions);
     const plan = this.plan;
     const previous = this.tails.get(partition) ?? Promise.resolve();
     const run = previous.then(
-      () => this.applyNow(plan, partition, inputs),
-      () => this.applyNow(plan, partition, inputs),
+      () => applyNow(plan),
+      () => applyNow(plan),
     );
     const tail = run.then(
       () => undefined,
@@ -161,8 +202,15 @@ export class RedisFeatureStore extends FeatureStore {
     return previewRedisFeatures(this.client, this.plan.entities.plans, this.plan.definitions, event);
   }
 
-  private async applyNow(plan: FeatureSetPlan, partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
-    if (inputs.length === 0) return [];
+  private applyNow(plan: FeatureSetPlan, partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]>;
+  private applyNow(plan: FeatureSetPlan, partition: string, inputs: readonly StateInput[], ahead: true): Promise<AheadOutcome>;
+  private async applyNow(
+    plan: FeatureSetPlan,
+    partition: string,
+    inputs: readonly StateInput[],
+    ahead = false,
+  ): Promise<StateOutcome[] | AheadOutcome> {
+    if (inputs.length === 0) return ahead ? { outcomes: [], durable: Promise.resolve() } : [];
     const keys = this.partitionKeys(partition);
     const ids = [...new Set(inputs.map((input) => input.event.event_id))];
     const units = plan.entities.unitsOf(inputs);
@@ -174,6 +222,19 @@ export class RedisFeatureStore extends FeatureStore {
       const acceptance = plan.ledger.accept(inputs, ids, read.partition, await this.featureSetsOf(plan, keys, read.partition.records));
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
+      if (ahead) {
+        const { outcomes, args } = this.computeWrite(plan, inputs, acceptance, slots, read, work, base);
+        await this.options.afterStep?.('computed');
+        const durable = this.writeAndCommit.run(this.scriptKeys(keys), args).then(async (answer) => {
+          if (answer !== 'OK') throw Array.isArray(answer) ? this.conflictAhead(partition) : this.lostPartition(partition, answer);
+          await this.options.afterStep?.('entities');
+        });
+        // A failed write leaves cached states holding this batch: the batches after must not compute from them.
+        durable.catch(() => {
+          for (const unit of units) plan.entities.drop(unit.index, unit.value);
+        });
+        return { outcomes, durable };
+      }
       if (this.singleNode) {
         const outcomes = await this.updateAndCommit(plan, keys, partition, inputs, acceptance, slots, read, work, base);
         await this.options.afterStep?.('entities');
@@ -252,29 +313,10 @@ export class RedisFeatureStore extends FeatureStore {
     work: ComputeState,
     base: number,
   ): Promise<StateOutcome[]> {
-    const isAccepted = new Uint8Array(inputs.length);
-    for (const position of acceptance.accepted) isAccepted[position] = 1;
     for (let attemptNo = 1; ; attemptNo++) {
-      const writes = slots.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work, false));
+      const { outcomes, units, args } = this.computeWrite(plan, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('computed');
-      const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
-      const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
-      const units = writes.flatMap((w) => w.units);
-      const expected = writes.length === 1 ? writes[0].expected.take() : Buffer.concat(writes.map((w) => w.expected.take()));
-      const pack = writes.length === 1 ? writes[0].pack.take() : Buffer.concat(writes.map((w) => w.pack.take()));
-      const answer = await this.writeAndCommit.run(
-        [keys.state, keys.dedup, keys.order, keys.lock],
-        [
-          ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
-          expected,
-          groupBytes(units),
-          pack,
-          String(plan.entities.groupTtls.length),
-          ...plan.entities.groupTtls,
-          ...records,
-          ...order,
-        ],
-      );
+      const answer = await this.writeAndCommit.run(this.scriptKeys(keys), args);
       if (answer === 'OK') return outcomes;
       if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
       for (const unit of units) plan.entities.drop(unit.index, unit.value);
@@ -283,6 +325,52 @@ export class RedisFeatureStore extends FeatureStore {
       read = await this.readEntities(plan, again, base);
       slots = again;
     }
+  }
+
+  /**
+   * A single node: computes every entity of the batch (events in batch
+   * order) and the arguments of the one script that compares-and-sets them
+   * and commits the partition.
+   */
+  private computeWrite(
+    plan: FeatureSetPlan,
+    inputs: readonly StateInput[],
+    acceptance: Acceptance,
+    slots: readonly SlotUnits[],
+    read: EntityRead,
+    work: ComputeState,
+    base: number,
+  ): { outcomes: StateOutcome[]; units: Unit[]; args: (string | Buffer)[] } {
+    const isAccepted = new Uint8Array(inputs.length);
+    for (const position of acceptance.accepted) isAccepted[position] = 1;
+    const writes = slots.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work, false));
+    const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
+    const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
+    const units = writes.flatMap((w) => w.units);
+    // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
+    const expected = writes.length === 1 ? writes[0].expected.view() : Buffer.concat(writes.map((w) => w.expected.view()));
+    const pack = writes.length === 1 ? writes[0].pack.view() : Buffer.concat(writes.map((w) => w.pack.view()));
+    const args = [
+      ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
+      expected,
+      groupBytes(units),
+      pack,
+      String(plan.entities.groupTtls.length),
+      ...plan.entities.groupTtls,
+      ...records,
+      ...order,
+    ];
+    return { outcomes, units, args };
+  }
+
+  private scriptKeys(keys: ReturnType<RedisFeatureStore['partitionKeys']>): string[] {
+    return [keys.state, keys.dedup, keys.order, keys.lock];
+  }
+
+  /** `applyAhead` does not recompute: outcomes computed from a state another writer changed are already out. */
+  private conflictAhead(partition: string): RiskEngineError {
+    this.conflicts++;
+    return new RiskEngineError('REDIS_CONFLICT', `entity state changed under ${partition}'s batch by another writer`, false);
   }
 
   /** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
