@@ -313,7 +313,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   }
   const expired = upperBoundFrom(times, horizon);
   if (expired >= TRIM_BATCH || (expired > 0 && expired * 2 >= times.length)) {
-    trim(series, expired);
+    trim(series, expired, definition.aggregate === 'distinct');
     if (tally !== undefined) tally.entries -= expired;
   }
   return result;

@@ -3,21 +3,14 @@ import type { FeatureDefinition, FeatureValue, FeatureValues } from './feature-d
 import { featureValuesFactory } from './feature-values-factory';
 import { FeatureStore, type EntityReadOutcome, type StateInput, type StateOutcome, type StateSettings } from './feature-store';
 import { isLate, isRedelivery, type AcceptedRecord } from './acceptance';
-import {
-  applyEventToEntity,
-  buildEntityGroups,
-  emptyEntityState,
-  entityKey,
-  type EntityGroup,
-  type EntityState,
-  type StateTally,
-} from './entity-features';
+import { applyEventToEntity, buildEntityGroups, type EntityGroup, type EntityState, type StateTally } from './entity-features';
 import { previewFeatures, readEntity } from './entity-read';
+import { entityTable, type EntityTable } from './memory-entity-tables';
 
 /** The memory store's entity groups: the shared group definition and its keys' states. */
 interface MemoryGroup {
   readonly group: EntityGroup;
-  readonly byKey: Map<string, EntityState>;
+  readonly table: EntityTable;
   /** Per windowed slot: whether its series holds strings (distinct) rather than numbers. */
   readonly strings: readonly boolean[];
 }
@@ -135,7 +128,7 @@ export class MemoryFeatureStore extends FeatureStore {
       return old === undefined ? memoryGroup(group) : this.carryOver(old, group);
     });
     // Entity fields no feature is keyed on any more.
-    for (const gone of before.values()) for (const [key, state] of gone.byKey) this.forget(gone, key, state);
+    for (const gone of before.values()) this.forgetIf(gone, () => true);
     this.definitions = definitions;
     this.groups = groups;
     this.makeFeatures = featureValuesFactory(definitions);
@@ -153,20 +146,19 @@ export class MemoryFeatureStore extends FeatureStore {
       latestFrom.every((from, i) => from === i);
     if (unchanged) return { ...old, group };
     const kept = new Set(seriesFrom);
-    const next = memoryGroup(group);
-    for (const [key, state] of old.byKey) {
+    const table = old.table.mapped((state) => {
       state.series.forEach((series, i) => {
         if (series === undefined || kept.has(i)) return;
         this.tally.entries -= series.times.length;
         this.tally.series--;
       });
-      next.byKey.set(key, {
+      return {
         series: seriesFrom.map((from) => (from < 0 ? undefined : state.series[from])),
         latest: latestFrom.map((from) => (from < 0 ? undefined : state.latest[from])),
         newest: state.newest,
-      });
-    }
-    return next;
+      };
+    });
+    return memoryGroup(group, table);
   }
 
   override readEntity(entity: string, value: string): Promise<EntityReadOutcome> {
@@ -176,7 +168,7 @@ export class MemoryFeatureStore extends FeatureStore {
         groups.map((g) => g.group),
         entity,
         value,
-        (_group, index) => groups[index].byKey.get(value),
+        (_group, index) => groups[index].table.find(value),
       ),
     );
   }
@@ -188,7 +180,7 @@ export class MemoryFeatureStore extends FeatureStore {
       groups.map((g) => g.group),
       event,
       values,
-      (_group, index, key) => groups[index].byKey.get(key),
+      (_group, index, key) => groups[index].table.find(key),
     );
     return Promise.resolve(this.makeFeatures(values));
   }
@@ -198,7 +190,7 @@ export class MemoryFeatureStore extends FeatureStore {
     this.redeliverable.clear();
     this.tally.entries = 0;
     this.tally.series = 0;
-    for (const group of this.groups) group.byKey.clear();
+    for (const group of this.groups) group.table.clear();
   }
 
   /** Entities and entries currently held, and their estimated bytes: for tests and metrics. */
@@ -210,7 +202,7 @@ export class MemoryFeatureStore extends FeatureStore {
 
   private entityCount(): number {
     let entities = 0;
-    for (const group of this.groups) entities += group.byKey.size;
+    for (const group of this.groups) entities += group.table.size;
     return entities;
   }
 
@@ -248,10 +240,10 @@ export class MemoryFeatureStore extends FeatureStore {
     // together: the loads of the different entities overlap instead of each
     // waiting for the one before it (the state is mostly outside the caches).
     let touched = 0;
-    for (let g = 0; g < groups.length; g++) states[g] = this.stateOf(groups[g], event);
+    for (let g = 0; g < groups.length; g++) states[g] = groups[g].table.stateOf(groups[g].group, event);
     for (let g = 0; g < groups.length; g++) {
       const state = states[g];
-      if (state !== undefined) touched += touch(state, groups[g].strings);
+      if (state !== undefined) touched ^= touch(state, groups[g].strings);
     }
     this.touched = touched;
     for (let g = 0; g < groups.length; g++) applyEventToEntity(groups[g].group, states[g], event, values, this.tally);
@@ -265,22 +257,12 @@ export class MemoryFeatureStore extends FeatureStore {
     return { kind: 'accepted', late, features, redelivered: false };
   }
 
-  private stateOf({ group, byKey }: MemoryGroup, event: RiskEvent): EntityState | undefined {
-    const key = entityKey(group, event);
-    if (key === undefined) return undefined;
-    let state = byKey.get(key as string);
-    if (state === undefined) byKey.set(key as string, (state = emptyEntityState(group, event.event_time)));
-    return state;
-  }
-
   /** Forgets idle entities and expired event_ids; amortised over SWEEP_EVERY events. */
   private sweep(): void {
     this.sinceSweep = 0;
     for (const memoryGroup of this.groups) {
       const cutoff = this.globalMax - memoryGroup.group.retentionMs;
-      for (const [key, state] of memoryGroup.byKey) {
-        if (state.newest <= cutoff) this.forget(memoryGroup, key, state);
-      }
+      this.forgetIf(memoryGroup, (state) => state.newest <= cutoff);
     }
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
     const order = this.acceptedOrder;
@@ -301,13 +283,14 @@ export class MemoryFeatureStore extends FeatureStore {
     this.acceptedOrderHead = head;
   }
 
-  private forget(group: MemoryGroup, key: string, state: EntityState): void {
-    group.byKey.delete(key);
-    for (const s of state.series) {
-      if (s === undefined) continue;
-      this.tally.entries -= s.times.length;
-      this.tally.series--;
-    }
+  private forgetIf(group: MemoryGroup, test: (state: EntityState) => boolean): void {
+    group.table.removeIf(test, (state) => {
+      for (const s of state.series) {
+        if (s === undefined) continue;
+        this.tally.entries -= s.times.length;
+        this.tally.series--;
+      }
+    });
   }
 
   /** See {@link MemoryBudget}: a no-op under budget. */
@@ -321,9 +304,9 @@ export class MemoryFeatureStore extends FeatureStore {
     const entities = this.entityCount();
     const ranks = new Float64Array(entities);
     let n = 0;
-    for (const { group, byKey } of this.groups) {
+    for (const { group, table } of this.groups) {
       const idleBefore = this.globalMax - group.windowRetentionMs;
-      for (const state of byKey.values()) ranks[n++] = rankOf(state.newest, idleBefore);
+      for (const state of table.states()) ranks[n++] = rankOf(state.newest, idleBefore);
     }
     const perEntity =
       STATE_BYTES.entity + (this.tally.series * STATE_BYTES.series + this.tally.entries * STATE_BYTES.entry) / Math.max(entities, 1);
@@ -334,13 +317,13 @@ export class MemoryFeatureStore extends FeatureStore {
       let active = 0;
       for (const memoryGroup of this.groups) {
         const idleBefore = this.globalMax - memoryGroup.group.windowRetentionMs;
-        for (const [key, state] of memoryGroup.byKey) {
+        this.forgetIf(memoryGroup, (state) => {
           const rank = rankOf(state.newest, idleBefore);
-          if (rank > threshold) continue;
+          if (rank > threshold) return false;
           if (rank < IDLE_TIER) idle++;
           else active++;
-          this.forget(memoryGroup, key, state);
-        }
+          return true;
+        });
       }
       if (idle > 0) budget.onEvict?.('idle', idle);
       if (active > 0) budget.onEvict?.('active', active);
@@ -363,8 +346,8 @@ export class MemoryFeatureStore extends FeatureStore {
   }
 }
 
-function memoryGroup(group: EntityGroup): MemoryGroup {
-  return { group, byKey: new Map(), strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct') };
+function memoryGroup(group: EntityGroup, table = entityTable(group)): MemoryGroup {
+  return { group, table, strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct') };
 }
 
 /**
@@ -391,7 +374,8 @@ function touch(state: EntityState, strings: readonly boolean[]): number {
     const l = latest[i];
     if (l !== undefined) sum += l.time;
   }
-  return sum;
+  // A small integer: a double returned from a call is boxed, one heap number per entity and event.
+  return sum > 0 ? 1 : 0;
 }
 
 /**
