@@ -61,19 +61,22 @@ export const redisStateFactory: StateFactory = async (url, features, settings) =
       );
     }
   };
-  // The previous batch's write and marker check, still on their way (see applyAhead): every batch and the end of
-  // the run wait for them, so a failure of either fails the run before it can complete.
+  // Every batch's write and marker check so far, still on their way (see applyAhead): the end of the run waits for
+  // them, so that a failure of any fails the run; once one is known to have failed, the next batch fails at once.
   let pending: Promise<void> = Promise.resolve();
+  let failure: Error | undefined;
   const store = new (class extends FeatureStore {
     async apply(partition: string, inputs: readonly StateInput[]): Promise<StateOutcome[]> {
-      await pending;
+      if (failure !== undefined) throw failure;
       // The replay cannot be retried and writes its outputs only once complete: its batches take the store's
       // outcomes before Redis has written them, and the rules run while it does.
       const { outcomes, durable } = await redisStore.applyAhead(partition, inputs);
       // The marker GET is sent now, behind the batch's script on the same connection: Redis runs it after the
       // write, and its round trip overlaps the write's instead of following it.
-      pending = Promise.all([durable, checkMarker()]).then(() => undefined);
-      pending.catch(() => undefined);
+      pending = Promise.all([pending, durable, checkMarker()]).then(() => undefined);
+      pending.catch((error: Error) => {
+        failure ??= error;
+      });
       return outcomes;
     }
     close(): Promise<void> {

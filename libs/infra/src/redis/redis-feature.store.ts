@@ -82,6 +82,8 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly dedupKeyTtlMs: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** `applyAhead`'s writes still on their way (settled either way). */
+  private readonly writing = new Set<Promise<void>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
   conflicts = 0;
 
@@ -119,19 +121,28 @@ export class RedisFeatureStore extends FeatureStore {
    * failed: the outcomes handed out may then not be the sequential ones and
    * the caller must discard them and everything after (an entity another
    * writer changed is not read again and recomputed as `apply` does: the
-   * write fails with REDIS_CONFLICT). The partition's next batch starts only
-   * after `durable`, and fails if it failed. On a cluster: as `apply`.
+   * write fails with REDIS_CONFLICT). The partition's next batch does not
+   * wait for `durable`: its read goes out at once, behind the write on the
+   * same connection, so Redis answers it from the committed batch; if that
+   * write failed instead, the next batch was computed from state that is not
+   * Redis's and its own write fails the version or header check — the
+   * caller, failing on the first `durable` that fails, never keeps it.
+   * On a cluster: as `apply`.
    */
   applyAhead(partition: string, inputs: readonly StateInput[]): Promise<AheadOutcome> {
     if (!this.singleNode) return this.apply(partition, inputs).then((outcomes) => ({ outcomes, durable: Promise.resolve() }));
     return new Promise<AheadOutcome>((resolve, reject) => {
       const run = this.enqueue(partition, undefined, async (plan) => {
         const ahead = await this.applyNow(plan, partition, inputs, true);
+        const settled = ahead.durable.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.writing.add(settled);
+        void settled.then(() => this.writing.delete(settled));
         resolve(ahead);
-        await ahead.durable;
         return ahead.outcomes;
       });
-      // Before the outcomes were handed out: the batch failed as `apply` would; after, this changes nothing.
       run.catch(reject);
     });
   }
@@ -163,6 +174,7 @@ export class RedisFeatureStore extends FeatureStore {
 
   async close(): Promise<void> {
     await Promise.all([...this.tails.values()]);
+    await Promise.all([...this.writing]);
     if (this.options.closeClient === true) await this.client.quit();
   }
 
