@@ -135,7 +135,9 @@ describe('RedisFeatureStore', () => {
     });
     const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
     const other = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
-    await (await store.applyAhead('events/0', [event('a-1', 0)])).durable;
+    await (
+      await store.applyAhead('events/0', [event('a-1', 0)])
+    ).durable;
     // Another process (another partition) changes the shared user: this store's cached state is stale.
     await other.apply('events/1', [event('b-1', 1)]);
     const { durable } = await store.applyAhead('events/0', [event('a-2', 2)]);

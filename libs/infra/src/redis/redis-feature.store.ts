@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import {
-  DependencyUnavailableError,
   FeatureStore,
   RiskEngineError,
   type FeatureDefinition,
@@ -13,10 +12,12 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
-import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite, type Unit } from './redis-entity-states';
+import { groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
-import { partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
+import { type Acceptance } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
+import { featureSetsOf, readBatch, readEntities, type BatchReader } from './redis-batch-read';
+import { singleNodeWrite } from './redis-single-node-write';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 import { backoffDelay, sleep } from '../retry/retry';
@@ -33,8 +34,6 @@ export interface AheadOutcome {
 
 /** Attempts at writing entities that other partitions keep changing, before giving up (retriable). */
 const MAX_ENTITY_ATTEMPTS = 20;
-/** How long a batch waits for a partition claimed by another writer before giving up (retriable). */
-const MAX_CLAIM_WAIT_MS = 15_000;
 
 /**
  * The streaming state layer in Redis. Redis stores the state; the engine
@@ -82,6 +81,7 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly dedupKeyTtlMs: number;
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly reader: BatchReader;
   /** `applyAhead`'s writes still on their way (settled either way). */
   private readonly writing = new Set<Promise<void>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
@@ -105,6 +105,7 @@ export class RedisFeatureStore extends FeatureStore {
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
     this.writeAndCommit = client.defineScript('write_and_commit', WRITE_AND_COMMIT_SCRIPT);
     this.singleNode = !client.isCluster;
+    this.reader = { client, claim: this.claim, owner: this.owner, claimTimeoutMs: this.claimTimeoutMs, cluster: !this.singleNode };
   }
 
   apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
@@ -227,15 +228,20 @@ export class RedisFeatureStore extends FeatureStore {
     const ids = [...new Set(inputs.map((input) => input.event.event_id))];
     const units = plan.entities.unitsOf(inputs);
     const slots = plan.entities.slotsOf(units, partition);
-    const read = await this.read(plan, keys, ids, inputs.length + 32, slots);
+    const read = await readBatch(this.reader, plan, keys, ids, inputs.length + 32, slots);
     try {
       await this.options.afterStep?.('read');
       const base = read.partition.version;
-      const acceptance = plan.ledger.accept(inputs, ids, read.partition, await this.featureSetsOf(plan, keys, read.partition.records));
+      const acceptance = plan.ledger.accept(
+        inputs,
+        ids,
+        read.partition,
+        await featureSetsOf(this.client, plan, keys, read.partition.records),
+      );
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
       if (ahead) {
-        const { outcomes, args } = this.computeWrite(plan, inputs, acceptance, slots, read, work, base);
+        const { outcomes, args } = singleNodeWrite(plan, inputs, acceptance, slots, read, work, base);
         await this.options.afterStep?.('computed');
         const durable = this.writeAndCommit.run(this.scriptKeys(keys), args).then(async (answer) => {
           if (answer !== 'OK') throw Array.isArray(answer) ? this.conflictAhead(partition) : this.lostPartition(partition, answer);
@@ -291,7 +297,7 @@ export class RedisFeatureStore extends FeatureStore {
       await this.afterConflict(partition, attemptNo, conflicted.length);
       // The slots another writer got to first are read again and recomputed; the others are written.
       pending = conflicted;
-      read = await this.readEntities(plan, pending, base);
+      read = await readEntities(this.reader, plan, pending, base);
     }
   }
 
@@ -326,7 +332,7 @@ export class RedisFeatureStore extends FeatureStore {
     base: number,
   ): Promise<StateOutcome[]> {
     for (let attemptNo = 1; ; attemptNo++) {
-      const { outcomes, units, args } = this.computeWrite(plan, inputs, acceptance, slots, read, work, base);
+      const { outcomes, units, args } = singleNodeWrite(plan, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('computed');
       const answer = await this.writeAndCommit.run(this.scriptKeys(keys), args);
       if (answer === 'OK') return outcomes;
@@ -334,45 +340,9 @@ export class RedisFeatureStore extends FeatureStore {
       for (const unit of units) plan.entities.drop(unit.index, unit.value);
       await this.afterConflict(partition, attemptNo, 1);
       const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
-      read = await this.readEntities(plan, again, base);
+      read = await readEntities(this.reader, plan, again, base);
       slots = again;
     }
-  }
-
-  /**
-   * A single node: computes every entity of the batch (events in batch
-   * order) and the arguments of the one script that compares-and-sets them
-   * and commits the partition.
-   */
-  private computeWrite(
-    plan: FeatureSetPlan,
-    inputs: readonly StateInput[],
-    acceptance: Acceptance,
-    slots: readonly SlotUnits[],
-    read: EntityRead,
-    work: ComputeState,
-    base: number,
-  ): { outcomes: StateOutcome[]; units: Unit[]; args: (string | Buffer)[] } {
-    const isAccepted = new Uint8Array(inputs.length);
-    for (const position of acceptance.accepted) isAccepted[position] = 1;
-    const writes = slots.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work, false));
-    const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
-    const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
-    const units = writes.flatMap((w) => w.units);
-    // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
-    const expected = writes.length === 1 ? writes[0].expected.view() : Buffer.concat(writes.map((w) => w.expected.view()));
-    const pack = writes.length === 1 ? writes[0].pack.view() : Buffer.concat(writes.map((w) => w.pack.view()));
-    const args = [
-      ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
-      expected,
-      groupBytes(units),
-      pack,
-      String(plan.entities.groupTtls.length),
-      ...plan.entities.groupTtls,
-      ...records,
-      ...order,
-    ];
-    return { outcomes, units, args };
   }
 
   private scriptKeys(keys: ReturnType<RedisFeatureStore['partitionKeys']>): string[] {
@@ -383,63 +353,6 @@ export class RedisFeatureStore extends FeatureStore {
   private conflictAhead(partition: string): RiskEngineError {
     this.conflicts++;
     return new RiskEngineError('REDIS_CONFLICT', `entity state changed under ${partition}'s batch by another writer`, false);
-  }
-
-  /** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
-  private async read(
-    plan: FeatureSetPlan,
-    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
-    ids: readonly string[],
-    headCount: number,
-    slots: readonly SlotUnits[],
-  ): Promise<{ partition: PartitionRead } & EntityRead> {
-    const started = Date.now();
-    for (;;) {
-      const reads = plan.entities.entityReads(slots, true);
-      const calls: PipelineCall[] = [
-        { script: this.claim, keys: [keys.lock], args: [this.owner, this.claimTimeoutMs] },
-        { command: 'hmget', args: [keys.state, 'max', 'ver'] },
-        { command: 'hmget', args: [keys.dedup, ...ids] },
-        { command: 'lrange', args: [keys.order, 0, headCount - 1] },
-        ...reads.calls,
-      ];
-      const answers = await this.client.pipelined(calls);
-      const wait = Number(answers[0]);
-      if (wait === 0) {
-        const partition = partitionReadFrom(answers[1] as (string | null)[], answers[2] as (string | null)[], answers[3] as string[]);
-        return { partition, ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], partition.version, !this.singleNode) };
-      }
-      if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
-        throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);
-      }
-      await sleep(Math.min(wait, 50));
-    }
-  }
-
-  private async readEntities(plan: FeatureSetPlan, slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
-    const reads = plan.entities.entityReads(slots, false);
-    const answers = await this.client.pipelined(reads.calls);
-    return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base, !this.singleNode);
-  }
-
-  /**
-   * The feature names of every feature set that stored one of these records
-   * other than the current one (a features file changed since): one more
-   * round trip, only then.
-   */
-  private async featureSetsOf(
-    plan: FeatureSetPlan,
-    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
-    records: readonly (string | null)[],
-  ): Promise<Map<string, string[]>> {
-    const sets = new Map<string, string[]>();
-    const fields = plan.ledger.otherFeatureSets(records);
-    if (fields.length === 0) return sets;
-    const [names] = (await this.client.pipelined([{ command: 'hmget', args: [keys.state, ...fields.map((id) => `fs:${id}`)] }])) as (
-      string | null
-    )[][];
-    fields.forEach((id, i) => sets.set(id, names[i] === null ? [] : names[i].split(',')));
-    return sets;
   }
 
   /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */

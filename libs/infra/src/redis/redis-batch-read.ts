@@ -1,0 +1,85 @@
+import { DependencyUnavailableError } from '@risk/domain';
+import { entitiesFrom, type EntityRead, type SlotUnits } from './redis-entity-states';
+import { partitionReadFrom, type PartitionRead } from './redis-partition-ledger';
+import type { FeatureSetPlan } from './redis-feature-set.plan';
+import type { PipelineCall, RedisClient, RedisScript } from './redis.client';
+import { sleep } from '../retry/retry';
+
+/** How long a batch waits for a partition claimed by another writer before giving up (retriable). */
+const MAX_CLAIM_WAIT_MS = 15_000;
+
+/** What RedisFeatureStore's reads need: its client, its claim script and owner id, and whether Redis is a cluster. */
+export interface BatchReader {
+  readonly client: RedisClient;
+  readonly claim: RedisScript;
+  readonly owner: string;
+  readonly claimTimeoutMs: number;
+  readonly cluster: boolean;
+}
+
+/** Keys of a partition's acceptance state (RedisFeatureStore.partitionKeys). */
+export interface PartitionKeys {
+  readonly state: string;
+  readonly dedup: string;
+  readonly order: string;
+  readonly lock: string;
+}
+
+/** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
+export async function readBatch(
+  r: BatchReader,
+  plan: FeatureSetPlan,
+  keys: PartitionKeys,
+  ids: readonly string[],
+  headCount: number,
+  slots: readonly SlotUnits[],
+): Promise<{ partition: PartitionRead } & EntityRead> {
+  const started = Date.now();
+  for (;;) {
+    const reads = plan.entities.entityReads(slots, true);
+    const calls: PipelineCall[] = [
+      { script: r.claim, keys: [keys.lock], args: [r.owner, r.claimTimeoutMs] },
+      { command: 'hmget', args: [keys.state, 'max', 'ver'] },
+      { command: 'hmget', args: [keys.dedup, ...ids] },
+      { command: 'lrange', args: [keys.order, 0, headCount - 1] },
+      ...reads.calls,
+    ];
+    const answers = await r.client.pipelined(calls);
+    const wait = Number(answers[0]);
+    if (wait === 0) {
+      const partition = partitionReadFrom(answers[1] as (string | null)[], answers[2] as (string | null)[], answers[3] as string[]);
+      return { partition, ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], partition.version, r.cluster) };
+    }
+    if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
+      throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);
+    }
+    await sleep(Math.min(wait, 50));
+  }
+}
+
+export async function readEntities(r: BatchReader, plan: FeatureSetPlan, slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
+  const reads = plan.entities.entityReads(slots, false);
+  const answers = await r.client.pipelined(reads.calls);
+  return entitiesFrom(reads.keys, answers as (Buffer | null)[][], base, r.cluster);
+}
+
+/**
+ * The feature names of every feature set that stored one of these records
+ * other than the current one (a features file changed since): one more
+ * round trip, only then.
+ */
+export async function featureSetsOf(
+  client: RedisClient,
+  plan: FeatureSetPlan,
+  keys: PartitionKeys,
+  records: readonly (string | null)[],
+): Promise<Map<string, string[]>> {
+  const sets = new Map<string, string[]>();
+  const fields = plan.ledger.otherFeatureSets(records);
+  if (fields.length === 0) return sets;
+  const [names] = (await client.pipelined([{ command: 'hmget', args: [keys.state, ...fields.map((id) => `fs:${id}`)] }])) as (
+    string | null
+  )[][];
+  fields.forEach((id, i) => sets.set(id, names[i] === null ? [] : names[i].split(',')));
+  return sets;
+}
