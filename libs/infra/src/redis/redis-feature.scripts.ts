@@ -43,49 +43,40 @@ return 0
 /**
  * Compare-and-set of the entities of one slot, all or none. Expects locals
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
- * not exist), GROUPS (the entity group of each entity, one byte, 1-based), P
- * (the entities packed: key as struct 'Hc0', new blob as 'I4c0' — empty: the
- * batch only read it, check it only — and applied-record entries as 'I4c0'),
- * TTL (ARGV[TTL + group] is the group's TTL in ms) and `entries` (a table
- * collecting applied-record entries, or nil).
- * Each entity must still hold the header the client computed from; on the
- * first mismatch every key written so far is restored and the script
- * returns { position }: the client re-reads and recomputes. So a batch's
- * values and writes in one slot follow one order of all batches.
- * SET … GET reads and writes in one call: a conflict is rare, and restoring
- * costs only then (a restored key gets a full TTL again).
+ * not exist), GROUPS (the entity group of each entity, one byte, 1-based),
+ * TTL (ARGV[TTL + group] is the group's TTL in ms) and ENT (ARGV[ENT + 2k - 2]
+ * is entity k's key, ARGV[ENT + 2k - 1] its new blob, empty when the batch
+ * only read it: checked, not written).
+ * Every entity must still hold the header the client computed from: all are
+ * checked first (GETRANGE of the header), then the changed ones written
+ * (SET … PX); on a mismatch nothing is written and the script returns
+ * { position }: the client re-reads and recomputes. So a batch's values and
+ * writes in one slot follow one order of all batches.
+ * Why this shape (instructions Redis executes, redis-callgrind): every string
+ * that enters Lua is hashed byte by byte and allocated, so each blob enters
+ * once, as its own argument, and the old blob never does (no SET … GET, no
+ * packed argument unpacked into copies); the headers read are compared all
+ * at once with E (one concatenation instead of a substring per entity); the
+ * GETRANGE bounds are strings (a Lua number argument costs a %.17g).
  */
 const ENTITY_WRITES = `
-local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local ekeys, olds, written = {}, {}, {}
-local k, pos, n = 0, 1, #P
-while pos <= n do
-  k = k + 1
-  local key, blob, applied
-  key, blob, applied, pos = sunpack('<Hc0I4c0I4c0', P, pos)
-  ekeys[k] = key
-  local want = ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k)
-  local have
-  if blob == '' then
-    have = redis.call('GETRANGE', key, 0, ${HEADER - 1})
-    if have == '' then have = ABSENT end
-  else
-    local old = redis.call('SET', key, blob, 'PX', ARGV[TTL + sbyte(GROUPS, k)], 'GET')
-    olds[k], written[k] = old, true
-    have = ABSENT
-    if old then have = ssub(old, 1, ${HEADER}) end
-    if entries and applied ~= '' then entries[#entries + 1] = applied end
+local n = #GROUPS
+local have = {}
+for k = 1, n do
+  local h = redis.call('GETRANGE', ARGV[ENT + 2 * k - 2], '0', '${HEADER - 1}')
+  if h == '' then h = ABSENT end
+  have[k] = h
+end
+if table.concat(have) ~= E then
+  for k = 1, n do
+    if have[k] ~= string.sub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then return { k } end
   end
-  if have ~= want then
-    for j = 1, k do
-      if written[j] then
-        local o = olds[j]
-        if o then redis.call('SET', ekeys[j], o, 'PX', ARGV[TTL + sbyte(GROUPS, j)]) else redis.call('DEL', ekeys[j]) end
-      end
-    end
-    return { k }
-  end
+end
+local sbyte = string.byte
+for k = 1, n do
+  local blob = ARGV[ENT + 2 * k - 1]
+  if blob ~= '' then redis.call('SET', ARGV[ENT + 2 * k - 2], blob, 'PX', ARGV[TTL + sbyte(GROUPS, k)]) end
 end
 `;
 
@@ -94,19 +85,21 @@ end
  * written entities' applied-record entries (answers for events a retry may
  * resend) to the slot's applied record, replaced when it belongs to another
  * base, and returns {}.
- * KEYS: the applied record (the entity keys travel packed in P: every key of
- * a call is in its slot; ~1,000 instructions and a client-side string saved
- * per entity).
- * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, E, GROUPS, P,
- * then each group's TTL.
+ * KEYS: the applied record (the entity keys travel in ARGV: every key of a
+ * call is in its slot).
+ * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, E, GROUPS, the
+ * slot's applied-record entries (concatenated: the slot is written whole or
+ * not at all), the number of groups G, each group's TTL, then per entity its
+ * key and new blob (see ENTITY_WRITES).
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, P, TTL = ARGV[3], ARGV[4], ARGV[5], 5
-local entries = {}
+local E, GROUPS, TTL = ARGV[3], ARGV[4], 6
+local ENT = 7 + tonumber(ARGV[6])
 ${ENTITY_WRITES}
-if #entries > 0 then
-  local header, add = ARGV[1], table.concat(entries)
-  if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
+local add = ARGV[5]
+if add ~= '' then
+  local header = ARGV[1]
+  if redis.call('GETRANGE', KEYS[1], '0', tostring(#header - 1)) == header then
     redis.call('APPEND', KEYS[1], add)
   else
     redis.call('SET', KEYS[1], header .. add)
@@ -180,17 +173,46 @@ return 'OK'
  * there is no moment where entities hold a batch its partition does not
  * (no applied records needed), and one round trip less.
  * KEYS: as COMMIT_SCRIPT. ARGV: ARGV[1..8] as COMMIT_SCRIPT, then E, GROUPS,
- * P (see ENTITY_WRITES), the number of groups G, each group's TTL, then the
- * records and order entries.
+ * the number of groups G, each group's TTL, per entity its key and new blob
+ * (see ENTITY_WRITES), then the records and order entries.
  * Returns 'OK', 'LOST', 'STALE', or { position } of an entity another writer
  * changed first (nothing written).
  */
 export const WRITE_AND_COMMIT_SCRIPT = `
-local E, GROUPS, P, TTL = ARGV[9], ARGV[10], ARGV[11], 12
-local REC = 13 + tonumber(ARGV[12])
-local entries = nil
+local E, GROUPS, TTL = ARGV[9], ARGV[10], 11
+local ENT = 12 + tonumber(ARGV[11])
+local REC = ENT + 2 * #GROUPS
 ${COMMIT_CHECK}
 ${ENTITY_WRITES}
 ${COMMIT_APPLY}
 return 'OK'
 `;
+
+/**
+ * The write scripts' per-entity arguments, in the order of `units` (the
+ * slot's, as packed): each entity's key and new blob (empty: the batch only
+ * read it), taken from the slot's pack (key as u16 length + UTF-8, blob and
+ * applied-record entries as u32 length + bytes; see SlotWrite) without
+ * copying; the slot's applied-record entries come back concatenated.
+ */
+export function entityWriteArgs(
+  pack: { readonly buffer: Buffer; readonly at: number },
+  units: readonly { readonly key: string }[],
+  into: (string | Buffer)[],
+): Buffer {
+  const { buffer, at: end } = pack;
+  const applied: Buffer[] = [];
+  let pos = 0;
+  for (let k = 0; pos < end; k++) {
+    pos += 2 + buffer.readUInt16LE(pos);
+    const blobLength = buffer.readUInt32LE(pos);
+    pos += 4;
+    into.push(units[k].key, blobLength === 0 ? '' : buffer.subarray(pos, pos + blobLength));
+    pos += blobLength;
+    const appliedLength = buffer.readUInt32LE(pos);
+    pos += 4;
+    if (appliedLength > 0) applied.push(buffer.subarray(pos, pos + appliedLength));
+    pos += appliedLength;
+  }
+  return applied.length === 1 ? applied[0] : Buffer.concat(applied);
+}

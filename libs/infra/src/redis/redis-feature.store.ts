@@ -14,7 +14,7 @@ import {
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
 import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
-import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
 import { checkStateLayout } from './redis-state-layout';
@@ -261,20 +261,17 @@ export class RedisFeatureStore extends FeatureStore {
       const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
       const units = writes.flatMap((w) => w.units);
       const expected = writes.length === 1 ? writes[0].expected.take() : Buffer.concat(writes.map((w) => w.expected.take()));
-      const pack = writes.length === 1 ? writes[0].pack.take() : Buffer.concat(writes.map((w) => w.pack.take()));
-      const answer = await this.writeAndCommit.run(
-        [keys.state, keys.dedup, keys.order, keys.lock],
-        [
-          ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
-          expected,
-          groupBytes(units),
-          pack,
-          String(plan.entities.groupTtls.length),
-          ...plan.entities.groupTtls,
-          ...records,
-          ...order,
-        ],
-      );
+      const args: (string | Buffer)[] = [
+        ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
+        expected,
+        groupBytes(units),
+        String(plan.entities.groupTtls.length),
+        ...plan.entities.groupTtls,
+      ];
+      for (const w of writes) entityWriteArgs(w.pack, w.units, args);
+      for (const record of records) args.push(record);
+      for (const entry of order) args.push(entry);
+      const answer = await this.writeAndCommit.run([keys.state, keys.dedup, keys.order, keys.lock], args);
       if (answer === 'OK') return outcomes;
       if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
       for (const unit of units) plan.entities.drop(unit.index, unit.value);
@@ -347,14 +344,20 @@ export class RedisFeatureStore extends FeatureStore {
     if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
     const ttl = String(this.pendingTimeoutMs);
+    const groups = String(plan.entities.groupTtls.length);
     const answers = await this.client.pipelined(
       writes.map((w): PipelineCall => {
-        const expected = w.expected.take();
-        return {
-          script: this.writeEntities,
-          keys: [w.apKey!],
-          args: [header, ttl, expected, groupBytes(w.units), w.pack.take(), ...plan.entities.groupTtls],
-        };
+        const args: (string | Buffer)[] = [
+          header,
+          ttl,
+          w.expected.take(),
+          groupBytes(w.units),
+          Buffer.alloc(0),
+          groups,
+          ...plan.entities.groupTtls,
+        ];
+        args[4] = entityWriteArgs(w.pack, w.units, args);
+        return { script: this.writeEntities, keys: [w.apKey!], args };
       }),
     );
     const conflicted: SlotUnits[] = [];
