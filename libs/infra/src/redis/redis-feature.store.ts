@@ -13,7 +13,7 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
-import { entitiesFrom, groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
+import { entitiesFrom, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { partitionReadFrom, type Acceptance, type PartitionRead } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
@@ -264,11 +264,11 @@ export class RedisFeatureStore extends FeatureStore {
       const args: (string | Buffer)[] = [
         ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
         expected,
-        groupBytes(units),
+        '',
         String(plan.entities.groupTtls.length),
         ...plan.entities.groupTtls,
       ];
-      for (const w of writes) entityWriteArgs(w.pack, w.units, args);
+      args[9] = entityWriteArgs(writes, args).groups;
       for (const record of records) args.push(record);
       for (const entry of order) args.push(entry);
       const answer = await this.writeAndCommit.run([keys.state, keys.dedup, keys.order, keys.lock], args);
@@ -347,16 +347,10 @@ export class RedisFeatureStore extends FeatureStore {
     const groups = String(plan.entities.groupTtls.length);
     const answers = await this.client.pipelined(
       writes.map((w): PipelineCall => {
-        const args: (string | Buffer)[] = [
-          header,
-          ttl,
-          w.expected.take(),
-          groupBytes(w.units),
-          Buffer.alloc(0),
-          groups,
-          ...plan.entities.groupTtls,
-        ];
-        args[4] = entityWriteArgs(w.pack, w.units, args);
+        const args: (string | Buffer)[] = [header, ttl, w.expected.take(), '', '', groups, ...plan.entities.groupTtls];
+        const entities = entityWriteArgs([w], args);
+        args[3] = entities.groups;
+        args[4] = entities.applied;
         return { script: this.writeEntities, keys: [w.apKey!], args };
       }),
     );
