@@ -16,12 +16,11 @@ import {
 } from '@risk/domain';
 import { loadConfig } from '@risk/infra/config/engine-config';
 import { CountingAlertPublisher, NdjsonRejectSink, NdjsonVerdictSink } from '@risk/infra/files/ndjson-file.sinks';
+import { readLineBatches, type NdjsonLine } from '@risk/infra/files/ndjson-lines';
 import { describeFsError } from '@risk/infra/files/replacing-file';
 import { UsageError, parseArgs } from './args';
 import { Interruption, exitCodeOf } from './interruption';
 import { resolveReplayPaths } from './replay-paths';
-import { DecodedLine, type ReplayLine } from './replay-decoded-batch';
-import { lineBatches, type LineBatches } from './replay-lines';
 import { openReplayOutputs, type ReplayOutputs } from './replay-outputs';
 import { memoryState, type ReplayState, type StateFactory } from './replay-state';
 import { loadRulesDirFeatures } from '@risk/infra/wiring/rules-dir-features';
@@ -165,10 +164,8 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
   );
 
   const started = performance.now();
-  // In-memory state without declared fields: lines are split and decoded on a second thread (replay-lines.ts).
-  const lines = lineBatches(input, batchSize, !args.has('state') && fields.length === 0);
   const outcome = await Promise.race([
-    decideAll(lines, pipeline, rejects),
+    decideAll(input, pipeline, rejects, batchSize),
     interruption.signalled.then((signal): RunOutcome => ({ kind: 'interrupted', signal })),
   ]);
   try {
@@ -193,7 +190,6 @@ export async function runReplay(argv: readonly string[], io: ReplayIo, stateFact
       return 2;
     }
   } finally {
-    lines.close();
     interruption.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
@@ -208,7 +204,7 @@ type RunOutcome =
   | { readonly kind: 'interrupted'; readonly signal: NodeJS.Signals };
 
 /** Reads every line and runs it through the pipeline, one batch at a time; never throws. */
-async function decideAll(lineBatches: LineBatches, pipeline: RiskPipeline, rejects: NdjsonRejectSink): Promise<RunOutcome> {
+async function decideAll(input: Readable, pipeline: RiskPipeline, rejects: NdjsonRejectSink, batchSize: number): Promise<RunOutcome> {
   const counts: OutcomeCounts = { accepted: 0, late: 0, duplicate: 0, rejected: 0 };
   const decideBatch = async (messages: InboundMessage[]): Promise<void> => {
     if (messages.length === 0) return;
@@ -219,6 +215,7 @@ async function decideAll(lineBatches: LineBatches, pipeline: RiskPipeline, rejec
     counts.duplicate += batch.counts.duplicate;
     counts.rejected += batch.counts.rejected;
   };
+  const lineBatches = readLineBatches(input, batchSize)[Symbol.asyncIterator]();
   let lineNumber = 0;
   for (;;) {
     const next = await lineBatches.next().then(
@@ -234,15 +231,10 @@ async function decideAll(lineBatches: LineBatches, pipeline: RiskPipeline, rejec
     if (failure !== undefined) return { kind: 'failed', stage: 'pipeline', error: failure };
   }
 
-  async function decideLines(lines: readonly ReplayLine[]): Promise<void> {
+  async function decideLines(lines: readonly NdjsonLine[]): Promise<void> {
     let messages: InboundMessage[] = [];
     for (const line of lines) {
       lineNumber++;
-      // Decoded on the decoding thread (its line number set there).
-      if (line instanceof DecodedLine) {
-        messages.push(line);
-        continue;
-      }
       if (typeof line === 'string') {
         // Blank lines carry no event; they are skipped, not rejected.
         if (line.length === 0 || line.trim().length === 0) continue;

@@ -30,7 +30,6 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  * Splits a byte stream into lines without readline's per-line event
  * overhead; yields arrays of lines (1-based numbering is the caller's).
  * A trailing line without a newline is yielded too; '\r\n' is accepted.
- * `input` is a stream, or the chunks of one (replay's decoding thread).
  *
  * Lines are split on bytes, then decoded strictly: a line that is not valid
  * UTF-8 comes out as an `UndecodableLine` instead of text with U+FFFD in it.
@@ -38,11 +37,7 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  * first is safe.) A UTF-8 byte order mark at the start of the stream is
  * dropped, as editors on Windows write one; anywhere else it is data.
  */
-export async function* readLineBatches(
-  input: Readable | AsyncIterable<Buffer | string>,
-  batchSize: number,
-  maxLineBytes = MAX_LINE_BYTES,
-): AsyncGenerator<NdjsonLine[]> {
+export async function* readLineBatches(input: Readable, batchSize: number, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<NdjsonLine[]> {
   // Chunks of a line not ended yet; joined once its newline arrives (a long line costs no repeated copying).
   let pending: Buffer[] = [];
   let pendingBytes = 0;
