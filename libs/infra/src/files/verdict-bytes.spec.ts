@@ -34,27 +34,7 @@ const fired = {
 const verdicts: Verdict[] = [
   plain,
   { ...plain, event_id: 'é-\ud800-lone', user_id: 'u "q" \\ \n', location: undefined } as Verdict,
-  {
-    ...plain,
-    score: NaN,
-    rules_version: -0,
-    features: {
-      a: Infinity,
-      b: 1e21,
-      c: -1.5e-7,
-      d: undefined,
-      e: null,
-      f: 'x',
-      g: 0,
-      h: 10,
-      i: 9007199254740991,
-      j: 9007199254740992,
-      k: 123456789012,
-      l: -0,
-      m: -7,
-      n: 0.1,
-    } as never,
-  },
+  { ...plain, score: NaN, rules_version: -0, features: { a: Infinity, b: 1e21, c: -1.5e-7, d: undefined, e: null, f: 'x' } as never },
   { ...plain, risk_level: 'HIGH', score: 100, rules: [fired], shadow_rules: [fired], late: true },
   { ...plain, features: {} },
   // As the pipeline marks one: `suppressed` and `suppression` before `decided_at`.

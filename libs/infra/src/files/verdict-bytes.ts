@@ -91,22 +91,8 @@ function string(buffer: Buffer, offset: number, text: string): number {
 
 /** JSON.stringify's number: finite ones as Number#toString writes them, the others as null. */
 function number(buffer: Buffer, offset: number, value: number): number {
-  // Counts (most feature values) digit by digit, without a string each; -0 is written 0, as JSON.stringify does.
-  if (value >= 0 && value <= MAX_DIGITS_INTEGER && Number.isInteger(value)) {
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let rest = value;
-    for (let i = offset + digits - 1; i >= offset; i--) {
-      buffer[i] = 0x30 + (rest % 10);
-      rest = Math.floor(rest / 10);
-    }
-    return offset + digits;
-  }
   return ascii(buffer, offset, Number.isFinite(value) ? String(value) : 'null');
 }
-
-/** Below 1e21 Number#toString writes integers without an exponent; safe integers divide exactly. */
-const MAX_DIGITS_INTEGER = Number.MAX_SAFE_INTEGER;
 
 function json(buffer: Buffer, offset: number, value: unknown): number {
   return utf8(buffer, offset, JSON.stringify(value));
