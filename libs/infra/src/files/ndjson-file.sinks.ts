@@ -1,7 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import { AlertPublisher, RejectSink, VerdictSink, type Alert, type RejectedMessage, type Verdict } from '@risk/domain';
-import { writeVerdict } from './verdict-bytes';
 
 /**
  * Writes a chunk and waits for the stream to drain when its buffer is full.
@@ -22,15 +21,8 @@ export async function writeChunk(out: Writable, chunk: string): Promise<void> {
  * ~0.9 s of 10 (under load) in flattening the batch's concatenated string
  * and the stream's conversion of it, most of it filling fresh memory
  * (~480 KB a batch); the UTF-8 encoding itself is ~0.02 s per 95 MB.
- * `encode` writes a value's JSON into a buffer (-1 when it does not fit,
- * see writeVerdict); without it, `JSON.stringify`.
  */
-export async function writeJsonLines<T>(
-  out: Writable,
-  values: readonly T[],
-  buffers: EncodingBuffers,
-  encode: (buffer: Buffer, offset: number, value: T) => number = stringifyInto,
-): Promise<void> {
+export async function writeJsonLines(out: Writable, values: readonly unknown[], buffers: EncodingBuffers): Promise<void> {
   if (values.length === 0) return;
   if (out.errored !== null) throw out.errored;
   let buffer = buffers.take(0);
@@ -42,29 +34,22 @@ export async function writeJsonLines<T>(
     if (!out.write(written.subarray(0, offset), () => buffers.give(written))) flowing = false;
   };
   for (const value of values) {
-    let end = encode(buffer, offset, value);
-    if (end === -1 || end >= buffer.length) {
-      // Did not fit (with its newline): the lines before go out, and this one gets a buffer of its own size.
-      const text = JSON.stringify(value);
+    const text = JSON.stringify(value);
+    // At most 3 bytes per UTF-16 unit; counted exactly only when that bound does not fit.
+    if (offset + text.length * 3 + 1 > buffer.length) {
       const size = Buffer.byteLength(text, 'utf8') + 1;
-      if (offset > 0) flush();
-      else buffers.give(buffer);
-      buffer = buffers.take(size);
-      offset = 0;
-      end = buffer.write(text, 0, 'utf8');
+      if (offset + size > buffer.length) {
+        if (offset > 0) flush();
+        else buffers.give(buffer);
+        buffer = buffers.take(size);
+        offset = 0;
+      }
     }
-    buffer[end] = NEWLINE;
-    offset = end + 1;
+    offset += buffer.write(text, offset, 'utf8');
+    buffer[offset++] = NEWLINE;
   }
   flush();
   if (!flowing) await drained(out);
-}
-
-/** `JSON.stringify` into the buffer; -1 when it may not fit. */
-function stringifyInto(buffer: Buffer, offset: number, value: unknown): number {
-  const text = JSON.stringify(value);
-  if (offset + text.length * 3 + 1 > buffer.length) return -1;
-  return offset + buffer.write(text, offset, 'utf8');
 }
 
 const NEWLINE = 0x0a;
@@ -125,7 +110,7 @@ export class NdjsonVerdictSink extends VerdictSink {
   }
   async write(verdicts: readonly Verdict[]): Promise<void> {
     this.written += verdicts.length;
-    await writeJsonLines(this.out, verdicts, this.buffers, writeVerdict);
+    await writeJsonLines(this.out, verdicts, this.buffers);
   }
 }
 
