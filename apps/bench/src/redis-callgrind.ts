@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   const scriptBatches = batches.slice(warm / 100, (warm + 1_000) / 100);
   const measuredBatches = batches.slice((warm + 1_000) / 100);
   const dir = mkdtempSync(join(tmpdir(), 'risk-callgrind-'));
+  let commandStats = '';
   try {
     const base = ['--dbfilename', 'warm.rdb'];
     const plain = await TestRedisServer.start(base, { dir });
@@ -64,20 +65,39 @@ async function main(): Promise<void> {
     try {
       // Scripts loaded and compiled, connections warm: not counted.
       await applyAll(cg.url, scriptBatches);
+      execFileSync('redis-cli', ['-p', String(cg.port), 'CONFIG', 'RESETSTAT']);
       execFileSync('callgrind_control', ['-z', String(cg.pid)], { stdio: 'ignore' });
       await applyAll(cg.url, measuredBatches);
       execFileSync('callgrind_control', ['-d', String(cg.pid)], { stdio: 'ignore' });
+      commandStats = execFileSync('redis-cli', ['-p', String(cg.port), 'INFO', 'commandstats'], { encoding: 'utf8' });
     } finally {
       await cg.dispose();
     }
     // Dumps in order: callgrind.out.<n>; the last one (no suffix) is the exit's.
-    const dumps = readdirSync(dir)
+    const names = readdirSync(dir)
       .filter((name) => /^callgrind\.out\.\d+$/.test(name))
-      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()))
-      .map((name) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, name), 'utf8'))?.[1] ?? 0));
+      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+    const dumps = names.map((name) => Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, name), 'utf8'))?.[1] ?? 0));
     const events = measuredBatches.reduce((n, b) => n + b.length, 0);
     const total = dumps[dumps.length - 1];
-    console.log(JSON.stringify({ warm, events, instructions: total, perEvent: Math.round(total / events) }));
+    // serverCron runs by wall time, which valgrind stretches more on a busy machine: the figure without it varies less.
+    const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', join(dir, names[names.length - 1])], { encoding: 'utf8' });
+    const cron = Number(/^\s*([\d,]+) \([^)]*\)\s+\?\?\?:serverCron /m.exec(annotated)?.[1].replace(/,/g, '') ?? 0);
+    // Commands per event, scripts' inner calls included (exact; their usec are valgrind's, not meaningful).
+    const commands: Record<string, number> = {};
+    for (const [, name, calls] of commandStats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      if (name !== 'config|resetstat') commands[name] = Math.round((Number(calls) / events) * 1000) / 1000;
+    }
+    console.log(
+      JSON.stringify({
+        warm,
+        events,
+        instructions: total,
+        perEvent: Math.round(total / events),
+        perEventWithoutCron: Math.round((total - cron) / events),
+        commandsPerEvent: commands,
+      }),
+    );
     if (process.env.CALLGRIND_KEEP !== undefined) {
       execFileSync('sh', ['-c', `cp ${dir}/callgrind.out* ${process.env.CALLGRIND_KEEP}/`]);
     }

@@ -331,13 +331,6 @@ export function entitiesFrom(keys: readonly string[][], answers: readonly (Buffe
   return { entities, applied };
 }
 
-/** The write scripts' group argument: per unit, its entity group's number (1-based), one byte each. */
-export function groupBytes(units: readonly Unit[]): Buffer {
-  const groups = Buffer.allocUnsafe(units.length);
-  for (let i = 0; i < units.length; i++) groups[i] = units[i].index + 1;
-  return groups;
-}
-
 let slotTags: string[] | undefined;
 
 /** A hash tag for each cluster slot (`{<tag>}` keys land on that slot), found once by search. */

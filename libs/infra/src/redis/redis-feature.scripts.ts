@@ -8,6 +8,8 @@
 
 /** Bytes of the entity header the compare-and-set compares (see redis-entity.codec.ts). */
 const HEADER = 5;
+/** Added to an entity's group byte when the batch only read it: its header is checked, nothing written. */
+const CHECK_ONLY = 128;
 
 /**
  * Lua's unpack() is bounded by the C stack (about 8,000 values): long lists
@@ -43,48 +45,52 @@ return 0
 /**
  * Compare-and-set of the entities of one slot, all or none. Expects locals
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
- * not exist), GROUPS (the entity group of each entity, one byte, 1-based), P
- * (the entities packed: key as struct 'Hc0', new blob as 'I4c0' — empty: the
- * batch only read it, check it only — and applied-record entries as 'I4c0'),
- * TTL (ARGV[TTL + group] is the group's TTL in ms) and `entries` (a table
- * collecting applied-record entries, or nil).
- * Each entity must still hold the header the client computed from; on the
- * first mismatch every key written so far is restored and the script
- * returns { position }: the client re-reads and recomputes. So a batch's
- * values and writes in one slot follow one order of all batches.
- * SET … GET reads and writes in one call: a conflict is rare, and restoring
- * costs only then (a restored key gets a full TTL again).
+ * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
+ * ${CHECK_ONLY} when the batch only read it), TTL (ARGV[TTL + group] is the
+ * group's TTL in ms) and ENT (the first entity argument: per entity its key,
+ * then its new blob unless it is only checked). Leaves ENTITY_END, the
+ * argument after the last entity's.
+ * Every entity must still hold the header the client computed from: all are
+ * checked first (GETRANGE of the header), then the changed ones written
+ * (SET … PX); on a mismatch nothing is written and the script returns
+ * { position }: the client re-reads and recomputes. So a batch's values and
+ * writes in one slot follow one order of all batches.
+ * Why this shape (instructions Redis executes, redis-callgrind): every
+ * redis.call costs ~3,500 instructions besides the command itself, and every
+ * string entering Lua is hashed byte by byte and allocated (Redis's Lua
+ * hashes whole strings); so each blob enters once, as its own argument (no
+ * packed argument unpacked into copies, no old blob returned by SET … GET),
+ * the headers read are compared with E in one concatenation, and the
+ * GETRANGE bounds are strings (a Lua number argument costs a %.17g).
+ * Checking a written entity with SET … GET instead of GETRANGE + SET, or
+ * leaving out the empty argument of an entity only read, measured the same.
  */
 const ENTITY_WRITES = `
-local sunpack, ssub, sbyte = struct.unpack, string.sub, string.byte
 local ABSENT = string.rep('\\0', ${HEADER})
-local ekeys, olds, written = {}, {}, {}
-local k, pos, n = 0, 1, #P
-while pos <= n do
-  k = k + 1
-  local key, blob, applied
-  key, blob, applied, pos = sunpack('<Hc0I4c0I4c0', P, pos)
-  ekeys[k] = key
-  local want = ssub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k)
-  local have
-  if blob == '' then
-    have = redis.call('GETRANGE', key, 0, ${HEADER - 1})
-    if have == '' then have = ABSENT end
-  else
-    local old = redis.call('SET', key, blob, 'PX', ARGV[TTL + sbyte(GROUPS, k)], 'GET')
-    olds[k], written[k] = old, true
-    have = ABSENT
-    if old then have = ssub(old, 1, ${HEADER}) end
-    if entries and applied ~= '' then entries[#entries + 1] = applied end
+local sbyte = string.byte
+local n = #GROUPS
+local have = {}
+local at = ENT
+for k = 1, n do
+  local h = redis.call('GETRANGE', ARGV[at], '0', '${HEADER - 1}')
+  if h == '' then h = ABSENT end
+  have[k] = h
+  at = at + (sbyte(GROUPS, k) > ${CHECK_ONLY} and 1 or 2)
+end
+local ENTITY_END = at
+if table.concat(have) ~= E then
+  for k = 1, n do
+    if have[k] ~= string.sub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then return { k } end
   end
-  if have ~= want then
-    for j = 1, k do
-      if written[j] then
-        local o = olds[j]
-        if o then redis.call('SET', ekeys[j], o, 'PX', ARGV[TTL + sbyte(GROUPS, j)]) else redis.call('DEL', ekeys[j]) end
-      end
-    end
-    return { k }
+end
+at = ENT
+for k = 1, n do
+  local g = sbyte(GROUPS, k)
+  if g > ${CHECK_ONLY} then
+    at = at + 1
+  else
+    redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g])
+    at = at + 2
   end
 end
 `;
@@ -94,19 +100,21 @@ end
  * written entities' applied-record entries (answers for events a retry may
  * resend) to the slot's applied record, replaced when it belongs to another
  * base, and returns {}.
- * KEYS: the applied record (the entity keys travel packed in P: every key of
- * a call is in its slot; ~1,000 instructions and a client-side string saved
- * per entity).
- * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, E, GROUPS, P,
- * then each group's TTL.
+ * KEYS: the applied record (the entity keys travel in ARGV: every key of a
+ * call is in its slot).
+ * ARGV: the applied record's header ("<base>\\n"), its TTL in ms, E, GROUPS, the
+ * slot's applied-record entries (concatenated: the slot is written whole or
+ * not at all), the number of groups G, each group's TTL, then the entities'
+ * arguments (see ENTITY_WRITES).
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, P, TTL = ARGV[3], ARGV[4], ARGV[5], 5
-local entries = {}
+local E, GROUPS, TTL = ARGV[3], ARGV[4], 6
+local ENT = 7 + tonumber(ARGV[6])
 ${ENTITY_WRITES}
-if #entries > 0 then
-  local header, add = ARGV[1], table.concat(entries)
-  if redis.call('GETRANGE', KEYS[1], 0, #header - 1) == header then
+local add = ARGV[5]
+if add ~= '' then
+  local header = ARGV[1]
+  if redis.call('GETRANGE', KEYS[1], '0', tostring(#header - 1)) == header then
     redis.call('APPEND', KEYS[1], add)
   else
     redis.call('SET', KEYS[1], header .. add)
@@ -180,17 +188,62 @@ return 'OK'
  * there is no moment where entities hold a batch its partition does not
  * (no applied records needed), and one round trip less.
  * KEYS: as COMMIT_SCRIPT. ARGV: ARGV[1..8] as COMMIT_SCRIPT, then E, GROUPS,
- * P (see ENTITY_WRITES), the number of groups G, each group's TTL, then the
- * records and order entries.
+ * the number of groups G, each group's TTL, the entities' arguments (see
+ * ENTITY_WRITES), then the records and order entries.
  * Returns 'OK', 'LOST', 'STALE', or { position } of an entity another writer
  * changed first (nothing written).
  */
 export const WRITE_AND_COMMIT_SCRIPT = `
-local E, GROUPS, P, TTL = ARGV[9], ARGV[10], ARGV[11], 12
-local REC = 13 + tonumber(ARGV[12])
-local entries = nil
+local E, GROUPS, TTL = ARGV[9], ARGV[10], 11
+local ENT = 12 + tonumber(ARGV[11])
 ${COMMIT_CHECK}
 ${ENTITY_WRITES}
+local REC = ENTITY_END
 ${COMMIT_APPLY}
 return 'OK'
 `;
+
+/**
+ * The write scripts' entity arguments for slot writes (see ENTITY_WRITES),
+ * appended to `into`: per entity its key, then its new blob unless the batch
+ * only read it, taken from the slot's pack (key as u16 length + UTF-8, blob
+ * and applied-record entries as u32 length + bytes; see SlotWrite) without
+ * copying. Returns GROUPS (per entity its group byte) and the written
+ * entities' applied-record entries, concatenated.
+ */
+export function entityWriteArgs(
+  writes: readonly {
+    readonly pack: { readonly buffer: Buffer; readonly at: number };
+    readonly units: readonly { readonly key: string; readonly index: number }[];
+  }[],
+  into: (string | Buffer)[],
+): { groups: Buffer; applied: Buffer } {
+  let count = 0;
+  for (const w of writes) count += w.units.length;
+  const groups = Buffer.allocUnsafe(count);
+  const applied: Buffer[] = [];
+  let g = 0;
+  for (const { pack, units } of writes) {
+    const { buffer, at: end } = pack;
+    let pos = 0;
+    for (let k = 0; pos < end; k++) {
+      pos += 2 + buffer.readUInt16LE(pos);
+      const blobLength = buffer.readUInt32LE(pos);
+      pos += 4;
+      const unit = units[k];
+      into.push(unit.key);
+      if (blobLength === 0) {
+        groups[g++] = unit.index + 1 + CHECK_ONLY;
+      } else {
+        groups[g++] = unit.index + 1;
+        into.push(buffer.subarray(pos, pos + blobLength));
+      }
+      pos += blobLength;
+      const appliedLength = buffer.readUInt32LE(pos);
+      pos += 4;
+      if (appliedLength > 0) applied.push(buffer.subarray(pos, pos + appliedLength));
+      pos += appliedLength;
+    }
+  }
+  return { groups, applied: applied.length === 1 ? applied[0] : Buffer.concat(applied) };
+}

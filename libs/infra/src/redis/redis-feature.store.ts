@@ -12,8 +12,8 @@ import {
   type StateSettings,
 } from '@risk/domain';
 import { appliedRecordHeader } from './redis-applied-record';
-import { groupBytes, type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
-import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
+import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { type Acceptance } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
 import { featureSetsOf, readBatch, readEntities, type BatchReader } from './redis-batch-read';
@@ -360,14 +360,14 @@ export class RedisFeatureStore extends FeatureStore {
     if (writes.length === 0) return [];
     const header = appliedRecordHeader(base);
     const ttl = String(this.pendingTimeoutMs);
+    const groups = String(plan.entities.groupTtls.length);
     const answers = await this.client.pipelined(
       writes.map((w): PipelineCall => {
-        const expected = w.expected.take();
-        return {
-          script: this.writeEntities,
-          keys: [w.apKey!],
-          args: [header, ttl, expected, groupBytes(w.units), w.pack.take(), ...plan.entities.groupTtls],
-        };
+        const args: (string | Buffer)[] = [header, ttl, w.expected.take(), '', '', groups, ...plan.entities.groupTtls];
+        const entities = entityWriteArgs([w], args);
+        args[3] = entities.groups;
+        args[4] = entities.applied;
+        return { script: this.writeEntities, keys: [w.apKey!], args };
       }),
     );
     const conflicted: SlotUnits[] = [];

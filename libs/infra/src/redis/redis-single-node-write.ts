@@ -1,6 +1,7 @@
 import type { StateInput, StateOutcome } from '@risk/domain';
-import { groupBytes, type ComputeState, type EntityRead, type SlotUnits, type Unit } from './redis-entity-states';
+import { type ComputeState, type EntityRead, type SlotUnits, type Unit } from './redis-entity-states';
 import type { FeatureSetPlan } from './redis-feature-set.plan';
+import { entityWriteArgs } from './redis-feature.scripts';
 import type { Acceptance } from './redis-partition-ledger';
 
 /**
@@ -25,16 +26,16 @@ export function singleNodeWrite(
   const units = writes.flatMap((w) => w.units);
   // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
   const expected = writes.length === 1 ? writes[0].expected.view() : Buffer.concat(writes.map((w) => w.expected.view()));
-  const pack = writes.length === 1 ? writes[0].pack.view() : Buffer.concat(writes.map((w) => w.pack.view()));
-  const args = [
+  const args: (string | Buffer)[] = [
     ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
     expected,
-    groupBytes(units),
-    pack,
+    '',
     String(plan.entities.groupTtls.length),
     ...plan.entities.groupTtls,
-    ...records,
-    ...order,
   ];
+  // Each entity's key and blob go as their own arguments (subarrays of the pack, not copied): see WRITE_AND_COMMIT_SCRIPT.
+  args[9] = entityWriteArgs(writes, args).groups;
+  for (const record of records) args.push(record);
+  for (const entry of order) args.push(entry);
   return { outcomes, units, args };
 }
