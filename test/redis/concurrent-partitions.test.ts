@@ -278,7 +278,9 @@ describe('RedisFeatureStore: two engine processes on shared IPs and devices', ()
     // test asks for refused writes in the run, not in each process; both always ran at once (`go` after both are
     // ready). Without the compare-and-set there are none, and the no-lost-update test below fails.
     const conflicts = results.map((r) => r.conflicts);
-    t.diagnostic(`conflicts ${JSON.stringify(conflicts)}, ${JSON.stringify(results.map((r) => r.elapsedMs))} ms`);
+    t.diagnostic(
+      `conflicts ${JSON.stringify(conflicts)}, batches applied again ${JSON.stringify(results.map((r) => r.batchRetries))}, ${JSON.stringify(results.map((r) => r.elapsedMs))} ms`,
+    );
     assert.ok(
       conflicts.reduce((sum, c) => sum + c, 0) > 0,
       `conflicts ${JSON.stringify(conflicts)} in ${JSON.stringify(results.map((r) => r.elapsedMs))} ms`,
