@@ -17,7 +17,7 @@ export interface BatchReader {
   readonly cluster: boolean;
 }
 
-/** Keys of a partition's acceptance state (RedisFeatureStore.partitionKeys). */
+/** Keys of a partition's acceptance state (RedisFeatureStore.partitionKeys; the hash tag keeps them in one slot). */
 export interface PartitionKeys {
   readonly state: string;
   readonly dedup: string;

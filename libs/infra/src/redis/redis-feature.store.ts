@@ -16,7 +16,7 @@ import { type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } fr
 import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
 import { type Acceptance } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
-import { featureSetsOf, readBatch, readEntities, type BatchReader } from './redis-batch-read';
+import { featureSetsOf, readBatch, readEntities, type BatchReader, type PartitionKeys } from './redis-batch-read';
 import { singleNodeWrite } from './redis-single-node-write';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
@@ -180,7 +180,7 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   /** Keys of a partition's acceptance state (the hash tag keeps them in one slot). */
-  partitionKeys(partition: string): { state: string; dedup: string; order: string; lock: string } {
+  partitionKeys(partition: string): PartitionKeys {
     const base = `${this.prefix}{p:${partition}}:`;
     return { state: `${base}st`, dedup: `${base}dd`, order: `${base}ord`, lock: `${base}lk` };
   }
@@ -322,7 +322,7 @@ export class RedisFeatureStore extends FeatureStore {
    */
   private async updateAndCommit(
     plan: FeatureSetPlan,
-    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    keys: PartitionKeys,
     partition: string,
     inputs: readonly StateInput[],
     acceptance: Acceptance,
@@ -345,7 +345,7 @@ export class RedisFeatureStore extends FeatureStore {
     }
   }
 
-  private scriptKeys(keys: ReturnType<RedisFeatureStore['partitionKeys']>): string[] {
+  private scriptKeys(keys: PartitionKeys): string[] {
     return [keys.state, keys.dedup, keys.order, keys.lock];
   }
 
@@ -382,7 +382,7 @@ export class RedisFeatureStore extends FeatureStore {
 
   private async commitPartition(
     plan: FeatureSetPlan,
-    keys: ReturnType<RedisFeatureStore['partitionKeys']>,
+    keys: PartitionKeys,
     partition: string,
     base: number,
     inputs: readonly StateInput[],
