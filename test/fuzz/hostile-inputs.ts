@@ -270,6 +270,26 @@ export interface HostileAdminRequest extends HostileRequest {
 
 const VERSION_STRINGS = ['0x1', '1e0', '01', '+1', '-1', '0', '1.0', '%20', '9007199254740993', 'abc', '999999', '%00', '__proto__', ''];
 
+/**
+ * Makes one property of an object's entries hostile: a random JSON value, removed, an unknown or prototype key
+ * added (`unknownKeys` besides PROTO_KEYS), deep nesting, an odd string, or one of `extras`' entries added.
+ */
+function spoilEntry(
+  rng: SeededRandom,
+  entries: (readonly [string, string])[],
+  unknownKeys: string[],
+  ...extras: (() => [string, string])[]
+): void {
+  const index = rng.int(0, entries.length);
+  const choice = rng.int(0, 5 + extras.length);
+  if (choice === 0) entries[index] = [entries[index][0], jsonValue(rng)];
+  else if (choice === 1) entries.splice(index, 1);
+  else if (choice === 2) entries.push([rng.pick(PROTO_KEYS.concat(unknownKeys)), jsonValue(rng)]);
+  else if (choice === 3) entries[index] = [entries[index][0], deepNesting(rng)];
+  else if (choice < 4 + extras.length) entries.push(extras[choice - 4]());
+  else entries[index] = [entries[index][0], JSON.stringify(oddString(rng))];
+}
+
 function hostileRuleText(rng: SeededRandom, id: string): string {
   const entries: [string, string][] = [
     ['id', JSON.stringify(id)],
@@ -282,26 +302,7 @@ function hostileRuleText(rng: SeededRandom, id: string): string {
   ];
   // At least one field is made hostile; most such rules are invalid, a few stay valid (and are then written).
   for (let m = rng.int(1, 4); m > 0; m--) {
-    const index = rng.int(0, entries.length);
-    switch (rng.int(0, 6)) {
-      case 0:
-        entries[index] = [entries[index][0], jsonValue(rng)];
-        break;
-      case 1:
-        entries.splice(index, 1);
-        break;
-      case 2:
-        entries.push([rng.pick(PROTO_KEYS.concat(['base_version', 'colour'])), jsonValue(rng)]);
-        break;
-      case 3:
-        entries[index] = [entries[index][0], deepNesting(rng)];
-        break;
-      case 4:
-        entries.push(['base_version', rng.pick(ODD_NUMBERS)]);
-        break;
-      default:
-        entries[index] = [entries[index][0], JSON.stringify(oddString(rng))];
-    }
+    spoilEntry(rng, entries, ['base_version', 'colour'], () => ['base_version', rng.pick(ODD_NUMBERS)]);
   }
   return jsonObject(entries);
 }
@@ -349,24 +350,7 @@ function hostileFeaturesText(rng: SeededRandom): string {
   if (rng.chance(0.15)) return rng.chance(0.5) ? jsonValue(rng) : `{"features":${rng.chance(0.5) ? jsonValue(rng) : deepNesting(rng)}}`;
   const features = FUZZ_FEATURES.map((entries) => [...entries]);
   for (let m = rng.int(1, 4); m > 0; m--) {
-    const entries = features[rng.int(0, features.length)];
-    const index = rng.int(0, entries.length);
-    switch (rng.int(0, 5)) {
-      case 0:
-        entries[index] = [entries[index][0], jsonValue(rng)];
-        break;
-      case 1:
-        entries.splice(index, 1);
-        break;
-      case 2:
-        entries.push([rng.pick(PROTO_KEYS.concat(['where', 'description', 'colour'])), jsonValue(rng)]);
-        break;
-      case 3:
-        entries[index] = [entries[index][0], deepNesting(rng)];
-        break;
-      default:
-        entries[index] = [entries[index][0], JSON.stringify(oddString(rng))];
-    }
+    spoilEntry(rng, features[rng.int(0, features.length)], ['where', 'description', 'colour']);
   }
   const extra = rng.chance(0.2) ? `,"base_version":${rng.pick(ODD_NUMBERS)}` : '';
   return `{"features":[${features.map((entries) => jsonObject(entries)).join(',')}]${extra}}`;
