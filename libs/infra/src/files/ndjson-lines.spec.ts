@@ -38,4 +38,32 @@ describe('readLineBatches', () => {
     const line = 'z'.repeat(999);
     assert.deepEqual(await readAll([line.slice(0, 500), line.slice(500), '\n'], 1000), [line]);
   });
+
+  it('gives the same lines whatever the chunk boundaries (a line begun in an earlier chunk is joined on its own)', async () => {
+    // A seeded LCG: the same 300 cases on every run.
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed % n;
+    };
+    const pieces = ['{"a":1}', 'plain', '', 'é€😀', '\r', 'x'.repeat(300)];
+    for (let round = 0; round < 300; round++) {
+      const parts: Buffer[] = [];
+      if (next(4) === 0) parts.push(Buffer.from([0xef, 0xbb, 0xbf]));
+      for (let line = next(12); line >= 0; line--) {
+        parts.push(Buffer.from(pieces[next(pieces.length)], 'utf8'));
+        if (next(8) === 0) parts.push(Buffer.from([0xff, 0xc3])); // not UTF-8: this line alone is undecodable
+        parts.push(Buffer.from(next(3) === 0 ? '\r\n' : '\n'));
+      }
+      if (next(3) === 0) parts.push(Buffer.from('unterminated'));
+      const whole = Buffer.concat(parts);
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < whole.length;) {
+        const size = 1 + next(40);
+        chunks.push(whole.subarray(at, at + size));
+        at += size;
+      }
+      assert.deepEqual(await readAll(chunks, 10_000), await readAll([whole], 10_000), `round ${round}`);
+    }
+  });
 });
