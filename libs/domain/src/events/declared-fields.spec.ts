@@ -117,6 +117,52 @@ describe('declared event fields: the fields.json parser', () => {
     assert.deepEqual(loadFieldFile(mkdtempSync(join(tmpdir(), 'risk-fields-')), features), [], 'absent file: no declared fields');
   });
 
+  it('refuses a pattern that could backtrack without bound, at fields[i].pattern, from a rules folder too', () => {
+    const hostile = ['^(a+)+$', '^(a|a)*$', '^(\\w+\\s?)*$', '^(a)\\1$', '^(?=a)a$', '[0-9]+x'];
+    const paths = pathsOf({ fields: hostile.map((pattern, i) => ({ name: `f${i}`, type: 'string', pattern })) });
+    assert.deepEqual(
+      Object.keys(paths),
+      hostile.map((_, i) => `fields[${i}].pattern`),
+    );
+    for (const message of Object.values(paths)) assert.match(message, /^could backtrack without bound on a hostile value: /);
+    assert.match(paths['fields[0].pattern'], /the repetition of a at offset 2 and what follows it can match the same character/);
+    assert.match(paths['fields[3].pattern'], /backreferences/);
+    assert.match(paths['fields[4].pattern'], /lookahead and lookbehind/);
+    assert.match(paths['fields[5].pattern'], /must begin with \^/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'risk-fields-'));
+    writeFileSync(join(dir, 'fields.json'), JSON.stringify({ fields: [{ name: 'card_bin', type: 'string', pattern: '^(\\d+)+$' }] }));
+    assert.throws(
+      () => loadFieldFile(dir, []),
+      (error: InvalidInputError) =>
+        error.code === 'INVALID_FIELDS' &&
+        error.errors.length === 1 &&
+        error.errors[0].path === 'fields[0].pattern' &&
+        error.message.startsWith('invalid field declarations: fields[0].pattern: could backtrack without bound'),
+    );
+  });
+
+  it('keeps ordinary patterns valid, matching as the u flag always did', () => {
+    const cases: readonly [string, readonly string[], readonly string[]][] = [
+      ['^[A-Z]{2}$', ['FR', 'DE'], ['F', 'FRA', 'fr', 'F1']],
+      ['^\\d{6}$', ['497010', '000000'], ['49701', '4970101', '49701a', '٤٩٧٠١٠']],
+      ['^[a-z0-9._-]+@[a-z0-9.-]+$', ['ann.lee_1@mail.example.com', 'x@y'], ['Ann@mail.com', '@mail.com', 'a@', 'a@b@c', 'a b@c']],
+      ['^\\p{Lu}\\p{Ll}+$', ['Émile', 'Ögedei'], ['émile', 'E', 'EMILE']],
+      ['^[😀-😏]{1,3}$', ['😀', '😏😀😃'], ['😐', '😀😀😀😀', 'a']],
+    ];
+    const fields = parseFieldDeclarations(cases.map(([pattern], i) => ({ name: `f${i}`, type: 'string', pattern })));
+    cases.forEach(([source, matching, other], i) => {
+      assert.deepEqual([fields[i].pattern?.source, fields[i].pattern?.flags], [source, 'u']);
+      for (const value of matching) assert.ok(decode({ [`f${i}`]: value }, fields).ok, `${source} matches ${value}`);
+      for (const value of other)
+        assert.deepEqual(
+          (decode({ [`f${i}`]: value }, fields) as { errors: unknown }).errors,
+          [{ path: `f${i}`, message: `must match ${source}` }],
+          `${source} refuses ${value}`,
+        );
+    });
+  });
+
   it('keeps the example of docs/fields.md valid', () => {
     const doc = readFileSync(join(process.cwd(), 'docs', 'fields.md'), 'utf8');
     const block = /```json\n([\s\S]*?)```/.exec(doc);

@@ -1,5 +1,6 @@
 import { InvalidInputError, type FieldError } from '../shared/errors';
 import { EVENT_FIELDS, type DeclaredValue, type RiskEvent } from './risk-event';
+import { backtrackingRisk } from './pattern-safety';
 import { describe, textProblem } from './text';
 
 /**
@@ -15,7 +16,10 @@ export interface DeclaredField {
   /** string: characters (Unicode code points), as SPEC §1 counts them. */
   readonly minLength: number;
   readonly maxLength: number;
-  /** string: tested as written (anchor it with ^…$ to match the whole value). */
+  /**
+   * string: tested as written (anchored at the start; end it with $ to match
+   * the whole value), proven free of catastrophic backtracking (pattern-safety.ts).
+   */
   readonly pattern: RegExp | undefined;
   /** string or number: the only values allowed. */
   readonly enum: readonly (string | number)[] | undefined;
@@ -110,6 +114,8 @@ export function parseFieldDeclarations(json: unknown): DeclaredField[] {
           } catch (error) {
             fail('pattern', `is not a valid regular expression: ${(error as Error).message}`);
           }
+          const risk = pattern === undefined ? undefined : backtrackingRisk(raw.pattern);
+          if (risk !== undefined) fail('pattern', `could backtrack without bound on a hostile value: ${risk}`);
         }
       }
     } else if (type === 'number') {
