@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEngine, type RunningEngine } from '@risk/engine/bootstrap';
 import { quietLogger, testConfig } from '@test/support/engine-process';
+import { paymentsOf, postNdjson, type EventsAnswer } from '@test/support/ndjson-events';
 
 const EDITOR_KEY = 'editor-key-0123456789abcdef';
 
@@ -45,23 +46,8 @@ function rulesWithDeclaredFields(): string {
 
 describe('declared event fields over HTTP (docs/fields.md)', () => {
   let engine: RunningEngine;
-  const now = Date.now();
-  const event = (id: string, extra: Record<string, unknown>): Record<string, unknown> => ({
-    event_id: id,
-    user_id: 'u-fields',
-    event_type: 'payment',
-    event_time: new Date(now - 60_000).toISOString(),
-    amount: 10,
-    ...extra,
-  });
-  const post = async (events: Record<string, unknown>[]): Promise<{ status: number; body: any }> => {
-    const response = await fetch(`${engine.url}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-ndjson', 'x-api-key': EDITOR_KEY },
-      body: events.map((e) => JSON.stringify(e)).join('\n') + '\n',
-    });
-    return { status: response.status, body: await response.json() };
-  };
+  const event = paymentsOf('u-fields', Date.now());
+  const post = (events: Record<string, unknown>[]): Promise<EventsAnswer> => postNdjson(engine.url, events, { 'x-api-key': EDITOR_KEY });
   const admin = async (path: string, body: unknown): Promise<{ status: number; body: any }> => {
     const response = await fetch(`${engine.url}${path}`, {
       method: 'POST',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ENGINE_MAIN, spawnEngine, startEngineProcess, type EngineProcess } from '@test/support/engine-process';
+import { paymentsOf, postNdjson, type EventsAnswer } from '@test/support/ndjson-events';
 
 /** The shipped rules plus a fields.json declaring `fields`. */
 function rulesWithFields(fields: readonly Record<string, unknown>[]): string {
@@ -28,23 +29,8 @@ describe('declared field patterns against hostile values, in an engine process (
 
   describe('with guarded fields at their longest', () => {
     let engine: EngineProcess;
-    const now = Date.now();
-    const event = (id: string, extra: Record<string, unknown>): Record<string, unknown> => ({
-      event_id: id,
-      user_id: 'u-patterns',
-      event_type: 'payment',
-      event_time: new Date(now - 60_000).toISOString(),
-      amount: 10,
-      ...extra,
-    });
-    const post = async (events: Record<string, unknown>[]): Promise<{ status: number; body: any }> => {
-      const response = await fetch(`${engine.url}/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-ndjson' },
-        body: events.map((e) => JSON.stringify(e)).join('\n') + '\n',
-      });
-      return { status: response.status, body: await response.json() };
-    };
+    const event = paymentsOf('u-patterns', Date.now());
+    const post = (events: Record<string, unknown>[]): Promise<EventsAnswer> => postNdjson(engine.url, events);
 
     before(async () => {
       engine = await startEngineProcess(ENGINE_MAIN, {
