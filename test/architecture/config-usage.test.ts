@@ -35,18 +35,18 @@ function compile(files: readonly string[]): ts.Program {
     { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined },
   );
   assert.ok(parsed, 'tsconfig.json parses');
-  return ts.createProgram([...files, join(CONFIG_DIR, 'engine-config.ts')], { ...parsed.options, noEmit: true, incremental: false });
+  return ts.createProgram([...files, join(CONFIG_DIR, 'engine-config-types.ts')], { ...parsed.options, noEmit: true, incremental: false });
 }
 
 /** The declaration of each EngineConfig field, by its dotted path (`kafka.maxWaitMs`). */
 function fieldDeclaration(program: ts.Program, path: string): ts.Declaration {
   const checker = program.getTypeChecker();
-  const source = program.getSourceFile(join(CONFIG_DIR, 'engine-config.ts'));
-  assert.ok(source, 'engine-config.ts is in the program');
+  const source = program.getSourceFile(join(CONFIG_DIR, 'engine-config-types.ts'));
+  assert.ok(source, 'engine-config-types.ts is in the program');
   const engineConfig = source.statements.find(
     (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'EngineConfig',
   );
-  assert.ok(engineConfig, 'engine-config.ts declares EngineConfig');
+  assert.ok(engineConfig, 'engine-config-types.ts declares EngineConfig');
   let type = checker.getTypeAtLocation(engineConfig.name);
   let declaration: ts.Declaration | undefined;
   for (const segment of path.split('.')) {

@@ -22,7 +22,7 @@ function readmeConfigurationRows(): string[][] {
 }
 
 describe('README stays true to the code', () => {
-  it('lists every configuration variable with the default and meaning of the one table in engine-config.ts, in its order', () => {
+  it('lists every configuration variable with the default and meaning of the one table in config-table.ts, in its order', () => {
     const expected = CONFIG_VARIABLES.map((variable) => [
       `\`${variable.name}\``,
       variable.default ?? (variable.unset === undefined ? '(unset)' : `(unset: ${variable.unset})`),
