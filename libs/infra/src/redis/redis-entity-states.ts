@@ -75,6 +75,8 @@ export interface SlotWrite {
   /** The slot's applied record (cluster only: on a single node the batch's writes and commit are one script). */
   readonly apKey: string | undefined;
   readonly units: Unit[];
+  /** Per unit: the state it was computed from (and changed), as cached. */
+  readonly entities: CachedEntity[];
   /** Per unit: the header (format and version) its key must still hold. */
   readonly expected: ByteWriter;
   /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
@@ -212,6 +214,7 @@ export class EntityStates {
       slot,
       apKey,
       units: [],
+      entities: [],
       expected: new ByteWriter(5 * units.length),
       pack: new ByteWriter(this.cluster ? 512 : this.packBytes),
     };
@@ -243,6 +246,7 @@ export class EntityStates {
       if (entity === undefined) continue;
       const { pack } = write;
       write.units.push(unit);
+      write.entities.push(entity);
       writeHeader(write.expected, entity.version);
       pack.str(unit.key);
       if (!stored) {
