@@ -60,6 +60,10 @@ export interface CachedEntity {
   version: number;
   /** Dropped from the cache (a failed write, an error, eviction): batches that captured it look it up again. */
   dropped: boolean;
+  /** The write chain's epoch this state was last known valid in, -1 before its first write or check (see WriteChain). */
+  trustEpoch: number;
+  /** Until when (ms since 1970) its key surely has not expired; 0 unknown (see WriteChain). */
+  trustUntil: number;
   readonly state: EntityState;
 }
 
@@ -292,7 +296,7 @@ export class EntityStates {
     // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
     // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
     const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
-    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false };
+    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false, trustEpoch: -1, trustUntil: 0 };
     if (this.cacheLimit > 0) {
       cache.set(unit.value, entity);
       if (cache.size > this.cacheLimit) {

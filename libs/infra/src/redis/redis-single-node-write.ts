@@ -13,12 +13,6 @@ import type { RedisScript } from './redis.client';
  */
 const EXPIRY_MARGIN_MS = 300_000;
 
-/** What the chain knows of one cached state: the trust epoch it was valid in, and until when its key surely exists. */
-interface Trust {
-  readonly epoch: number;
-  readonly until: number;
-}
-
 /** A read whose answers hold the state as of `anchor`, the write token this process expected then (see WriteChain.anchor). */
 export interface AnchoredRead extends EntityRead {
   readonly anchor?: string;
@@ -70,7 +64,6 @@ export class WriteChain {
   private expected = '';
   private epoch = 0;
   private last: ChainedWrite | undefined;
-  private readonly trust = new WeakMap<CachedEntity, Trust>();
 
   /** `key`: the write token's key (one per key prefix). */
   constructor(readonly key: string) {}
@@ -126,16 +119,12 @@ export class WriteChain {
       const entity = entities[i];
       if (groups[i] < 128) {
         const ttl = units[i].plan.group.retentionMs;
-        this.trust.set(entity, { epoch: this.epoch, until: now + ttl - Math.min(EXPIRY_MARGIN_MS, ttl / 2) });
-        continue;
+        entity.trustUntil = now + ttl - Math.min(EXPIRY_MARGIN_MS, ttl / 2);
+      } else if (entity.trustEpoch < 0) {
+        // Only read, in this batch: a key that does not exist cannot expire; an existing one's TTL is unknown.
+        entity.trustUntil = read.entities.get(units[i].key) === null ? Infinity : 0;
       }
-      const trust = this.trust.get(entity);
-      if (trust !== undefined) {
-        if (trusted[i] === 0) this.trust.set(entity, { epoch: this.epoch, until: trust.until });
-        continue;
-      }
-      // Only read, in this batch: a key that does not exist cannot expire; an existing one's TTL is unknown.
-      this.trust.set(entity, { epoch: this.epoch, until: read.entities.get(units[i].key) === null ? Infinity : 0 });
+      entity.trustEpoch = this.epoch;
     }
     const write: ChainedWrite = { outcomes, units, args, entities, token };
     this.expected = token;
@@ -159,10 +148,7 @@ export class WriteChain {
     }
     // Every entity of the write was checked and holds what it wrote: valid in the new epoch.
     this.broken(write, `${write.token}!`);
-    for (const entity of write.entities) {
-      const trust = this.trust.get(entity);
-      this.trust.set(entity, { epoch: this.epoch, until: trust?.until ?? 0 });
-    }
+    for (const entity of write.entities) entity.trustEpoch = this.epoch;
     return 'OK';
   }
 
@@ -178,11 +164,12 @@ export class WriteChain {
     const anchored = read.anchor !== undefined && read.anchor !== '' && read.anchor === this.expected;
     const now = Date.now();
     for (let i = 0; i < units.length; i++) {
-      const trust = this.trust.get(entities[i]);
-      if (trust === undefined) {
-        // Decoded in this batch: from this batch's read, or (a cached state dropped meanwhile) from "absent".
-        if (anchored && read.entities.has(units[i].key)) trusted[i] = 1;
-      } else if (trust.epoch === this.epoch && trust.until > now) {
+      const entity = entities[i];
+      if (entity.trustEpoch < 0) {
+        // Decoded in this batch: from this batch's read (not cached when the batch began), or (a cached state dropped
+        // meanwhile) from "absent".
+        if (anchored && units[i].entry === undefined) trusted[i] = 1;
+      } else if (entity.trustEpoch === this.epoch && entity.trustUntil > now) {
         trusted[i] = 1;
       }
     }
