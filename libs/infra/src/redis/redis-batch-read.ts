@@ -2,6 +2,7 @@ import { DependencyUnavailableError } from '@risk/domain';
 import { entitiesFrom, type EntityRead, type SlotUnits } from './redis-entity-states';
 import { partitionReadFrom, type PartitionRead } from './redis-partition-ledger';
 import type { FeatureSetPlan } from './redis-feature-set.plan';
+import type { AnchoredRead, WriteChain } from './redis-single-node-write';
 import type { PipelineCall, RedisClient, RedisScript } from './redis.client';
 import { sleep } from '../retry/retry';
 
@@ -15,6 +16,8 @@ export interface BatchReader {
   readonly owner: string;
   readonly claimTimeoutMs: number;
   readonly cluster: boolean;
+  /** A single node: the write token the entities read are anchored to (see WriteChain). */
+  readonly chain: WriteChain | undefined;
 }
 
 /** Keys of a partition's acceptance state (RedisFeatureStore.partitionKeys; the hash tag keeps them in one slot). */
@@ -33,7 +36,7 @@ export async function readBatch(
   ids: readonly string[],
   headCount: number,
   slots: readonly SlotUnits[],
-): Promise<{ partition: PartitionRead } & EntityRead> {
+): Promise<{ partition: PartitionRead } & AnchoredRead> {
   const started = Date.now();
   for (;;) {
     const reads = plan.entities.entityReads(slots, true);
@@ -42,13 +45,19 @@ export async function readBatch(
       { command: 'hmget', args: [keys.state, 'max', 'ver'] },
       { command: 'hmget', args: [keys.dedup, ...ids] },
       { command: 'lrange', args: [keys.order, 0, headCount - 1] },
-      ...reads.calls,
     ];
+    // The token first: a write by anyone after it changes the token, which the batch's write then sees.
+    const chain = reads.calls.length > 0 ? r.chain : undefined;
+    const anchor = chain?.anchor();
+    if (chain !== undefined) calls.push({ command: 'get', args: [chain.key] });
+    const first = calls.length;
+    for (const call of reads.calls) calls.push(call);
     const answers = await r.client.pipelined(calls);
     const wait = Number(answers[0]);
     if (wait === 0) {
       const partition = partitionReadFrom(answers[1] as (string | null)[], answers[2] as (string | null)[], answers[3] as string[]);
-      return { partition, ...entitiesFrom(reads.keys, answers.slice(4) as (Buffer | null)[][], partition.version, r.cluster) };
+      const entities = entitiesFrom(reads.keys, answers.slice(first) as (Buffer | null)[][], partition.version, r.cluster);
+      return chain !== undefined && answers[4] === anchor ? { partition, ...entities, anchor } : { partition, ...entities };
     }
     if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
       throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);

@@ -60,6 +60,10 @@ export interface CachedEntity {
   version: number;
   /** Dropped from the cache (a failed write, an error, eviction): batches that captured it look it up again. */
   dropped: boolean;
+  /** The write chain's epoch this state was last known valid in, -1 before its first write or check (see WriteChain). */
+  trustEpoch: number;
+  /** Until when (ms since 1970) its key surely has not expired; 0 unknown (see WriteChain). */
+  trustUntil: number;
   readonly state: EntityState;
 }
 
@@ -75,6 +79,8 @@ export interface SlotWrite {
   /** The slot's applied record (cluster only: on a single node the batch's writes and commit are one script). */
   readonly apKey: string | undefined;
   readonly units: Unit[];
+  /** Per unit: the state it was computed from (and changed), as cached. */
+  readonly entities: CachedEntity[];
   /** Per unit: the header (format and version) its key must still hold. */
   readonly expected: ByteWriter;
   /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
@@ -212,6 +218,7 @@ export class EntityStates {
       slot,
       apKey,
       units: [],
+      entities: [],
       expected: new ByteWriter(5 * units.length),
       pack: new ByteWriter(this.cluster ? 512 : this.packBytes),
     };
@@ -243,6 +250,7 @@ export class EntityStates {
       if (entity === undefined) continue;
       const { pack } = write;
       write.units.push(unit);
+      write.entities.push(entity);
       writeHeader(write.expected, entity.version);
       pack.str(unit.key);
       if (!stored) {
@@ -288,7 +296,7 @@ export class EntityStates {
     // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
     // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
     const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
-    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false };
+    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false, trustEpoch: -1, trustUntil: 0 };
     if (this.cacheLimit > 0) {
       cache.set(unit.value, entity);
       if (cache.size > this.cacheLimit) {

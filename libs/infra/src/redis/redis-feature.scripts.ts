@@ -1,3 +1,5 @@
+import { RiskEngineError } from '@risk/domain';
+
 /**
  * The three small Lua scripts behind RedisFeatureStore. None of them knows
  * what a feature means: they claim a partition, compare-and-set entity
@@ -43,53 +45,57 @@ return 0
 `;
 
 /**
+ * Added to an entity's group byte when the client knows its header holds as
+ * long as no other writer wrote an entity since its own previous write (single
+ * node, see WRITE_AND_COMMIT_SCRIPT): then it is not read.
+ */
+const TRUSTED = 64;
+
+/**
  * Compare-and-set of the entities of one slot, all or none. Expects locals
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
  * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
- * ${CHECK_ONLY} when the batch only read it), TTL (ARGV[TTL + group] is the
+ * ${CHECK_ONLY} when the batch only read it, plus ${TRUSTED} when trusted), FAST
+ * (true: the trusted entities are not checked), TTL (ARGV[TTL + group] is the
  * group's TTL in ms) and ENT (the first entity argument: per entity its key,
  * then its new blob unless it is only checked). Leaves ENTITY_END, the
  * argument after the last entity's.
- * Every entity must still hold the header the client computed from: all are
- * checked first (GETRANGE of the header), then the changed ones written
- * (SET … PX); on a mismatch nothing is written and the script returns
- * { position }: the client re-reads and recomputes. So a batch's values and
- * writes in one slot follow one order of all batches.
+ * Every entity not skipped must still hold the header the client computed
+ * from: all are checked first (GETRANGE of the header), then the changed ones
+ * written (SET … PX); on a mismatch nothing is written and the script
+ * returns { position }: the client re-reads and recomputes. So a batch's
+ * values and writes in one slot follow one order of all batches.
  * Why this shape (instructions Redis executes, redis-callgrind): every
  * redis.call costs ~3,500 instructions besides the command itself, and every
  * string entering Lua is hashed byte by byte and allocated (Redis's Lua
  * hashes whole strings); so each blob enters once, as its own argument (no
  * packed argument unpacked into copies, no old blob returned by SET … GET),
- * the headers read are compared with E in one concatenation, and the
- * GETRANGE bounds are strings (a Lua number argument costs a %.17g).
+ * and the GETRANGE bounds are strings (a Lua number argument costs a %.17g).
  * Checking a written entity with SET … GET instead of GETRANGE + SET, or
  * leaving out the empty argument of an entity only read, measured the same.
  */
 const ENTITY_WRITES = `
 local ABSENT = string.rep('\\0', ${HEADER})
-local sbyte = string.byte
+local sbyte, ssub = string.byte, string.sub
 local n = #GROUPS
-local have = {}
 local at = ENT
 for k = 1, n do
-  local h = redis.call('GETRANGE', ARGV[at], '0', '${HEADER - 1}')
-  if h == '' then h = ABSENT end
-  have[k] = h
-  at = at + (sbyte(GROUPS, k) > ${CHECK_ONLY} and 1 or 2)
+  local g = sbyte(GROUPS, k)
+  if not FAST or g % ${CHECK_ONLY} < ${TRUSTED} then
+    local h = redis.call('GETRANGE', ARGV[at], '0', '${HEADER - 1}')
+    if h == '' then h = ABSENT end
+    if h ~= ssub(E, ${HEADER} * k - ${HEADER - 1}, ${HEADER} * k) then return { k } end
+  end
+  at = at + (g > ${CHECK_ONLY} and 1 or 2)
 end
 local ENTITY_END = at
-if table.concat(have) ~= E then
-  for k = 1, n do
-    if have[k] ~= string.sub(E, ${HEADER} * (k - 1) + 1, ${HEADER} * k) then return { k } end
-  end
-end
 at = ENT
 for k = 1, n do
   local g = sbyte(GROUPS, k)
   if g > ${CHECK_ONLY} then
     at = at + 1
   else
-    redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g])
+    redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
     at = at + 2
   end
 end
@@ -108,7 +114,7 @@ end
  * arguments (see ENTITY_WRITES).
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, TTL = ARGV[3], ARGV[4], 6
+local E, GROUPS, TTL, FAST = ARGV[3], ARGV[4], 6, false
 local ENT = 7 + tonumber(ARGV[6])
 ${ENTITY_WRITES}
 local add = ARGV[5]
@@ -187,20 +193,34 @@ return 'OK'
  * A single node: the entity writes and the commit in one atomic script, so
  * there is no moment where entities hold a batch its partition does not
  * (no applied records needed), and one round trip less.
- * KEYS: as COMMIT_SCRIPT. ARGV: ARGV[1..8] as COMMIT_SCRIPT, then E, GROUPS,
- * the number of groups G, each group's TTL, the entities' arguments (see
+ * The write token (KEYS[5]) is set by every call that gets through, to the
+ * client's fresh token ARGV[12] when it held ARGV[11] (the token of the
+ * client's own previous write: no other writer wrote an entity since, so the
+ * entities the client trusts are not checked), else to ARGV[12] .. '!' after
+ * checking every entity (writes the client had chained on this one then find
+ * another token and check all theirs). See redis-single-node-write.ts.
+ * KEYS: as COMMIT_SCRIPT, then the write token. ARGV: ARGV[1..8] as
+ * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, the number
+ * of groups G, each group's TTL, the entities' arguments (see
  * ENTITY_WRITES), then the records and order entries.
- * Returns 'OK', 'LOST', 'STALE', or { position } of an entity another writer
- * changed first (nothing written).
+ * Returns 'OK' (trusted entities not checked), 'CHECKED' (all checked),
+ * 'LOST', 'STALE', or { position } of an entity another writer changed first
+ * (nothing written).
  */
 export const WRITE_AND_COMMIT_SCRIPT = `
-local E, GROUPS, TTL = ARGV[9], ARGV[10], 11
-local ENT = 12 + tonumber(ARGV[11])
+local E, GROUPS, TTL = ARGV[9], ARGV[10], 13
+local ENT = 14 + tonumber(ARGV[13])
 ${COMMIT_CHECK}
+local FAST = ARGV[11] ~= '' and redis.call('GET', KEYS[5]) == ARGV[11]
 ${ENTITY_WRITES}
 local REC = ENTITY_END
 ${COMMIT_APPLY}
-return 'OK'
+if FAST then
+  redis.call('SET', KEYS[5], ARGV[12])
+  return 'OK'
+end
+redis.call('SET', KEYS[5], ARGV[12] .. '!')
+return 'CHECKED'
 `;
 
 /**
@@ -209,7 +229,8 @@ return 'OK'
  * only read it, taken from the slot's pack (key as u16 length + UTF-8, blob
  * and applied-record entries as u32 length + bytes; see SlotWrite) without
  * copying. Returns GROUPS (per entity its group byte) and the written
- * entities' applied-record entries, concatenated.
+ * entities' applied-record entries, concatenated. `trusted` (by unit, over
+ * all the writes): the units a FAST call does not check.
  */
 export function entityWriteArgs(
   writes: readonly {
@@ -217,6 +238,7 @@ export function entityWriteArgs(
     readonly units: readonly { readonly key: string; readonly index: number }[];
   }[],
   into: (string | Buffer)[],
+  trusted?: Uint8Array,
 ): { groups: Buffer; applied: Buffer } {
   let count = 0;
   for (const w of writes) count += w.units.length;
@@ -231,11 +253,13 @@ export function entityWriteArgs(
       const blobLength = buffer.readUInt32LE(pos);
       pos += 4;
       const unit = units[k];
+      if (unit.index + 1 >= TRUSTED) throw new RiskEngineError('REDIS_PROTOCOL', `more than ${TRUSTED - 1} entity groups`, false);
       into.push(unit.key);
+      const flags = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
       if (blobLength === 0) {
-        groups[g++] = unit.index + 1 + CHECK_ONLY;
+        groups[g++] = unit.index + 1 + CHECK_ONLY + flags;
       } else {
-        groups[g++] = unit.index + 1;
+        groups[g++] = unit.index + 1 + flags;
         into.push(buffer.subarray(pos, pos + blobLength));
       }
       pos += blobLength;

@@ -17,7 +17,7 @@ import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, 
 import { type Acceptance } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
 import { featureSetsOf, readBatch, readEntities, type BatchReader, type PartitionKeys } from './redis-batch-read';
-import { singleNodeWrite } from './redis-single-node-write';
+import { WriteChain } from './redis-single-node-write';
 import { checkStateLayout } from './redis-state-layout';
 import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
 import { backoffDelay, sleep } from '../retry/retry';
@@ -72,6 +72,8 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly writeAndCommit: RedisScript;
   /** A single node: entity writes and commit in one atomic script (no applied records). */
   private readonly singleNode: boolean;
+  /** A single node: which entities a write need not check (the write token). */
+  private readonly chain: WriteChain;
   private readonly prefix: string;
   private readonly owner = randomBytes(8).toString('hex');
   private readonly pendingTimeoutMs: number;
@@ -105,7 +107,15 @@ export class RedisFeatureStore extends FeatureStore {
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
     this.writeAndCommit = client.defineScript('write_and_commit', WRITE_AND_COMMIT_SCRIPT);
     this.singleNode = !client.isCluster;
-    this.reader = { client, claim: this.claim, owner: this.owner, claimTimeoutMs: this.claimTimeoutMs, cluster: !this.singleNode };
+    this.chain = new WriteChain(`${this.prefix}write-token`);
+    this.reader = {
+      client,
+      claim: this.claim,
+      owner: this.owner,
+      claimTimeoutMs: this.claimTimeoutMs,
+      cluster: !this.singleNode,
+      chain: this.singleNode ? this.chain : undefined,
+    };
   }
 
   apply(partition: string, inputs: readonly StateInput[], definitions?: readonly FeatureDefinition[]): Promise<StateOutcome[]> {
@@ -241,9 +251,10 @@ export class RedisFeatureStore extends FeatureStore {
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
       if (ahead) {
-        const { outcomes, args } = singleNodeWrite(plan, inputs, acceptance, slots, read, work, base);
+        const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base);
+        const { outcomes } = write;
         await this.options.afterStep?.('computed');
-        const durable = this.writeAndCommit.run(this.scriptKeys(keys), args).then(async (answer) => {
+        const durable = this.chain.run(this.writeAndCommit, this.scriptKeys(keys), write).then(async (answer) => {
           if (answer !== 'OK') throw Array.isArray(answer) ? this.conflictAhead(partition) : this.lostPartition(partition, answer);
           await this.options.afterStep?.('entities');
         });
@@ -332,12 +343,12 @@ export class RedisFeatureStore extends FeatureStore {
     base: number,
   ): Promise<StateOutcome[]> {
     for (let attemptNo = 1; ; attemptNo++) {
-      const { outcomes, units, args } = singleNodeWrite(plan, inputs, acceptance, slots, read, work, base);
+      const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('computed');
-      const answer = await this.writeAndCommit.run(this.scriptKeys(keys), args);
-      if (answer === 'OK') return outcomes;
+      const answer = await this.chain.run(this.writeAndCommit, this.scriptKeys(keys), write);
+      if (answer === 'OK') return write.outcomes;
       if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
-      for (const unit of units) plan.entities.drop(unit.index, unit.value);
+      for (const unit of write.units) plan.entities.drop(unit.index, unit.value);
       await this.afterConflict(partition, attemptNo, 1);
       const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
       read = await readEntities(this.reader, plan, again, base);
@@ -346,7 +357,7 @@ export class RedisFeatureStore extends FeatureStore {
   }
 
   private scriptKeys(keys: PartitionKeys): string[] {
-    return [keys.state, keys.dedup, keys.order, keys.lock];
+    return [keys.state, keys.dedup, keys.order, keys.lock, this.chain.key];
   }
 
   /** `applyAhead` does not recompute: outcomes computed from a state another writer changed are already out. */

@@ -1,0 +1,119 @@
+import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { MemoryFeatureStore, parseFeatureDefinitions, type StateInput } from '@risk/domain';
+import { RedisClient } from '@risk/infra/redis/redis.client';
+import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { TestRedisServer } from '../support/redis-server';
+import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
+
+// The single node's write token (redis-single-node-write.ts): a store's writes skip the header checks of the
+// entities it trusts only while no other writer wrote, and never trust a key that may have expired.
+
+let server: TestRedisServer;
+let client: RedisClient;
+
+before(async () => {
+  server = await TestRedisServer.start();
+  client = new RedisClient({ url: server.url, commandTimeoutMs: 2_000 });
+  await client.waitReady();
+});
+
+after(async () => {
+  await client.quit();
+  await server.dispose();
+});
+
+/** GETRANGE calls (the header checks) since the last call. */
+function headerChecks(): number {
+  const info = execFileSync('redis-cli', ['-p', String(server.port), 'INFO', 'commandstats'], { encoding: 'utf8' });
+  execFileSync('redis-cli', ['-p', String(server.port), 'CONFIG', 'RESETSTAT']);
+  return Number(/^cmdstat_getrange:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
+
+describe('RedisFeatureStore write token (single node)', () => {
+  it("skips the checks of a store's own entities while it writes alone; another store's writes make it check all, with sequential outcomes", async () => {
+    const definitions = defaultDefinitions();
+    const settings = TEST_STATE_SETTINGS;
+    const inputs = generateStream({
+      seed: 31,
+      events: 3_000,
+      spanMs: 3_600_000,
+      users: 40,
+      ips: 8,
+      devices: 30,
+      allowedLatenessMs: settings.allowedLatenessMs,
+      duplicates: 0,
+    });
+    const batches = chunk(inputs, 100);
+    const reference = new MemoryFeatureStore(definitions, settings);
+    const one = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt:' });
+    const two = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt:' });
+    const entitiesOf = (batch: readonly StateInput[]): number => {
+      const keys = new Set<string>();
+      for (const { event } of batch) {
+        for (const [code, value] of [
+          ['u', event.user_id],
+          ['ip', event.ip_address],
+          ['dev', event.device_id],
+        ]) {
+          if (value !== undefined && value !== '') keys.add(`${code}:${value}`);
+        }
+      }
+      return keys.size;
+    };
+
+    // Alone: the first write checks what it read (nothing was anchored yet), the next ones only what they may not trust.
+    let touched = 0;
+    headerChecks();
+    for (const [i, batch] of batches.slice(0, 10).entries()) {
+      assert.deepEqual(await one.apply('events/0', batch), reference.applySync('events/0', batch), `alone, batch ${i}`);
+      if (i > 0) touched += entitiesOf(batch);
+    }
+    const alone = headerChecks();
+    assert.ok(alone < touched / 4, `alone: ${alone} header checks for ${touched} entities after the first batch`);
+
+    // Interleaved with another process's writes on the same entities: each write finds another token and checks all.
+    touched = 0;
+    for (const [i, batch] of batches.slice(10).entries()) {
+      const [store, partition] = i % 2 === 0 ? [two, 'events/1'] : [one, 'events/0'];
+      assert.deepEqual(await store.apply(partition, batch), reference.applySync(partition, batch), `interleaved, batch ${i}`);
+      touched += entitiesOf(batch);
+    }
+    const interleaved = headerChecks();
+    assert.ok(interleaved >= touched, `interleaved: ${interleaved} header checks for ${touched} entities`);
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it('a cached entity whose key may have expired is checked, and found gone', async () => {
+    // Retention 2 s (1 s window + 1 s lateness): the key expires 2 s after its write.
+    const definitions = parseFeatureDefinitions({
+      features: [{ name: 'logins', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1s' }],
+    });
+    const settings = { ...TEST_STATE_SETTINGS, allowedLatenessMs: 1_000 };
+    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-expiry:' });
+    const at = Date.parse('2026-11-20T10:00:00Z');
+    const login = (id: string, ms: number): StateInput => ({
+      event: {
+        event_id: id,
+        user_id: 'u-expiring',
+        event_type: 'login',
+        event_time: at + ms,
+        ip_address: undefined,
+        device_id: undefined,
+        location_city: undefined,
+        amount: undefined,
+      },
+      messageId: undefined,
+    });
+    const [first] = await store.apply('events/0', [login('e-1', 0)]);
+    assert.equal(first.kind === 'accepted' && first.features.logins, 1);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.equal(await client.get(store.entityKey('user_id', 'u-expiring')), null);
+    // In event time the first login is still in the window; in Redis its key expired: the cached state is not written back.
+    const [second] = await store.apply('events/0', [login('e-2', 500)]);
+    assert.equal(second.kind === 'accepted' && second.features.logins, 1);
+    await store.close();
+  });
+});
