@@ -13,7 +13,8 @@ import {
 import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
 import { entityKeyCode } from './redis-feature-store.options';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
-import { keySlot, type PipelineCall } from './redis.client';
+import { keySlot } from './redis-keys';
+import { type PipelineCall } from './redis.client';
 
 /** The largest first size of a pack (4 MiB); larger batches grow it as before. */
 const MAX_PACK_GUESS = 4 << 20;
