@@ -51,6 +51,18 @@ describe('RedisClient scripts (a single node: the command encoded by the client 
     assert.equal(await client.get('flush:a'), '2');
   });
 
+  it('runs plain commands in a pipeline, in order, with UTF-8 or Buffer replies as asked', async () => {
+    const answers = await client.pipelined([
+      { command: 'hset', args: ['pipe:h', 'a', 'é€😀', 'n', 42] },
+      { command: 'hmget', args: ['pipe:h', 'a', 'missing', 'n'] },
+      { command: 'hmget', args: ['pipe:h', 'a'], buffers: true },
+      { command: 'hdel', args: ['pipe:h', 'n'] },
+      { command: 'hlen', args: ['pipe:h'] },
+      { command: 'lrange', args: ['pipe:none', 0, -1] },
+    ]);
+    assert.deepEqual(answers, [2, ['é€😀', null, '42'], [Buffer.from('é€😀')], 1, 1, []]);
+  });
+
   it('maps a script error to a coded, non-retriable error', async () => {
     const script = client.defineScript('fails', `return redis.error_reply('ERR nope')`);
     await assert.rejects(

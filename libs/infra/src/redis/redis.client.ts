@@ -165,17 +165,22 @@ export class RedisClient {
       );
     }
     const answers = new Array<unknown>(calls.length);
+    // A single node: plain commands are encoded by EncodedCommand (a cluster's pipelines route by the arguments).
+    const single = !(this.client instanceof Cluster);
     await this.call('pipeline', async () => {
       await Promise.all(
         [...groups.values()].map(async (indexes) => {
           const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number | Buffer)[]) => unknown> & {
             exec(): Promise<[Error | null, unknown][] | null>;
+            sendCommand(command: Command): unknown;
           };
           for (const i of indexes) {
             const call = calls[i];
             if ('script' in call) {
               const name = this.commands.get(call.script)!;
               pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...call.args);
+            } else if (single) {
+              pipeline.sendCommand(new EncodedCommand(call.command, call.args, call.buffers === true));
             } else {
               pipeline[call.buffers === true ? `${call.command}Buffer` : call.command](...call.args);
             }
@@ -399,6 +404,21 @@ class EncodedScriptCommand extends Command {
       : ['eval', this.source.lua, this.scriptKeys.length];
     this.source.loadedOn.add(socket);
     return encodeCommand([head, this.scriptKeys, this.scriptArgs]);
+  }
+}
+
+/** A plain command encoded in one pass into one Buffer when the client writes it (`encodeCommand`; see EncodedScriptCommand). */
+class EncodedCommand extends Command {
+  constructor(
+    name: string,
+    private readonly commandArgs: readonly CommandArg[],
+    buffers: boolean,
+  ) {
+    super(name, [], { replyEncoding: buffers ? null : 'utf8' });
+  }
+
+  override toWritable(): Buffer {
+    return encodeCommand([[this.name], this.commandArgs]);
   }
 }
 
