@@ -65,6 +65,8 @@ export interface CachedEntity {
   /** Dropped from the cache (a failed write, an error, eviction): batches that captured it look it up again. */
   dropped: boolean;
   readonly state: EntityState;
+  /** The entity's key, made once for every batch that touches it. */
+  readonly key: string;
   /** `unitsOf`: the call that last made a unit of this entity, and that unit's index in its answer. */
   batch: number;
   unitAt: number;
@@ -166,7 +168,8 @@ export class EntityStates {
         if (entry === undefined) unit = (uncached ??= new Map()).get(value);
         else if (entry.batch === batch) unit = units[entry.unitAt];
         if (unit === undefined) {
-          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, entry, first: position, last: position, next };
+          const key = entry !== undefined ? entry.key : plan.keyBefore + value + plan.keyAfter;
+          unit = { plan, index: g, value, key, entry, first: position, last: position, next };
           if (entry === undefined) uncached!.set(value, unit);
           else {
             entry.batch = batch;
@@ -315,7 +318,7 @@ export class EntityStates {
     // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
     // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
     const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
-    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false, batch: 0, unitAt: 0 };
+    const entity: CachedEntity = { version: decoded.version, state: decoded.state, key: unit.key, dropped: false, batch: 0, unitAt: 0 };
     if (this.cacheLimit > 0) {
       cache.set(unit.value, entity);
       if (cache.size > this.cacheLimit) {
