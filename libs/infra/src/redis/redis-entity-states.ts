@@ -165,7 +165,7 @@ export class EntityStates {
         const value = typeof raw === 'string' ? raw : String(raw);
         const entry = cache.get(value);
         let unit: Unit | undefined;
-        if (entry === undefined) unit = (uncached ??= new Map()).get(value);
+        if (entry === undefined) unit = (uncached ??= new Map<string, Unit>()).get(value);
         else if (entry.batch === batch) unit = units[entry.unitAt];
         if (unit === undefined) {
           const key = entry !== undefined ? entry.key : plan.keyBefore + value + plan.keyAfter;
