@@ -13,7 +13,8 @@ import {
 import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
 import { entityKeyCode } from './redis-feature-store.options';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
-import { keySlot, type PipelineCall } from './redis.client';
+import { keySlot } from './redis-keys';
+import { type PipelineCall } from './redis.client';
 
 /** The largest first size of a pack (4 MiB); larger batches grow it as before. */
 const MAX_PACK_GUESS = 4 << 20;
@@ -37,8 +38,11 @@ export interface Unit {
   readonly key: string;
   /** The cached state when the batch began (then the entity is not read). */
   readonly entry: CachedEntity | undefined;
-  /** Batch positions of the unit's accepted events, in arrival order. */
-  readonly positions: number[];
+  /** The unit's first batch position; the next ones follow through `next` (-1 ends), in arrival order. */
+  readonly first: number;
+  last: number;
+  /** By batch position: the next position of the same entity (one array per entity group and batch). */
+  readonly next: Int32Array;
 }
 
 export interface EntityRead {
@@ -65,6 +69,11 @@ export interface CachedEntity {
   /** Until when (ms since 1970) its key surely has not expired; 0 unknown (see WriteChain). */
   trustUntil: number;
   readonly state: EntityState;
+  /** The entity's key, made once for every batch that touches it. */
+  readonly key: string;
+  /** `unitsOf`: the call that last made a unit of this entity, and that unit's index in its answer. */
+  batch: number;
+  unitAt: number;
 }
 
 export interface SlotUnits {
@@ -117,6 +126,8 @@ export class EntityStates {
   private readonly prefix: string;
   /** A single node: the first size of a batch's pack (the largest one so far, bounded). */
   private packBytes = 16_384;
+  /** Calls of `unitsOf` so far: marks which call a cached entity's `unitAt` belongs to. */
+  private unitsCalls = 0;
 
   constructor(
     private readonly definitions: readonly FeatureDefinition[],
@@ -139,24 +150,43 @@ export class EntityStates {
     this.groupTtls = this.plans.map((plan) => plan.ttl);
   }
 
-  /** Entities touched by the batch's events, each with its cached state when there is one (then it is not read). */
+  /**
+   * Entities touched by the batch's events, each with its cached state when
+   * there is one (then it is not read). A cached entity finds its unit
+   * through the marks `unitsOf` leaves on it (one Map lookup per event and
+   * group); only the others go through a Map of this call's own.
+   */
   unitsOf(inputs: readonly StateInput[]): Unit[] {
+    const batch = ++this.unitsCalls;
     const units: Unit[] = [];
     for (let g = 0; g < this.plans.length; g++) {
       const plan = this.plans[g];
       const group = plan.group;
-      const byValue = new Map<string, Unit>();
+      const cache = this.caches[g];
+      const next = new Int32Array(inputs.length);
+      let uncached: Map<string, Unit> | undefined;
       for (let position = 0; position < inputs.length; position++) {
         const raw = entityKey(group, inputs[position].event);
         if (raw === undefined) continue;
         const value = typeof raw === 'string' ? raw : String(raw);
-        let unit = byValue.get(value);
+        const entry = cache.get(value);
+        let unit: Unit | undefined;
+        if (entry === undefined) unit = (uncached ??= new Map<string, Unit>()).get(value);
+        else if (entry.batch === batch) unit = units[entry.unitAt];
         if (unit === undefined) {
-          unit = { plan, index: g, value, key: plan.keyBefore + value + plan.keyAfter, positions: [], entry: this.caches[g].get(value) };
-          byValue.set(value, unit);
+          const key = entry !== undefined ? entry.key : plan.keyBefore + value + plan.keyAfter;
+          unit = { plan, index: g, value, key, entry, first: position, last: position, next };
+          if (entry === undefined) uncached!.set(value, unit);
+          else {
+            entry.batch = batch;
+            entry.unitAt = units.length;
+          }
           units.push(unit);
+        } else {
+          next[unit.last] = position;
+          unit.last = position;
         }
-        unit.positions.push(position);
+        next[position] = -1;
       }
     }
     return units;
@@ -228,7 +258,7 @@ export class EntityStates {
       let entity: CachedEntity | undefined;
       let stored = false;
       answered.length = 0;
-      for (const position of unit.positions) {
+      for (let position = unit.first; position !== -1; position = unit.next[position]) {
         if (isAccepted[position] === 0) continue;
         const { event, messageId } = inputs[position];
         const values = features[position]!;
@@ -296,7 +326,16 @@ export class EntityStates {
     // Not read (it was cached when the batch began, and dropped since): computed from "absent", which the write's
     // compare-and-set refuses unless the key is indeed absent; the slot is then read again.
     const decoded = unit.plan.codec.decode(entities.get(unit.key) ?? null, firstTime);
-    const entity: CachedEntity = { version: decoded.version, state: decoded.state, dropped: false, trustEpoch: -1, trustUntil: 0 };
+    const entity: CachedEntity = {
+      version: decoded.version,
+      state: decoded.state,
+      key: unit.key,
+      dropped: false,
+      trustEpoch: -1,
+      trustUntil: 0,
+      batch: 0,
+      unitAt: 0,
+    };
     if (this.cacheLimit > 0) {
       cache.set(unit.value, entity);
       if (cache.size > this.cacheLimit) {

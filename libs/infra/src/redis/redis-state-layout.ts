@@ -1,6 +1,7 @@
 import { RiskEngineError } from '@risk/domain';
 import { parseLegacyEntityKey } from './legacy-redis-layout';
-import { escapeGlob, type RedisClient } from './redis.client';
+import { escapeGlob } from './redis-keys';
+import { type RedisClient } from './redis.client';
 
 /**
  * Which layout of the feature state a Redis key prefix holds: the marker key

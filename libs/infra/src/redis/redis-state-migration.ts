@@ -19,7 +19,8 @@ import {
 import { ABSENT_VERSION, EntityCodec, nextVersion } from './redis-entity.codec';
 import { RedisFeatureStore } from './redis-feature.store';
 import { STATE_LAYOUT_VERSION, legacyEntityPattern, stateLayoutMarker } from './redis-state-layout';
-import { escapeGlob, type PipelineCall, type RedisClient } from './redis.client';
+import { escapeGlob } from './redis-keys';
+import { type PipelineCall, type RedisClient } from './redis.client';
 
 /**
  * `risk-engine migrate-state`: converts the entity state of the first Redis

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
-import { Cluster, Redis, ReplyError } from 'ioredis';
+import { Cluster, Command, Redis, ReplyError } from 'ioredis';
 import { backoffDelay } from '../retry/retry';
+import { encodeCommand, type CommandArg } from './redis-command.encoding';
+import { keySlot } from './redis-keys';
 
 /** The only file importing `ioredis`: everything else sees this wrapper and plain types. */
 export interface RedisClientOptions {
@@ -116,9 +119,14 @@ export class RedisClient {
     const command = `risk_${name}_${++this.scriptCount}`;
     this.client.defineCommand(command, { lua });
     const target = this.client as unknown as Record<string, (...args: (string | number | Buffer)[]) => Promise<unknown>>;
+    const client = this.client;
+    const source: ScriptSource = { lua, sha: createHash('sha1').update(lua).digest('hex'), loadedOn: new WeakSet() };
     const script: RedisScript = {
       name,
-      run: (keys, args) => this.call(`script ${name}`, () => target[command].call(this.client, keys.length, ...keys, ...args)),
+      run: (keys, args) =>
+        this.call(`script ${name}`, () =>
+          client instanceof Cluster ? target[command].call(client, keys.length, ...keys, ...args) : runEncoded(client, source, keys, args),
+        ),
     };
     this.commands.set(script, command);
     return script;
@@ -157,17 +165,22 @@ export class RedisClient {
       );
     }
     const answers = new Array<unknown>(calls.length);
+    // A single node: plain commands are encoded by EncodedCommand (a cluster's pipelines route by the arguments).
+    const single = !(this.client instanceof Cluster);
     await this.call('pipeline', async () => {
       await Promise.all(
         [...groups.values()].map(async (indexes) => {
           const pipeline = this.client.pipeline() as unknown as Record<string, (...args: (string | number | Buffer)[]) => unknown> & {
             exec(): Promise<[Error | null, unknown][] | null>;
+            sendCommand(command: Command): unknown;
           };
           for (const i of indexes) {
             const call = calls[i];
             if ('script' in call) {
               const name = this.commands.get(call.script)!;
               pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...call.args);
+            } else if (single) {
+              pipeline.sendCommand(new EncodedCommand(call.command, call.args, call.buffers === true));
             } else {
               pipeline[call.buffers === true ? `${call.command}Buffer` : call.command](...call.args);
             }
@@ -362,6 +375,64 @@ export class RedisClient {
   }
 }
 
+/** A script as `runEncoded` sends it: its text, its SHA1, and the connections that have run it (EVALSHA works there). */
+interface ScriptSource {
+  readonly lua: string;
+  readonly sha: string;
+  loadedOn: WeakSet<object>;
+}
+
+/**
+ * EVALSHA, or EVAL on a connection that has not run the script yet (as
+ * ioredis's own scripts do), whose whole command is encoded once into one
+ * Buffer (`encodeCommand`) when the client writes it. A batch's write
+ * script has hundreds to thousands of arguments: the client's own path
+ * copies them into new arrays four times and builds a string per argument.
+ */
+class EncodedScriptCommand extends Command {
+  constructor(
+    private readonly source: ScriptSource,
+    private readonly scriptKeys: readonly string[],
+    private readonly scriptArgs: readonly CommandArg[],
+  ) {
+    super('evalsha', [], { replyEncoding: 'utf8' });
+  }
+
+  override toWritable(socket: object): Buffer {
+    const head: CommandArg[] = this.source.loadedOn.has(socket)
+      ? ['evalsha', this.source.sha, this.scriptKeys.length]
+      : ['eval', this.source.lua, this.scriptKeys.length];
+    this.source.loadedOn.add(socket);
+    return encodeCommand([head, this.scriptKeys, this.scriptArgs]);
+  }
+}
+
+/** A plain command encoded in one pass into one Buffer when the client writes it (`encodeCommand`; see EncodedScriptCommand). */
+class EncodedCommand extends Command {
+  constructor(
+    name: string,
+    private readonly commandArgs: readonly CommandArg[],
+    buffers: boolean,
+  ) {
+    super(name, [], { replyEncoding: buffers ? null : 'utf8' });
+  }
+
+  override toWritable(): Buffer {
+    return encodeCommand([[this.name], this.commandArgs]);
+  }
+}
+
+/** A single node: runs the script through `EncodedScriptCommand`; after NOSCRIPT (a flushed or restarted server) once more with EVAL. */
+async function runEncoded(client: Redis, source: ScriptSource, keys: readonly string[], args: readonly CommandArg[]): Promise<unknown> {
+  try {
+    return await client.sendCommand(new EncodedScriptCommand(source, keys, args));
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+    source.loadedOn = new WeakSet();
+    return await client.sendCommand(new EncodedScriptCommand(source, keys, args));
+  }
+}
+
 function routingKey(call: PipelineCall): string {
   return 'script' in call ? (call.keys[0] ?? '') : String(call.args[0] ?? '');
 }
@@ -374,30 +445,6 @@ export function toRiskError(what: string, error: unknown): RiskEngineError {
     return new RiskEngineError('REDIS_ERROR', `Redis refused ${what}: ${message}`, false, undefined, { cause: error });
   }
   return new DependencyUnavailableError('redis', `Redis unavailable (${what}): ${message}`, { cause: error });
-}
-
-/**
- * Redis Cluster hash slot of a key (CRC16/XMODEM of the hash tag or the key, mod 16384).
- * Keys with the same slot can be touched by one script.
- */
-export function keySlot(key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
-  let start = 0;
-  let end = bytes.length;
-  const open = bytes.indexOf(0x7b);
-  if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) {
-      start = open + 1;
-      end = close;
-    }
-  }
-  let crc = 0;
-  for (let i = start; i < end; i++) {
-    crc ^= bytes[i] << 8;
-    for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
 }
 
 function parseNode(node: string): { host: string; port: number } {
@@ -423,9 +470,4 @@ async function quietly(connection: Redis | Cluster): Promise<void> {
   } catch {
     connection.disconnect();
   }
-}
-
-/** A literal text inside a SCAN/KEYS glob pattern: `*`, `?`, `[`, `]` and `\` escaped. */
-export function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
