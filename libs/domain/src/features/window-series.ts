@@ -10,7 +10,12 @@
  */
 export interface Series {
   times: number[];
-  /** The aggregated field's value (distinct / sum); unused for count. */
+  /**
+   * The aggregated field's value, one per entry (distinct, sum, min, max,
+   * avg). Count, first_seen_age and since_last need only the times: their
+   * series leave `values` as they find it (empty from the domain, whatever a
+   * backend decoded) and never read it.
+   */
   values: (string | number)[];
   /**
    * Distinct features only: multiset of the values in the window ending at
@@ -26,6 +31,13 @@ export interface SlidingDistinct {
   readonly counts: Map<string | number, number>;
   start: number;
 }
+
+/**
+ * What a series' `values` hold: nothing read (count, first_seen_age,
+ * since_last), numbers (sum, min, max, avg), or any value (distinct: strings,
+ * or numbers of a numeric field).
+ */
+export type SeriesValues = 'none' | 'numbers' | 'any';
 
 /** Windows larger than this keep a sliding multiset (see Series.sliding). */
 export const SLIDING_THRESHOLD = 32;
@@ -55,6 +67,13 @@ export function upperBound(times: readonly number[], x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Inserts an entry of a series of times only (`SeriesValues` 'none'): its values are left alone. */
+export function insertTime(times: number[], t: number): void {
+  const at = upperBound(times, t);
+  if (at === times.length) times.push(t);
+  else times.splice(at, 0, t);
 }
 
 export function insertSorted(series: Series, t: number, value: string | number, windowMs: number): void {
@@ -96,8 +115,8 @@ export function insertSorted(series: Series, t: number, value: string | number, 
 /** Below this many kept entries, {@link trim} moves them down instead of splicing. */
 const COMPACT_BELOW = 64;
 
-/** `distinct` says whether the values may be strings: number series compact at a site of their own (see compactNumbers). */
-export function trim(series: Series, drop: number, distinct = true): void {
+/** `kind` says what the values hold: number series compact at a site of their own (see compactNumbers). */
+export function trim(series: Series, drop: number, kind: SeriesValues = 'any'): void {
   const { times, values } = series;
   const kept = times.length - drop;
   if (kept <= COMPACT_BELOW) {
@@ -105,11 +124,11 @@ export function trim(series: Series, drop: number, distinct = true): void {
     // an event with the twenty features. Moving a few entries down allocates nothing.
     for (let i = 0; i < kept; i++) times[i] = times[i + drop];
     times.length = kept;
-    if (!distinct) compactNumbers(values as number[], drop, kept);
-    else compactValues(values, drop, kept);
+    if (kind === 'numbers') compactNumbers(values as number[], drop, kept);
+    else if (kind === 'any') compactValues(values, drop, kept);
   } else {
     times.splice(0, drop);
-    values.splice(0, drop);
+    if (kind !== 'none') values.splice(0, drop);
   }
   // Expired entries are older than the newest window (horizon ≥ W): all before `start`.
   if (series.sliding !== undefined) series.sliding.start -= drop;
