@@ -231,17 +231,15 @@ export function expiredEntries(slot: FeatureSlot, series: Series): number {
 const NO_VALUES = Object.freeze([]) as unknown as (string | number)[];
 
 /**
- * An empty series, from one array literal per aggregate: V8 keeps the
+ * An empty series, from one array literal per kind of values: V8 keeps the
  * elements kind an array literal's arrays end up with per literal, and one
  * literal for all would give every series the generic kind of the distinct
  * features' strings, boxing each summed amount in its own heap object.
- * Aggregates of times only share one empty `values`: one array fewer per series.
+ * Series of times only share one empty `values`: one array fewer per series.
  */
-function newSeries(aggregate: FeatureAggregate): Series {
-  if (aggregate === 'sum') return { times: [], values: [], sliding: undefined };
-  if (aggregate === 'count') return { times: [], values: NO_VALUES, sliding: undefined };
-  if (aggregate === 'min' || aggregate === 'max' || aggregate === 'avg') return { times: [], values: [], sliding: undefined };
-  if (aggregate === 'first_seen_age' || aggregate === 'since_last') return { times: [], values: NO_VALUES, sliding: undefined };
+function newSeries(kind: SeriesValues): Series {
+  if (kind === 'none') return { times: [], values: NO_VALUES, sliding: undefined };
+  if (kind === 'numbers') return { times: [], values: [], sliding: undefined };
   return { times: [], values: [], sliding: undefined };
 }
 
@@ -283,7 +281,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   if (takesPart) {
     stored = true;
     if (series === undefined) {
-      series = state.series[index] = newSeries(definition.aggregate);
+      series = state.series[index] = newSeries(slot.values);
       if (tally !== undefined) tally.series++;
     }
     if (slot.values === 'none') insertTime(series.times, t);

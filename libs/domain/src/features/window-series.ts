@@ -71,9 +71,9 @@ export function upperBound(times: readonly number[], x: number): number {
 
 /** Inserts an entry of a series of times only (`SeriesValues` 'none'): its values are left alone. */
 export function insertTime(times: number[], t: number): void {
-  const at = upperBound(times, t);
-  if (at === times.length) times.push(t);
-  else times.splice(at, 0, t);
+  const n = times.length;
+  if (n === 0 || times[n - 1] <= t) times.push(t);
+  else times.splice(upperBound(times, t), 0, t);
 }
 
 export function insertSorted(series: Series, t: number, value: string | number, windowMs: number): void {
@@ -86,21 +86,7 @@ export function insertSorted(series: Series, t: number, value: string | number, 
     // double arrays it meets to the generic kind, one heap object per amount.
     if (typeof value === 'number') values.push(value);
     else values.push(value);
-    if (sliding !== undefined) {
-      // The newest entry moved: add it, then drop what left (t − W, t].
-      const counts = sliding.counts;
-      counts.set(value, (counts.get(value) ?? 0) + 1);
-      const cutoff = t - windowMs;
-      let start = sliding.start;
-      while (times[start] <= cutoff) {
-        const old = values[start];
-        const n = counts.get(old)! - 1;
-        if (n === 0) counts.delete(old);
-        else counts.set(old, n);
-        start++;
-      }
-      sliding.start = start;
-    }
+    if (sliding !== undefined) slideToNewest(sliding, times, values, windowMs);
   } else {
     times.splice(at, 0, t);
     values.splice(at, 0, value);
@@ -110,6 +96,29 @@ export function insertSorted(series: Series, t: number, value: string | number, 
       else sliding.start++;
     }
   }
+}
+
+/**
+ * The newest entry (the last) moved: adds its value to the multiset, then
+ * drops what left (newest − W, newest]. Apart from insertSorted, which then
+ * leaves V8 the inlining budget for newSeries in windowedValue; no double
+ * argument, so the call boxes nothing.
+ */
+function slideToNewest(sliding: SlidingDistinct, times: readonly number[], values: readonly (string | number)[], windowMs: number): void {
+  const counts = sliding.counts;
+  const last = times.length - 1;
+  const value = values[last];
+  counts.set(value, (counts.get(value) ?? 0) + 1);
+  const cutoff = times[last] - windowMs;
+  let start = sliding.start;
+  while (times[start] <= cutoff) {
+    const old = values[start];
+    const n = counts.get(old)! - 1;
+    if (n === 0) counts.delete(old);
+    else counts.set(old, n);
+    start++;
+  }
+  sliding.start = start;
 }
 
 /** Below this many kept entries, {@link trim} moves them down instead of splicing. */
