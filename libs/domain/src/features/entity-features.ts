@@ -285,7 +285,10 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
       if (tally !== undefined) tally.series++;
     }
     if (slot.values === 'none') insertTime(series.times, t);
-    else insertSorted(series, t, definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number), definition.windowMs);
+    else {
+      const entry = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
+      insertSorted(series, t, entry, definition.windowMs);
+    }
     if (tally !== undefined) tally.entries++;
   }
   if (series === undefined) return slot.emptyValue;
