@@ -14,6 +14,7 @@ import {
   countDistinct,
   countDistinctFromSliding,
   insertSorted,
+  insertTime,
   SLIDING_THRESHOLD,
   slidingOf,
   TRIM_BATCH,
@@ -21,6 +22,7 @@ import {
   upperBound,
   upperBoundFrom,
   type Series,
+  type SeriesValues,
 } from './window-series';
 
 /**
@@ -60,6 +62,8 @@ export interface FeatureSlot {
   readonly emptyValue: number;
   /** Only events carrying the field take part (distinct, min, max, avg). */
   readonly needsValue: boolean;
+  /** What its series' values hold: none for the aggregates of times only, which keep no values. */
+  readonly values: SeriesValues;
   /** Reads the aggregated field (resolved once); undefined for count. */
   readonly read: EventFieldReader | undefined;
   /**
@@ -126,6 +130,7 @@ export function buildEntityGroups(definitions: readonly FeatureDefinition[], set
       typeList: definition.eventTypes === undefined ? undefined : [...new Set(definition.eventTypes)],
       emptyValue: definition.aggregate === 'changed' ? 0 : (emptyFeatureValue(definition) as number),
       needsValue: ['distinct', 'min', 'max', 'avg'].includes(definition.aggregate),
+      values: seriesValues(definition.aggregate),
       read: definition.field === undefined ? undefined : eventFieldReader(definition.field),
       specField: specField(definition.field),
       where: definition.where?.map((f) => ({ read: eventFieldReader(f.field), values: f.values })),
@@ -157,6 +162,11 @@ function keyReader(entity: string): EventFieldReader {
     const text = String(a);
     return `${text.length}:${text}|${String(b)}`;
   };
+}
+
+function seriesValues(aggregate: FeatureAggregate): SeriesValues {
+  if (aggregate === 'count' || aggregate === 'first_seen_age' || aggregate === 'since_last') return 'none';
+  return aggregate === 'distinct' ? 'any' : 'numbers';
 }
 
 function specField(name: string | undefined): EventField | undefined {
@@ -217,17 +227,19 @@ export function expiredEntries(slot: FeatureSlot, series: Series): number {
   return times.length === 0 ? 0 : upperBoundFrom(times, times[times.length - 1] - slot.horizonMs);
 }
 
+/** The values of every series of times only: never written (frozen, so a write would throw), never read. */
+const NO_VALUES = Object.freeze([]) as unknown as (string | number)[];
+
 /**
- * An empty series, from one array literal per aggregate: V8 keeps the
+ * An empty series, from one array literal per kind of values: V8 keeps the
  * elements kind an array literal's arrays end up with per literal, and one
  * literal for all would give every series the generic kind of the distinct
  * features' strings, boxing each summed amount in its own heap object.
+ * Series of times only share one empty `values`: one array fewer per series.
  */
-function newSeries(aggregate: FeatureAggregate): Series {
-  if (aggregate === 'sum') return { times: [], values: [], sliding: undefined };
-  if (aggregate === 'count') return { times: [], values: [], sliding: undefined };
-  if (aggregate === 'min' || aggregate === 'max' || aggregate === 'avg') return { times: [], values: [], sliding: undefined };
-  if (aggregate === 'first_seen_age' || aggregate === 'since_last') return { times: [], values: [], sliding: undefined };
+function newSeries(kind: SeriesValues): Series {
+  if (kind === 'none') return { times: [], values: NO_VALUES, sliding: undefined };
+  if (kind === 'numbers') return { times: [], values: [], sliding: undefined };
   return { times: [], values: [], sliding: undefined };
 }
 
@@ -269,11 +281,14 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   if (takesPart) {
     stored = true;
     if (series === undefined) {
-      series = state.series[index] = newSeries(definition.aggregate);
+      series = state.series[index] = newSeries(slot.values);
       if (tally !== undefined) tally.series++;
     }
-    const entry = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
-    insertSorted(series, t, entry, definition.windowMs);
+    if (slot.values === 'none') insertTime(series.times, t);
+    else {
+      const entry = definition.aggregate === 'sum' ? ((value as number | undefined) ?? 0) : (value as string | number);
+      insertSorted(series, t, entry, definition.windowMs);
+    }
     if (tally !== undefined) tally.entries++;
   }
   if (series === undefined) return slot.emptyValue;
@@ -313,7 +328,7 @@ function windowedValue(slot: FeatureSlot, state: EntityState, index: number, eve
   }
   const expired = upperBoundFrom(times, horizon);
   if (expired >= TRIM_BATCH || (expired > 0 && expired * 2 >= times.length)) {
-    trim(series, expired, definition.aggregate === 'distinct');
+    trim(series, expired, slot.values);
     if (tally !== undefined) tally.entries -= expired;
   }
   return result;

@@ -6,13 +6,14 @@ import { isLate, isRedelivery, type AcceptedRecord } from './acceptance';
 import { applyEventToEntity, buildEntityGroups, type EntityGroup, type EntityState, type StateTally } from './entity-features';
 import { previewFeatures, readEntity } from './entity-read';
 import { entityTable, type EntityTable } from './memory-entity-tables';
+import type { SeriesValues } from './window-series';
 
 /** The memory store's entity groups: the shared group definition and its keys' states. */
 interface MemoryGroup {
   readonly group: EntityGroup;
   readonly table: EntityTable;
-  /** Per windowed slot: whether its series holds strings (distinct) rather than numbers. */
-  readonly strings: readonly boolean[];
+  /** Per windowed slot: what its series' values hold (see {@link touch}). */
+  readonly values: readonly SeriesValues[];
 }
 
 /** One shared object: a duplicate's outcome carries nothing else. */
@@ -243,7 +244,7 @@ export class MemoryFeatureStore extends FeatureStore {
     for (let g = 0; g < groups.length; g++) states[g] = groups[g].table.stateOf(groups[g].group, event);
     for (let g = 0; g < groups.length; g++) {
       const state = states[g];
-      if (state !== undefined) touched ^= touch(state, groups[g].strings);
+      if (state !== undefined) touched ^= touch(state, groups[g].values);
     }
     this.touched = touched;
     for (let g = 0; g < groups.length; g++) applyEventToEntity(groups[g].group, states[g], event, values, this.tally);
@@ -347,7 +348,7 @@ export class MemoryFeatureStore extends FeatureStore {
 }
 
 function memoryGroup(group: EntityGroup, table = entityTable(group)): MemoryGroup {
-  return { group, table, strings: group.windowed.map((slot) => slot.definition.aggregate === 'distinct') };
+  return { group, table, values: group.windowed.map((slot) => slot.values) };
 }
 
 /**
@@ -356,7 +357,7 @@ function memoryGroup(group: EntityGroup, table = entityTable(group)): MemoryGrou
  * code: a read that has met both kinds of array makes V8 turn number arrays
  * into generic ones (each amount then a heap object of its own).
  */
-function touch(state: EntityState, strings: readonly boolean[]): number {
+function touch(state: EntityState, kinds: readonly SeriesValues[]): number {
   let sum = state.newest;
   const series = state.series;
   for (let i = 0; i < series.length; i++) {
@@ -366,8 +367,10 @@ function touch(state: EntityState, strings: readonly boolean[]): number {
     const n = times.length;
     if (n === 0) continue;
     sum += times[n - 1];
-    if (strings[i]) sum += s.values[n - 1] === undefined ? 1 : 0;
-    else sum += s.values[n - 1] as number;
+    const kind = kinds[i];
+    // A series of times only keeps no values.
+    if (kind === 'any') sum += s.values[n - 1] === undefined ? 1 : 0;
+    else if (kind === 'numbers') sum += s.values[n - 1] as number;
   }
   const latest = state.latest;
   for (let i = 0; i < latest.length; i++) {

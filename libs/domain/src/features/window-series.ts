@@ -10,7 +10,12 @@
  */
 export interface Series {
   times: number[];
-  /** The aggregated field's value (distinct / sum); unused for count. */
+  /**
+   * The aggregated field's value, one per entry (distinct, sum, min, max,
+   * avg). Count, first_seen_age and since_last need only the times: their
+   * series leave `values` as they find it (empty from the domain, whatever a
+   * backend decoded) and never read it.
+   */
   values: (string | number)[];
   /**
    * Distinct features only: multiset of the values in the window ending at
@@ -26,6 +31,13 @@ export interface SlidingDistinct {
   readonly counts: Map<string | number, number>;
   start: number;
 }
+
+/**
+ * What a series' `values` hold: nothing read (count, first_seen_age,
+ * since_last), numbers (sum, min, max, avg), or any value (distinct: strings,
+ * or numbers of a numeric field).
+ */
+export type SeriesValues = 'none' | 'numbers' | 'any';
 
 /** Windows larger than this keep a sliding multiset (see Series.sliding). */
 export const SLIDING_THRESHOLD = 32;
@@ -57,6 +69,13 @@ export function upperBound(times: readonly number[], x: number): number {
   return lo;
 }
 
+/** Inserts an entry of a series of times only (`SeriesValues` 'none'): its values are left alone. */
+export function insertTime(times: number[], t: number): void {
+  const n = times.length;
+  if (n === 0 || times[n - 1] <= t) times.push(t);
+  else times.splice(upperBound(times, t), 0, t);
+}
+
 export function insertSorted(series: Series, t: number, value: string | number, windowMs: number): void {
   const { times, values, sliding } = series;
   const at = upperBound(times, t);
@@ -67,21 +86,7 @@ export function insertSorted(series: Series, t: number, value: string | number, 
     // double arrays it meets to the generic kind, one heap object per amount.
     if (typeof value === 'number') values.push(value);
     else values.push(value);
-    if (sliding !== undefined) {
-      // The newest entry moved: add it, then drop what left (t − W, t].
-      const counts = sliding.counts;
-      counts.set(value, (counts.get(value) ?? 0) + 1);
-      const cutoff = t - windowMs;
-      let start = sliding.start;
-      while (times[start] <= cutoff) {
-        const old = values[start];
-        const n = counts.get(old)! - 1;
-        if (n === 0) counts.delete(old);
-        else counts.set(old, n);
-        start++;
-      }
-      sliding.start = start;
-    }
+    if (sliding !== undefined) slideToNewest(sliding, times, values, windowMs);
   } else {
     times.splice(at, 0, t);
     values.splice(at, 0, value);
@@ -93,11 +98,34 @@ export function insertSorted(series: Series, t: number, value: string | number, 
   }
 }
 
+/**
+ * The newest entry (the last) moved: adds its value to the multiset, then
+ * drops what left (newest − W, newest]. Apart from insertSorted, which then
+ * leaves V8 the inlining budget for newSeries in windowedValue; no double
+ * argument, so the call boxes nothing.
+ */
+function slideToNewest(sliding: SlidingDistinct, times: readonly number[], values: readonly (string | number)[], windowMs: number): void {
+  const counts = sliding.counts;
+  const last = times.length - 1;
+  const value = values[last];
+  counts.set(value, (counts.get(value) ?? 0) + 1);
+  const cutoff = times[last] - windowMs;
+  let start = sliding.start;
+  while (times[start] <= cutoff) {
+    const old = values[start];
+    const n = counts.get(old)! - 1;
+    if (n === 0) counts.delete(old);
+    else counts.set(old, n);
+    start++;
+  }
+  sliding.start = start;
+}
+
 /** Below this many kept entries, {@link trim} moves them down instead of splicing. */
 const COMPACT_BELOW = 64;
 
-/** `distinct` says whether the values may be strings: number series compact at a site of their own (see compactNumbers). */
-export function trim(series: Series, drop: number, distinct = true): void {
+/** `kind` says what the values hold: number series compact at a site of their own (see compactNumbers). */
+export function trim(series: Series, drop: number, kind: SeriesValues = 'any'): void {
   const { times, values } = series;
   const kept = times.length - drop;
   if (kept <= COMPACT_BELOW) {
@@ -105,11 +133,11 @@ export function trim(series: Series, drop: number, distinct = true): void {
     // an event with the twenty features. Moving a few entries down allocates nothing.
     for (let i = 0; i < kept; i++) times[i] = times[i + drop];
     times.length = kept;
-    if (!distinct) compactNumbers(values as number[], drop, kept);
-    else compactValues(values, drop, kept);
+    if (kind === 'numbers') compactNumbers(values as number[], drop, kept);
+    else if (kind === 'any') compactValues(values, drop, kept);
   } else {
     times.splice(0, drop);
-    values.splice(0, drop);
+    if (kind !== 'none') values.splice(0, drop);
   }
   // Expired entries are older than the newest window (horizon ≥ W): all before `start`.
   if (series.sliding !== undefined) series.sliding.start -= drop;
