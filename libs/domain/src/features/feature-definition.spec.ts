@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parseFieldDeclarations } from '../events/declared-fields';
 import { InvalidInputError } from '../shared/errors';
-import { parseFeatureDefinitions } from './feature-definition';
+import { MAX_ENTITY_KEYS, parseFeatureDefinitions } from './feature-definition';
 import { featureId } from './entity-features';
 
 const DECLARED = parseFieldDeclarations({
@@ -102,5 +102,34 @@ describe('parseFeatureDefinitions: declared fields, where, new aggregates, compo
       DECLARED,
     );
     assert.notEqual(featureId(filtered), featureId(plain));
+  });
+});
+
+describe('parseFeatureDefinitions: entity keys per feature set', () => {
+  // 12 string fields give 12 single keys and 66 composites of two: more than MAX_ENTITY_KEYS different entities.
+  const fields = Array.from({ length: 12 }, (_, i) => `f${i}`);
+  const declared = parseFieldDeclarations({ fields: fields.map((name) => ({ name, type: 'string' })) });
+  const entities: (string | string[])[] = [...fields];
+  for (let i = 0; i < fields.length; i++) for (let j = i + 1; j < fields.length; j++) entities.push([fields[i], fields[j]]);
+  const features = (count: number): unknown[] =>
+    entities.slice(0, count).map((entity, i) => ({ name: `n${i}`, entity, aggregate: 'count', window: '1h' }));
+
+  it(`accepts ${MAX_ENTITY_KEYS} different entity keys, and more features on them`, () => {
+    const many = [...features(MAX_ENTITY_KEYS), { name: 'again', entity: ['f0', 'f1'], aggregate: 'count', window: '24h' }];
+    assert.equal(parseFeatureDefinitions({ features: many }, declared).length, MAX_ENTITY_KEYS + 1);
+  });
+
+  it('refuses the first feature that names one entity key too many, at its path', () => {
+    try {
+      parseFeatureDefinitions({ features: features(MAX_ENTITY_KEYS + 2) }, declared);
+      assert.fail('accepted');
+    } catch (error) {
+      assert.ok(error instanceof InvalidInputError);
+      assert.deepEqual(
+        error.errors.map((e) => e.path),
+        [`features[${MAX_ENTITY_KEYS}].entity`, `features[${MAX_ENTITY_KEYS + 1}].entity`],
+      );
+      assert.match(error.errors[0].message, /at most 63 different entities/);
+    }
   });
 });

@@ -53,6 +53,12 @@ const NAME = /^[a-z][a-z0-9_]{0,63}$/;
  * would overflow the state's retention and Redis TTLs.
  */
 export const MAX_WINDOW_MS = 366 * 86_400_000;
+/**
+ * Different entity keys (fields, or composites of two) one feature set may
+ * name: each is looked up, read and written per event, and the Redis store's
+ * write script numbers them in 6 bits (redis-feature.scripts.ts).
+ */
+export const MAX_ENTITY_KEYS = 63;
 const AGGREGATES: readonly FeatureAggregate[] = [
   'count',
   'distinct',
@@ -102,6 +108,7 @@ export function parseFeatureDefinitions(json: unknown, declared: readonly Declar
     ]);
   }
   const seen = new Set<string>();
+  const entityKeys = new Set<string>();
   const definitions: FeatureDefinition[] = [];
   list.forEach((item: unknown, index) => {
     const at = `features[${index}]`;
@@ -168,8 +175,12 @@ export function parseFeatureDefinitions(json: unknown, declared: readonly Declar
         errors.push({ path: `${at}.${key}`, message: 'unknown property' });
       }
     }
+    if (errors.length === before && !entityKeys.has(entity as string) && entityKeys.size >= MAX_ENTITY_KEYS) {
+      errors.push({ path: `${at}.entity`, message: `a feature set may key its features on at most ${MAX_ENTITY_KEYS} different entities` });
+    }
     if (errors.length > before) return;
     seen.add(name as string);
+    entityKeys.add(entity as string);
     definitions.push({
       name: name as string,
       entity: entity as string,

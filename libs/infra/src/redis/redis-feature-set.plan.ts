@@ -1,4 +1,12 @@
-import { emptyFeatureValue, featureValuesFactory, type FeatureDefinition, type FeatureValue, type StateSettings } from '@risk/domain';
+import {
+  emptyFeatureValue,
+  featureValuesFactory,
+  MAX_ENTITY_KEYS,
+  RiskEngineError,
+  type FeatureDefinition,
+  type FeatureValue,
+  type StateSettings,
+} from '@risk/domain';
 import { EntityStates } from './redis-entity-states';
 import { PartitionLedger, type CommitIdentity } from './redis-partition-ledger';
 import { ENTITY_KEY_CODES, type RedisFeatureStoreOptions } from './redis-feature-store.options';
@@ -36,6 +44,14 @@ export function featureSetPlan(
     cacheEntities: options.cacheEntities ?? 100_000,
     recordAnswers: options.answersWithoutMessageId ?? true,
   });
+  // parseFeatureDefinitions refuses more; definitions built by hand are checked here, once per set, not per write.
+  if (entities.groupTtls.length > MAX_ENTITY_KEYS) {
+    throw new RiskEngineError(
+      'INVALID_FEATURES',
+      `a feature set may key its features on at most ${MAX_ENTITY_KEYS} different entities`,
+      false,
+    );
+  }
   const empty = definitions.map((definition) => emptyFeatureValue(definition));
   const ledger = new PartitionLedger(definitions, settings, featureValuesFactory(definitions), empty, identity);
   return { definitions, entities, ledger, empty };

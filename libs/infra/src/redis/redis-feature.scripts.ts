@@ -1,5 +1,3 @@
-import { RiskEngineError } from '@risk/domain';
-
 /**
  * The three small Lua scripts behind RedisFeatureStore. None of them knows
  * what a feature means: they claim a partition, compare-and-set entity
@@ -45,6 +43,8 @@ return 0
 `;
 
 /**
+ * A group byte is the entity group (1 to MAX_ENTITY_KEYS, checked once per
+ * feature set by featureSetPlan) plus these flags, so groups fit in 6 bits.
  * Added to an entity's group byte when the client knows its header holds as
  * long as no other writer wrote an entity since its own previous write (single
  * node, see WRITE_AND_COMMIT_SCRIPT): then it is not read.
@@ -253,7 +253,6 @@ export function entityWriteArgs(
       const blobLength = buffer.readUInt32LE(pos);
       pos += 4;
       const unit = units[k];
-      if (unit.index + 1 >= TRUSTED) throw new RiskEngineError('REDIS_PROTOCOL', `more than ${TRUSTED - 1} entity groups`, false);
       into.push(unit.key);
       const flags = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
       if (blobLength === 0) {
