@@ -15,6 +15,7 @@ import {
   countDistinctFromSliding,
   insertSorted,
   insertTime,
+  NO_VALUES,
   SLIDING_THRESHOLD,
   slidingOf,
   TRIM_BATCH,
@@ -226,9 +227,6 @@ export function expiredEntries(slot: FeatureSlot, series: Series): number {
   const { times } = series;
   return times.length === 0 ? 0 : upperBoundFrom(times, times[times.length - 1] - slot.horizonMs);
 }
-
-/** The values of every series of times only: never written (frozen, so a write would throw), never read. */
-const NO_VALUES = Object.freeze([]) as unknown as (string | number)[];
 
 /**
  * An empty series, from one array literal per kind of values: V8 keeps the

@@ -13,8 +13,7 @@ export interface Series {
   /**
    * The aggregated field's value, one per entry (distinct, sum, min, max,
    * avg). Count, first_seen_age and since_last need only the times: their
-   * series leave `values` as they find it (empty from the domain, whatever a
-   * backend decoded) and never read it.
+   * series hold NO_VALUES (the domain's and the backends' alike).
    */
   values: (string | number)[];
   /**
@@ -31,6 +30,9 @@ export interface SlidingDistinct {
   readonly counts: Map<string | number, number>;
   start: number;
 }
+
+/** The values of every series of times only: never written (frozen, so a write would throw), never read. */
+export const NO_VALUES = Object.freeze([]) as unknown as (string | number)[];
 
 /**
  * What a series' `values` hold: nothing read (count, first_seen_age,

@@ -1,4 +1,12 @@
-import { expiredEntries, RiskEngineError, type EntityGroup, type EntityState, type LatestValue, type Series } from '@risk/domain';
+import {
+  expiredEntries,
+  NO_VALUES,
+  RiskEngineError,
+  type EntityGroup,
+  type EntityState,
+  type LatestValue,
+  type Series,
+} from '@risk/domain';
 
 /**
  * One entity's state as one Redis string, read and written whole by
@@ -25,7 +33,7 @@ const FORMAT = 2;
 /** The write version of a key that does not exist (its header reads as five zero bytes). */
 export const ABSENT_VERSION = 0;
 
-/** Aggregates whose series need only the times (stored as CountSeries: the values decode as 0). */
+/** Aggregates whose series need only the times (stored as CountSeries: the values decode as NO_VALUES). */
 function timesOnly(aggregate: string): boolean {
   return aggregate === 'count' || aggregate === 'first_seen_age' || aggregate === 'since_last';
 }
@@ -104,10 +112,12 @@ export class EntityCodec {
       const times = new Array<number>(n);
       if ((tag & OFFSET_TIMES) !== 0) for (let i = 0; i < n; i++) times[i] = state.newest - reader.u32();
       else for (let i = 0; i < n; i++) times[i] = reader.f64();
-      const values = new Array<string | number>(n);
-      if (kind === Kind.CountSeries) values.fill(0);
-      else if (kind === Kind.NumberSeries) for (let i = 0; i < n; i++) values[i] = reader.f64();
-      else for (let i = 0; i < n; i++) values[i] = reader.str();
+      let values = NO_VALUES;
+      if (kind !== Kind.CountSeries) {
+        values = new Array<string | number>(n);
+        if (kind === Kind.NumberSeries) for (let i = 0; i < n; i++) values[i] = reader.f64();
+        else for (let i = 0; i < n; i++) values[i] = reader.str();
+      }
       if (target?.latest === false) state.series[target.index] = { times, values, sliding: undefined };
     }
     return { state, version: blob.readUInt32LE(1) };
