@@ -74,7 +74,8 @@ export function encodeCommand(lists: readonly (readonly CommandArg[])[]): Buffer
         at += arg.bytes.length;
       } else {
         at = writeBulkHeader(out, at, arg.length);
-        arg.copy(out, at);
+        // TypedArray#set: a plain memory copy, without Buffer#copy's argument handling (~1,900 blobs a batch).
+        out.set(arg, at);
         at += arg.length;
         out[at++] = CR;
         out[at++] = LF;
@@ -87,17 +88,16 @@ export function encodeCommand(lists: readonly (readonly CommandArg[])[]): Buffer
 function writeString(out: Buffer, at: number, text: string): number {
   const length = text.length;
   if (length <= SHORT_STRING) {
-    let ascii = true;
-    for (let i = 0; i < length; i++) {
-      if (text.charCodeAt(i) >= 0x80) {
-        ascii = false;
-        break;
-      }
+    // Copied while checked (one pass): the header's length is the character count if every character is ASCII.
+    const header = writeBulkHeader(out, at, length);
+    let i = 0;
+    for (; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) break;
+      out[header + i] = code;
     }
-    if (ascii) {
-      at = writeBulkHeader(out, at, length);
-      for (let i = 0; i < length; i++) out[at + i] = text.charCodeAt(i);
-      at += length;
+    if (i === length) {
+      at = header + length;
       out[at++] = CR;
       out[at++] = LF;
       return at;
