@@ -66,6 +66,12 @@ export async function readBatch(
   }
 }
 
+/** The first `count` entries of a partition's order list (when the batch's read asked for fewer: see OrderHeads). */
+export async function readOrderHead(client: RedisClient, keys: PartitionKeys, count: number): Promise<string[]> {
+  const [head] = await client.pipelined([{ command: 'lrange', args: [keys.order, 0, count - 1] }]);
+  return head as string[];
+}
+
 export async function readEntities(r: BatchReader, plan: FeatureSetPlan, slots: readonly SlotUnits[], base: number): Promise<EntityRead> {
   const reads = plan.entities.entityReads(slots, false);
   const answers = await r.client.pipelined(reads.calls);

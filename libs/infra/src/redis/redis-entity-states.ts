@@ -14,6 +14,7 @@ import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
 import { entityKeyCode } from './redis-feature-store.options';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
 import { keySlot } from './redis-keys';
+import { slotTag } from './redis-slot-tags';
 import { type PipelineCall } from './redis.client';
 
 /** The largest first size of a pack (4 MiB); larger batches grow it as before. */
@@ -92,7 +93,10 @@ export interface SlotWrite {
   readonly entities: CachedEntity[];
   /** Per unit: the header (format and version) its key must still hold. */
   readonly expected: ByteWriter;
-  /** Per unit: key (u16 length, UTF-8), blob and applied-record entries (u32 length each): one script argument. */
+  /**
+   * Per unit: key (u16 length and UTF-8, written empty: `entityWriteArgs` sends each unit's key string), blob and
+   * applied-record entries (u32 length each): one script argument.
+   */
   readonly pack: ByteWriter;
 }
 
@@ -282,7 +286,8 @@ export class EntityStates {
       write.units.push(unit);
       write.entities.push(entity);
       writeHeader(write.expected, entity.version);
-      pack.str(unit.key);
+      // The key's bytes would be skipped: the script's arguments take the unit's key string (see SlotWrite.pack).
+      pack.u16(0);
       if (!stored) {
         // Read, not changed: the write only checks that it is still what the values were computed from.
         pack.u32(0);
@@ -376,24 +381,4 @@ export function entitiesFrom(keys: readonly string[][], answers: readonly (Buffe
     for (let k = first; k < list.length; k++) entities.set(list[k], values[k]);
   });
   return { entities, applied };
-}
-
-let slotTags: string[] | undefined;
-
-/** A hash tag for each cluster slot (`{<tag>}` keys land on that slot), found once by search. */
-function slotTag(slot: number): string {
-  if (slotTags === undefined) {
-    const tags = new Array<string>(16384);
-    let missing = 16384;
-    for (let i = 0; missing > 0; i++) {
-      const tag = `s${i.toString(36)}`;
-      const found = keySlot(tag);
-      if (tags[found] === undefined) {
-        tags[found] = tag;
-        missing--;
-      }
-    }
-    slotTags = tags;
-  }
-  return slotTags[slot];
 }

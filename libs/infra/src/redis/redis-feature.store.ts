@@ -11,15 +11,16 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
-import { appliedRecordHeader } from './redis-applied-record';
-import { type ComputeState, type EntityRead, type SlotUnits, type SlotWrite } from './redis-entity-states';
-import { CLAIM_SCRIPT, COMMIT_SCRIPT, entityWriteArgs, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { type ComputeState, type EntityRead, type SlotUnits } from './redis-entity-states';
+import { CLAIM_SCRIPT, COMMIT_SCRIPT, WRITE_AND_COMMIT_SCRIPT, WRITE_ENTITIES_SCRIPT } from './redis-feature.scripts';
+import { commitPartition, writeSlots } from './redis-cluster-write';
 import { type Acceptance } from './redis-partition-ledger';
 import { previewRedisFeatures, readRedisEntity } from './redis-entity.reads';
-import { featureSetsOf, readBatch, readEntities, type BatchReader, type PartitionKeys } from './redis-batch-read';
+import { featureSetsOf, readBatch, readEntities, readOrderHead, type BatchReader, type PartitionKeys } from './redis-batch-read';
+import { headExpires, OrderHeads } from './redis-order-head';
 import { WriteChain } from './redis-single-node-write';
 import { checkStateLayout } from './redis-state-layout';
-import { type PipelineCall, type RedisClient, type RedisScript } from './redis.client';
+import { type RedisClient, type RedisScript } from './redis.client';
 import { backoffDelay, sleep } from '../retry/retry';
 import { entityKeyCode, type RedisFeatureStoreOptions } from './redis-feature-store.options';
 import { featureSetPlan, type FeatureSetPlan } from './redis-feature-set.plan';
@@ -84,6 +85,8 @@ export class RedisFeatureStore extends FeatureStore {
   /** Batches of one partition must not interleave: each waits for the previous one. */
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly reader: BatchReader;
+  /** How much of each partition's order list the next read asks for. */
+  private readonly heads: OrderHeads;
   /** `applyAhead`'s writes still on their way (settled either way). */
   private readonly writing = new Set<Promise<void>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
@@ -102,6 +105,7 @@ export class RedisFeatureStore extends FeatureStore {
     // Idle partitions keep their dedup records a little longer than the event-time retention.
     this.dedupKeyTtlMs = Math.max(settings.dedupRetentionMs, this.pendingTimeoutMs) + 3_600_000;
     this.plan = this.planOf(definitions);
+    this.heads = new OrderHeads(settings.dedupRetentionMs);
     this.claim = client.defineScript('claim', CLAIM_SCRIPT);
     this.writeEntities = client.defineScript('write_entities', WRITE_ENTITIES_SCRIPT);
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
@@ -238,8 +242,14 @@ export class RedisFeatureStore extends FeatureStore {
     const ids = [...new Set(inputs.map((input) => input.event.event_id))];
     const units = plan.entities.unitsOf(inputs);
     const slots = plan.entities.slotsOf(units, partition);
-    const read = await readBatch(this.reader, plan, keys, ids, inputs.length + 32, slots);
+    // The oldest `batch size + 32` remembered event_ids at most expire in one batch; mostly only the first is read.
+    const full = inputs.length + 32;
+    const asked = this.heads.wanted(partition, full);
+    let read = await readBatch(this.reader, plan, keys, ids, asked, slots);
     try {
+      if (asked < full && headExpires(read.partition, this.settings.dedupRetentionMs)) {
+        read = { ...read, partition: { ...read.partition, head: await readOrderHead(this.client, keys, full) } };
+      }
       await this.options.afterStep?.('read');
       const base = read.partition.version;
       const acceptance = plan.ledger.accept(
@@ -248,6 +258,8 @@ export class RedisFeatureStore extends FeatureStore {
         read.partition,
         await featureSetsOf(this.client, plan, keys, read.partition.records),
       );
+      const firstAccepted = acceptance.accepted.length > 0 ? inputs[acceptance.accepted[0]].event.event_time : undefined;
+      this.heads.committed(partition, read.partition, asked, acceptance.expire, acceptance.max ?? read.partition.max, firstAccepted);
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
       if (ahead) {
@@ -261,6 +273,7 @@ export class RedisFeatureStore extends FeatureStore {
         // A failed write leaves cached states holding this batch: the batches after must not compute from them.
         durable.catch(() => {
           for (const unit of units) plan.entities.drop(unit.index, unit.value);
+          this.heads.forget(partition);
         });
         return { outcomes, durable };
       }
@@ -272,12 +285,14 @@ export class RedisFeatureStore extends FeatureStore {
       await this.updateEntities(plan, partition, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('entities');
       const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
-      await this.commitPartition(plan, keys, partition, base, inputs, acceptance, outcomes);
+      const answer = await commitPartition(this.commit, plan, keys, base, inputs, acceptance, outcomes);
+      if (answer !== 'OK') throw this.lostPartition(partition, answer);
       return outcomes;
     } catch (error) {
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
       for (const unit of units) plan.entities.drop(unit.index, unit.value);
+      this.heads.forget(partition);
       throw error;
     }
   }
@@ -303,7 +318,7 @@ export class RedisFeatureStore extends FeatureStore {
     for (let attemptNo = 1; ; attemptNo++) {
       const writes = pending.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work)).filter((w) => w.units.length > 0);
       await this.options.afterStep?.('computed');
-      const conflicted = await this.write(plan, writes, base);
+      const conflicted = await writeSlots(this.client, this.writeEntities, plan, writes, base, this.pendingTimeoutMs);
       if (conflicted.length === 0) return;
       await this.afterConflict(partition, attemptNo, conflicted.length);
       // The slots another writer got to first are read again and recomputed; the others are written.
@@ -364,48 +379,6 @@ export class RedisFeatureStore extends FeatureStore {
   private conflictAhead(partition: string): RiskEngineError {
     this.conflicts++;
     return new RiskEngineError('REDIS_CONFLICT', `entity state changed under ${partition}'s batch by another writer`, false);
-  }
-
-  /** Writes every slot, each all or nothing; returns the slots where another writer changed an entity first. */
-  private async write(plan: FeatureSetPlan, writes: readonly SlotWrite[], base: number): Promise<SlotUnits[]> {
-    if (writes.length === 0) return [];
-    const header = appliedRecordHeader(base);
-    const ttl = String(this.pendingTimeoutMs);
-    const groups = String(plan.entities.groupTtls.length);
-    const answers = await this.client.pipelined(
-      writes.map((w): PipelineCall => {
-        const args: (string | Buffer)[] = [header, ttl, w.expected.take(), '', '', groups, ...plan.entities.groupTtls];
-        const entities = entityWriteArgs([w], args);
-        args[3] = entities.groups;
-        args[4] = entities.applied;
-        return { script: this.writeEntities, keys: [w.apKey!], args };
-      }),
-    );
-    const conflicted: SlotUnits[] = [];
-    writes.forEach((w, i) => {
-      if ((answers[i] as unknown[]).length === 0) return;
-      // The cached states of the slot hold what was not written (and maybe other batches' changes on top): drop them.
-      for (const unit of w.units) plan.entities.drop(unit.index, unit.value);
-      conflicted.push({ slot: w.slot, apKey: w.apKey, units: w.units.map((unit) => ({ ...unit, entry: undefined })) });
-    });
-    return conflicted;
-  }
-
-  private async commitPartition(
-    plan: FeatureSetPlan,
-    keys: PartitionKeys,
-    partition: string,
-    base: number,
-    inputs: readonly StateInput[],
-    acceptance: Acceptance,
-    outcomes: readonly StateOutcome[],
-  ): Promise<void> {
-    const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
-    const answer = await this.commit.run(
-      [keys.state, keys.dedup, keys.order, keys.lock],
-      [...plan.ledger.commitArgs(base, acceptance, records.length / 2), ...records, ...order],
-    );
-    if (answer !== 'OK') throw this.lostPartition(partition, answer);
   }
 
   private lostPartition(partition: string, answer: unknown): RiskEngineError {

@@ -9,6 +9,7 @@ import {
   type StateOutcome,
   type StateSettings,
 } from '@risk/domain';
+import { RespWriter, type RespArgs } from './redis-command.encoding';
 
 /** What the read step found of a partition: watermark, version, the batch's dedup records, the oldest order entries. */
 export interface PartitionRead {
@@ -175,29 +176,50 @@ export class PartitionLedger {
     ];
   }
 
-  /** The accepted events' dedup records (event_id, record pairs) and order entries. */
+  /**
+   * The accepted events' dedup records (event_id, record pairs) and order
+   * entries, as script arguments (`count` records). Both are written as RESP
+   * straight from the event's id and time (no string per part).
+   */
   records(
     inputs: readonly StateInput[],
     acceptance: Acceptance,
     outcomes: readonly StateOutcome[],
-  ): { records: string[]; order: string[] } {
-    const records: string[] = [];
-    const order: string[] = [];
-    for (const i of acceptance.accepted) {
+  ): { records: RespArgs; order: RespArgs; count: number } {
+    const accepted = acceptance.accepted;
+    const records = new RespWriter(64 + 48 * accepted.length);
+    const order = new RespWriter(64 + 40 * accepted.length);
+    for (const i of accepted) {
       const { event, messageId } = inputs[i];
       const outcome = outcomes[i] as Extract<StateOutcome, { kind: 'accepted' }>;
-      const time = String(event.event_time);
-      const late = outcome.late ? '1' : '0';
+      const time = event.event_time;
+      const id = event.event_id;
+      const late = outcome.late ? 49 : 48; // '1' : '0'
+      records.string(id);
       // The first outcome is kept only for messages that can be redelivered.
-      records.push(
-        event.event_id,
-        messageId === undefined
-          ? `A${late}${time},`
-          : `F${late}${time},${messageId}\u001f${this.featureSetId}\u001f${encodeValues(outcome.features, this.definitions)}`,
-      );
-      order.push(`${time},${event.event_id}`);
+      if (messageId !== undefined) {
+        records.string(
+          `F${outcome.late ? '1' : '0'}${time},${messageId}\u001f${this.featureSetId}\u001f${encodeValues(outcome.features, this.definitions)}`,
+        );
+      } else if (RespWriter.isWholeNumber(time)) {
+        // `A<late><time>,`
+        records.begin(3 + RespWriter.bytesOf(time));
+        records.byte(65);
+        records.byte(late);
+        records.number(time);
+        records.byte(44);
+        records.end();
+      } else records.string(`A${outcome.late ? '1' : '0'}${time},`);
+      // `<time>,<event_id>`
+      if (RespWriter.isWholeNumber(time)) {
+        order.begin(RespWriter.bytesOf(time) + 1 + RespWriter.bytesOf(id));
+        order.number(time);
+        order.byte(44);
+        order.text(id);
+        order.end();
+      } else order.string(`${time},${id}`);
     }
-    return { records, order };
+    return { records: records.take(), order: order.take(), count: accepted.length };
   }
 
   /**

@@ -4,6 +4,7 @@ import { type CachedEntity, type ComputeState, type EntityRead, type SlotUnits, 
 import type { FeatureSetPlan } from './redis-feature-set.plan';
 import { entityWriteArgs } from './redis-feature.scripts';
 import type { Acceptance } from './redis-partition-ledger';
+import type { CommandArg } from './redis-command.encoding';
 import type { RedisScript } from './redis.client';
 
 /**
@@ -22,7 +23,7 @@ export interface AnchoredRead extends EntityRead {
 export interface ChainedWrite {
   readonly outcomes: StateOutcome[];
   readonly units: Unit[];
-  readonly args: (string | Buffer)[];
+  readonly args: CommandArg[];
   /** Per unit: the state it was computed from. */
   readonly entities: readonly CachedEntity[];
   /** The token this write sets when it gets through without checking every entity. */
@@ -91,7 +92,7 @@ export class WriteChain {
     for (const position of acceptance.accepted) isAccepted[position] = 1;
     const writes = slots.map((slot) => plan.entities.compute(inputs, isAccepted, slot, read, work, false));
     const outcomes = plan.ledger.outcomes(inputs, acceptance, work);
-    const { records, order } = plan.ledger.records(inputs, acceptance, outcomes);
+    const { records, order, count } = plan.ledger.records(inputs, acceptance, outcomes);
     const units = writes.flatMap((w) => w.units);
     const entities = writes.length === 1 ? writes[0].entities : writes.flatMap((w) => w.entities);
     const trusted = this.trusted(units, entities, read);
@@ -99,8 +100,8 @@ export class WriteChain {
     const token = randomBytes(8).toString('base64');
     // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
     const expected = writes.length === 1 ? writes[0].expected.view() : Buffer.concat(writes.map((w) => w.expected.view()));
-    const args: (string | Buffer)[] = [
-      ...plan.ledger.commitArgs(base, acceptance, records.length / 2),
+    const args: CommandArg[] = [
+      ...plan.ledger.commitArgs(base, acceptance, count),
       expected,
       '',
       expect,
@@ -109,10 +110,10 @@ export class WriteChain {
       ...plan.entities.groupTtls,
     ];
     // Each entity's key and blob go as their own arguments (subarrays of the pack, not copied): see WRITE_AND_COMMIT_SCRIPT.
-    const groups = entityWriteArgs(writes, args, trusted).groups;
+    // It only appends keys (strings) and blobs (Buffers).
+    const groups = entityWriteArgs(writes, args as (string | Buffer)[], trusted).groups;
     args[9] = groups;
-    for (const record of records) args.push(record);
-    for (const entry of order) args.push(entry);
+    args.push(records, order);
     // Optimistic: valid in this epoch once this write gets through; any other answer ends the epoch.
     const now = Date.now();
     for (let i = 0; i < units.length; i++) {

@@ -4,46 +4,20 @@ import { Cluster, Command, Redis, ReplyError } from 'ioredis';
 import { backoffDelay } from '../retry/retry';
 import { encodeCommand, type CommandArg } from './redis-command.encoding';
 import { keySlot } from './redis-keys';
+import {
+  parseInfo,
+  parseNode,
+  plainArgs,
+  routingKey,
+  type PipelineCall,
+  type RedisClientOptions,
+  type RedisScript,
+  type RedisSubscription,
+  type ScriptCall,
+} from './redis-client.types';
 
-/** The only file importing `ioredis`: everything else sees this wrapper and plain types. */
-export interface RedisClientOptions {
-  /** `redis://host:port` (or `rediss://`) of a single node. */
-  readonly url?: string | undefined;
-  /** `host:port` seeds of a Redis Cluster, instead of `url`. */
-  readonly clusterNodes?: readonly string[] | undefined;
-  /** A command that got no answer within this long fails with a retriable error. Default 2000 ms. */
-  readonly commandTimeoutMs?: number;
-  /** Longest pause between reconnection attempts. Default 1000 ms. */
-  readonly maxReconnectDelayMs?: number;
-}
-
-/** A Lua script registered on the client; `run` sends EVALSHA (EVAL once after a server restart). */
-export interface RedisScript {
-  readonly name: string;
-  run(keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown>;
-}
-
-export interface ScriptCall {
-  readonly script: RedisScript;
-  readonly keys: readonly string[];
-  readonly args: readonly (string | number | Buffer)[];
-  /** Bulk replies as Buffers instead of UTF-8 strings. */
-  readonly buffers?: boolean;
-}
-
-/** A plain command in a pipeline; it is routed by its first argument (a key). */
-export interface CommandCall {
-  readonly command: 'get' | 'mget' | 'hmget' | 'lrange' | 'hset' | 'hdel' | 'hlen' | 'llen';
-  readonly args: readonly (string | number)[];
-  /** Bulk replies as Buffers (binary state) instead of UTF-8 strings. */
-  readonly buffers?: boolean;
-}
-
-export type PipelineCall = ScriptCall | CommandCall;
-
-export interface RedisSubscription {
-  close(): Promise<void>;
-}
+/** The only file importing `ioredis`: everything else sees this wrapper and plain types (redis-client.types.ts). */
+export type { CommandCall, PipelineCall, RedisClientOptions, RedisScript, RedisSubscription, ScriptCall } from './redis-client.types';
 
 /** Server replies that mean "not now" rather than "never": the same command can succeed later. */
 const RETRIABLE_REPLIES = /^(OOM|BUSY|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
@@ -125,7 +99,9 @@ export class RedisClient {
       name,
       run: (keys, args) =>
         this.call(`script ${name}`, () =>
-          client instanceof Cluster ? target[command].call(client, keys.length, ...keys, ...args) : runEncoded(client, source, keys, args),
+          client instanceof Cluster
+            ? target[command].call(client, keys.length, ...keys, ...plainArgs(args))
+            : runEncoded(client, source, keys, args),
         ),
     };
     this.commands.set(script, command);
@@ -178,7 +154,7 @@ export class RedisClient {
             const call = calls[i];
             if ('script' in call) {
               const name = this.commands.get(call.script)!;
-              pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...call.args);
+              pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...plainArgs(call.args));
             } else if (single) {
               pipeline.sendCommand(new EncodedCommand(call.command, call.args, call.buffers === true));
             } else {
@@ -433,10 +409,6 @@ async function runEncoded(client: Redis, source: ScriptSource, keys: readonly st
   }
 }
 
-function routingKey(call: PipelineCall): string {
-  return 'script' in call ? (call.keys[0] ?? '') : String(call.args[0] ?? '');
-}
-
 /** Maps ioredis failures onto the domain's errors: connection trouble is retriable, a command the server refuses is not. */
 export function toRiskError(what: string, error: unknown): RiskEngineError {
   if (error instanceof RiskEngineError) return error;
@@ -445,22 +417,6 @@ export function toRiskError(what: string, error: unknown): RiskEngineError {
     return new RiskEngineError('REDIS_ERROR', `Redis refused ${what}: ${message}`, false, undefined, { cause: error });
   }
   return new DependencyUnavailableError('redis', `Redis unavailable (${what}): ${message}`, { cause: error });
-}
-
-function parseNode(node: string): { host: string; port: number } {
-  const text = node.replace(/^rediss?:\/\//, '');
-  const colon = text.lastIndexOf(':');
-  if (colon <= 0) return { host: text, port: 6379 };
-  return { host: text.slice(0, colon), port: Number(text.slice(colon + 1)) };
-}
-
-function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && !line.startsWith('#')) out[line.slice(0, colon)] = line.slice(colon + 1);
-  }
-  return out;
 }
 
 async function quietly(connection: Redis | Cluster): Promise<void> {
