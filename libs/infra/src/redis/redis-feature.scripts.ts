@@ -9,7 +9,7 @@
 /** Bytes of the entity header the compare-and-set compares (see redis-entity.codec.ts). */
 const HEADER = 5;
 /** Added to an entity's group byte when the batch only read it: its header is checked, nothing written. */
-const CHECK_ONLY = 128;
+export const CHECK_ONLY = 128;
 
 /**
  * Lua's unpack() is bounded by the C stack (about 8,000 values): long lists
@@ -56,9 +56,10 @@ const TRUSTED = 64;
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
  * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
  * ${CHECK_ONLY} when the batch only read it, plus ${TRUSTED} when trusted), FAST
- * (true: the trusted entities are not checked), TTL (ARGV[TTL + group] is the
- * group's TTL in ms) and ENT (the first entity argument: per entity its key,
- * then its new blob unless it is only checked). Leaves ENTITY_END, the
+ * (true: the trusted entities are not checked), KEEP (when FAST: per entity
+ * one byte, 1 when its write keeps the key's TTL), TTL (ARGV[TTL + group] is
+ * the group's TTL in ms) and ENT (the first entity argument: per entity its
+ * key, then its new blob unless it is only checked). Leaves ENTITY_END, the
  * argument after the last entity's.
  * Every entity not skipped must still hold the header the client computed
  * from: all are checked first (GETRANGE of the header), then the changed ones
@@ -73,6 +74,10 @@ const TRUSTED = 64;
  * and the GETRANGE bounds are strings (a Lua number argument costs a %.17g).
  * Checking a written entity with SET … GET instead of GETRANGE + SET, or
  * leaving out the empty argument of an entity only read, measured the same.
+ * A write that keeps the TTL (redis-entity-ttl.ts) is SET … XX KEEPTTL,
+ * which leaves the key's entry in Redis's expires table alone; a key that
+ * is gone (deleted outside the engine) is then written with PX, so that no
+ * entity key ever lives without a TTL.
  */
 const ENTITY_WRITES = `
 local ABSENT = string.rep('\\0', ${HEADER})
@@ -95,7 +100,9 @@ for k = 1, n do
   if g > ${CHECK_ONLY} then
     at = at + 1
   else
-    redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
+    if not (FAST and sbyte(KEEP, k) == 1 and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
+      redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
+    end
     at = at + 2
   end
 end
@@ -114,7 +121,7 @@ end
  * arguments (see ENTITY_WRITES).
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, TTL, FAST = ARGV[3], ARGV[4], 6, false
+local E, GROUPS, TTL, FAST, KEEP = ARGV[3], ARGV[4], 6, false, ''
 local ENT = 7 + tonumber(ARGV[6])
 ${ENTITY_WRITES}
 local add = ARGV[5]
@@ -199,17 +206,19 @@ return 'OK'
  * entities the client trusts are not checked), else to ARGV[12] .. '!' after
  * checking every entity (writes the client had chained on this one then find
  * another token and check all theirs). See redis-single-node-write.ts.
+ * Only then (FAST) do the writes flagged in KEEP keep their keys' TTL: no
+ * other writer set it since the client's own refresh (redis-entity-ttl.ts).
  * KEYS: as COMMIT_SCRIPT, then the write token. ARGV: ARGV[1..8] as
- * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, the number
- * of groups G, each group's TTL, the entities' arguments (see
+ * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, KEEP, the
+ * number of groups G, each group's TTL, the entities' arguments (see
  * ENTITY_WRITES), then the records and order entries.
  * Returns 'OK' (trusted entities not checked), 'CHECKED' (all checked),
  * 'LOST', 'STALE', or { position } of an entity another writer changed first
  * (nothing written).
  */
 export const WRITE_AND_COMMIT_SCRIPT = `
-local E, GROUPS, TTL = ARGV[9], ARGV[10], 13
-local ENT = 14 + tonumber(ARGV[13])
+local E, GROUPS, KEEP, TTL = ARGV[9], ARGV[10], ARGV[13], 14
+local ENT = 15 + tonumber(ARGV[14])
 ${COMMIT_CHECK}
 local FAST = ARGV[11] ~= '' and redis.call('GET', KEYS[5]) == ARGV[11]
 ${ENTITY_WRITES}
