@@ -57,7 +57,7 @@ const TRUSTED = 64;
  * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
  * ${CHECK_ONLY} when the batch only read it, plus ${TRUSTED} when trusted), FAST
  * (true: the trusted entities are not checked), KEEP (when FAST: per entity
- * one byte, 1 when its write keeps the key's TTL), TTL (ARGV[TTL + group] is
+ * one byte, 1 when its write keeps the key's TTL; '' when none does), TTL (ARGV[TTL + group] is
  * the group's TTL in ms) and ENT (the first entity argument: per entity its
  * key, then its new blob unless it is only checked). Leaves ENTITY_END, the
  * argument after the last entity's.
@@ -94,13 +94,14 @@ for k = 1, n do
   at = at + (g > ${CHECK_ONLY} and 1 or 2)
 end
 local ENTITY_END = at
+local KEEPING = FAST and KEEP ~= ''
 at = ENT
 for k = 1, n do
   local g = sbyte(GROUPS, k)
   if g > ${CHECK_ONLY} then
     at = at + 1
   else
-    if not (FAST and sbyte(KEEP, k) == 1 and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
+    if not (KEEPING and sbyte(KEEP, k) == 1 and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
       redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
     end
     at = at + 2

@@ -64,7 +64,8 @@ function trusted(write: ChainedWrite): boolean[] {
 
 /** Which of the write's entities keep their key's TTL (when the token holds). */
 function keeps(write: ChainedWrite): boolean[] {
-  return [...(write.args[KEEP] as Buffer)].map((k) => k === 1);
+  const keep = write.args[KEEP];
+  return keep === '' ? write.units.map(() => false) : [...(keep as Buffer)].map((k) => k === 1);
 }
 
 function answering(answer: unknown): RedisScript {
@@ -152,6 +153,7 @@ describe('WriteChain', () => {
     // A login writes the user and only checks the IP (no feature of the IP counts logins).
     const first = compute(chain, plan, [login('u-10', '10.0.0.10')]);
     assert.deepEqual(keeps(first), [false, false]);
+    assert.equal(first.args[KEEP], '', 'none kept: KEEP is empty');
     await chain.run(answering('CHECKED'), [], first);
     const user = first.entities[0];
     const ip = first.entities[1];

@@ -105,7 +105,11 @@ export class WriteChain {
     const trusted = this.trusted(units, entities, read);
     const now = Date.now();
     const keep = new Uint8Array(units.length);
-    for (let i = 0; i < units.length; i++) if (trusted[i] === 1 && entities[i].keepTtlUntil > now) keep[i] = 1;
+    let keeping = false;
+    for (let i = 0; i < units.length; i++) {
+      if (trusted[i] === 1 && entities[i].keepTtlUntil > now) keep[i] = 1;
+      keeping ||= keep[i] === 1;
+    }
     const expect = this.expected;
     const token = randomBytes(8).toString('base64');
     // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
@@ -116,7 +120,8 @@ export class WriteChain {
       '',
       expect,
       token,
-      Buffer.from(keep.buffer, keep.byteOffset, keep.length),
+      // None kept (e.g. a fresh process's first writes): '' spares the script a look per entity.
+      keeping ? Buffer.from(keep.buffer, keep.byteOffset, keep.length) : '',
       String(plan.entities.groupTtls.length),
       ...plan.entities.groupTtls,
     ];
