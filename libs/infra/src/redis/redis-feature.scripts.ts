@@ -8,8 +8,16 @@
 
 /** Bytes of the entity header the compare-and-set compares (see redis-entity.codec.ts). */
 const HEADER = 5;
-/** Added to an entity's group byte when the batch only read it: its header is checked, nothing written. */
+/**
+ * An entity's group byte when the batch only read it (its header is checked,
+ * nothing written; no group: no TTL to set), plus TRUSTED when trusted.
+ */
 export const CHECK_ONLY = 128;
+
+/** Whether a group byte is an entity the batch only read (checked, not written). */
+export function isCheckOnly(group: number): boolean {
+  return group === CHECK_ONLY || group === CHECK_ONLY + TRUSTED;
+}
 
 /**
  * Lua's unpack() is bounded by the C stack (about 8,000 values): long lists
@@ -43,24 +51,32 @@ return 0
 `;
 
 /**
- * A group byte is the entity group (1 to MAX_ENTITY_KEYS, checked once per
- * feature set by featureSetPlan) plus these flags, so groups fit in 6 bits.
- * Added to an entity's group byte when the client knows its header holds as
- * long as no other writer wrote an entity since its own previous write (single
- * node, see WRITE_AND_COMMIT_SCRIPT): then it is not read.
+ * A written entity's group byte is its entity group (1 to MAX_ENTITY_KEYS,
+ * checked once per feature set by featureSetPlan) plus these flags, so groups
+ * fit in 6 bits. Added to an entity's group byte when the client knows its
+ * header holds as long as no other writer wrote an entity since its own
+ * previous write (single node, see WRITE_AND_COMMIT_SCRIPT): then it is not
+ * read.
  */
 const TRUSTED = 64;
+/**
+ * Added (with TRUSTED: 193 to 255) to a trusted written entity's group byte
+ * when its write keeps the key's TTL (single node, redis-entity-ttl.ts). A
+ * flag in the byte the script reads anyway, not an argument of its own: a
+ * string.byte per entity cost more than the TTLs it kept in a fresh process.
+ */
+const KEEP_TTL = 128;
 
 /**
  * Compare-and-set of the entities of one slot, all or none. Expects locals
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
- * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
- * ${CHECK_ONLY} when the batch only read it, plus ${TRUSTED} when trusted), FAST
- * (true: the trusted entities are not checked), KEEP (when FAST: per entity
- * one byte, 1 when its write keeps the key's TTL; '' when none does), TTL (ARGV[TTL + group] is
- * the group's TTL in ms) and ENT (the first entity argument: per entity its
- * key, then its new blob unless it is only checked). Leaves ENTITY_END, the
- * argument after the last entity's.
+ * not exist), GROUPS (per entity one byte: ${CHECK_ONLY} when the batch only read
+ * it, else its entity group, 1-based; plus ${TRUSTED} when trusted; a trusted
+ * written entity plus ${KEEP_TTL} more when its write keeps the key's TTL), FAST
+ * (true: the trusted entities are not checked and the flagged TTLs kept), TTL
+ * (ARGV[TTL + group] is the group's TTL in ms) and ENT (the first entity
+ * argument: per entity its key, then its new blob unless it is only checked).
+ * Leaves ENTITY_END, the argument after the last entity's.
  * Every entity not skipped must still hold the header the client computed
  * from: all are checked first (GETRANGE of the header), then the changed ones
  * written (SET … PX); on a mismatch nothing is written and the script
@@ -91,17 +107,16 @@ for k = 1, n do
     if h == '' then h = ABSENT end
     if h ~= ssub(E, ${HEADER} * k - ${HEADER - 1}, ${HEADER} * k) then return { k } end
   end
-  at = at + (g > ${CHECK_ONLY} and 1 or 2)
+  at = at + ((g == ${CHECK_ONLY} or g == ${CHECK_ONLY + TRUSTED}) and 1 or 2)
 end
 local ENTITY_END = at
-local KEEPING = FAST and KEEP ~= ''
 at = ENT
 for k = 1, n do
   local g = sbyte(GROUPS, k)
-  if g > ${CHECK_ONLY} then
+  if g == ${CHECK_ONLY} or g == ${CHECK_ONLY + TRUSTED} then
     at = at + 1
   else
-    if not (KEEPING and sbyte(KEEP, k) == 1 and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
+    if not (FAST and g > ${KEEP_TTL + TRUSTED} and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
       redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
     end
     at = at + 2
@@ -122,7 +137,7 @@ end
  * arguments (see ENTITY_WRITES).
  */
 export const WRITE_ENTITIES_SCRIPT = `
-local E, GROUPS, TTL, FAST, KEEP = ARGV[3], ARGV[4], 6, false, ''
+local E, GROUPS, TTL, FAST = ARGV[3], ARGV[4], 6, false
 local ENT = 7 + tonumber(ARGV[6])
 ${ENTITY_WRITES}
 local add = ARGV[5]
@@ -207,10 +222,10 @@ return 'OK'
  * entities the client trusts are not checked), else to ARGV[12] .. '!' after
  * checking every entity (writes the client had chained on this one then find
  * another token and check all theirs). See redis-single-node-write.ts.
- * Only then (FAST) do the writes flagged in KEEP keep their keys' TTL: no
+ * Only then (FAST) do the writes flagged KEEP_TTL keep their keys' TTL: no
  * other writer set it since the client's own refresh (redis-entity-ttl.ts).
  * KEYS: as COMMIT_SCRIPT, then the write token. ARGV: ARGV[1..8] as
- * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, KEEP, the
+ * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, the
  * number of groups G, each group's TTL, the entities' arguments (see
  * ENTITY_WRITES), then the records and order entries.
  * Returns 'OK' (trusted entities not checked), 'CHECKED' (all checked),
@@ -218,8 +233,8 @@ return 'OK'
  * (nothing written).
  */
 export const WRITE_AND_COMMIT_SCRIPT = `
-local E, GROUPS, KEEP, TTL = ARGV[9], ARGV[10], ARGV[13], 14
-local ENT = 15 + tonumber(ARGV[14])
+local E, GROUPS, TTL = ARGV[9], ARGV[10], 13
+local ENT = 14 + tonumber(ARGV[13])
 ${COMMIT_CHECK}
 local FAST = ARGV[11] ~= '' and redis.call('GET', KEYS[5]) == ARGV[11]
 ${ENTITY_WRITES}
@@ -240,7 +255,8 @@ return 'CHECKED'
  * and applied-record entries as u32 length + bytes; see SlotWrite) without
  * copying. Returns GROUPS (per entity its group byte) and the written
  * entities' applied-record entries, concatenated. `trusted` (by unit, over
- * all the writes): the units a FAST call does not check.
+ * all the writes): the units a FAST call does not check; `keep`: the trusted
+ * written units whose write a FAST call makes keep the key's TTL.
  */
 export function entityWriteArgs(
   writes: readonly {
@@ -249,6 +265,7 @@ export function entityWriteArgs(
   }[],
   into: (string | Buffer)[],
   trusted?: Uint8Array,
+  keep?: Uint8Array,
 ): { groups: Buffer; applied: Buffer } {
   let count = 0;
   for (const w of writes) count += w.units.length;
@@ -264,11 +281,12 @@ export function entityWriteArgs(
       pos += 4;
       const unit = units[k];
       into.push(unit.key);
-      const flags = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
+      const trust = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
       if (blobLength === 0) {
-        groups[g++] = unit.index + 1 + CHECK_ONLY + flags;
+        groups[g++] = CHECK_ONLY + trust;
       } else {
-        groups[g++] = unit.index + 1 + flags;
+        groups[g] = unit.index + 1 + trust + (trust !== 0 && keep !== undefined && keep[g] === 1 ? KEEP_TTL : 0);
+        g++;
         into.push(buffer.subarray(pos, pos + blobLength));
       }
       pos += blobLength;

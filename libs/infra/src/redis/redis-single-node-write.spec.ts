@@ -8,11 +8,12 @@ import { featureSetPlan, type FeatureSetPlan } from './redis-feature-set.plan';
 import { WriteChain, type ChainedWrite } from './redis-single-node-write';
 import type { RedisScript } from './redis.client';
 
-/** ARGV positions of WRITE_AND_COMMIT_SCRIPT (0-based here): GROUPS, the expected token and KEEP. */
+/** ARGV positions of WRITE_AND_COMMIT_SCRIPT (0-based here): GROUPS and the expected token. */
 const GROUPS = 9;
 const EXPECT = 10;
-const KEEP = 12;
 const TRUSTED = 64;
+/** A trusted written entity that keeps its key's TTL: group byte 193 to 255. */
+const KEPT = 192;
 
 let seq = 0;
 function login(user: string, ip: string): StateInput {
@@ -64,8 +65,7 @@ function trusted(write: ChainedWrite): boolean[] {
 
 /** Which of the write's entities keep their key's TTL (when the token holds). */
 function keeps(write: ChainedWrite): boolean[] {
-  const keep = write.args[KEEP];
-  return keep === '' ? write.units.map(() => false) : [...(keep as Buffer)].map((k) => k === 1);
+  return [...(write.args[GROUPS] as Buffer)].map((g) => g > KEPT);
 }
 
 function answering(answer: unknown): RedisScript {
@@ -153,7 +153,6 @@ describe('WriteChain', () => {
     // A login writes the user and only checks the IP (no feature of the IP counts logins).
     const first = compute(chain, plan, [login('u-10', '10.0.0.10')]);
     assert.deepEqual(keeps(first), [false, false]);
-    assert.equal(first.args[KEEP], '', 'none kept: KEEP is empty');
     await chain.run(answering('CHECKED'), [], first);
     const user = first.entities[0];
     const ip = first.entities[1];

@@ -3,7 +3,7 @@ import type { StateInput, StateOutcome } from '@risk/domain';
 import { type CachedEntity, type ComputeState, type EntityRead, type SlotUnits, type Unit } from './redis-entity-states';
 import { entityTtlMs, keepTtlWindowMs } from './redis-entity-ttl';
 import type { FeatureSetPlan } from './redis-feature-set.plan';
-import { CHECK_ONLY, entityWriteArgs } from './redis-feature.scripts';
+import { entityWriteArgs, isCheckOnly } from './redis-feature.scripts';
 import type { Acceptance } from './redis-partition-ledger';
 import type { RedisScript } from './redis.client';
 
@@ -64,8 +64,9 @@ export interface ChainedWrite {
  *
  * The same proof lets a write keep a key's TTL (redis-entity-ttl.ts): a
  * written entity whose key this process itself refreshed in the current
- * epoch, within the keep window, is flagged in KEEP; the script honours the
- * flags only when the token holds (no other writer set any TTL since).
+ * epoch, within the keep window, is flagged (KEEP_TTL in its group byte);
+ * the script honours the flags only when the token holds (no other writer
+ * set any TTL since).
  */
 export class WriteChain {
   /** The token Redis holds after this process's last computed write if it gets through unchecked; '' unknown. */
@@ -105,11 +106,7 @@ export class WriteChain {
     const trusted = this.trusted(units, entities, read);
     const now = Date.now();
     const keep = new Uint8Array(units.length);
-    let keeping = false;
-    for (let i = 0; i < units.length; i++) {
-      if (trusted[i] === 1 && entities[i].keepTtlUntil > now) keep[i] = 1;
-      keeping ||= keep[i] === 1;
-    }
+    for (let i = 0; i < units.length; i++) if (trusted[i] === 1 && entities[i].keepTtlUntil > now) keep[i] = 1;
     const expect = this.expected;
     const token = randomBytes(8).toString('base64');
     // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
@@ -120,20 +117,18 @@ export class WriteChain {
       '',
       expect,
       token,
-      // None kept (e.g. a fresh process's first writes): '' spares the script a look per entity.
-      keeping ? Buffer.from(keep.buffer, keep.byteOffset, keep.length) : '',
       String(plan.entities.groupTtls.length),
       ...plan.entities.groupTtls,
     ];
     // Each entity's key and blob go as their own arguments (subarrays of the pack, not copied): see WRITE_AND_COMMIT_SCRIPT.
-    const groups = entityWriteArgs(writes, args, trusted).groups;
+    const groups = entityWriteArgs(writes, args, trusted, keep).groups;
     args[GROUPS_ARG] = groups;
     for (const record of records) args.push(record);
     for (const entry of order) args.push(entry);
     // Optimistic: valid in this epoch once this write gets through; any other answer ends the epoch.
     for (let i = 0; i < units.length; i++) {
       const entity = entities[i];
-      if (groups[i] < CHECK_ONLY) {
+      if (!isCheckOnly(groups[i])) {
         // A write that keeps the TTL extends neither window: they count from the write that refreshed it.
         if (keep[i] === 0) {
           const retention = units[i].plan.group.retentionMs;
@@ -176,7 +171,7 @@ export class WriteChain {
     for (let i = 0; i < write.entities.length; i++) {
       const entity = write.entities[i];
       entity.trustEpoch = this.epoch;
-      if (groups[i] >= CHECK_ONLY) entity.keepTtlUntil = 0;
+      if (isCheckOnly(groups[i])) entity.keepTtlUntil = 0;
     }
     return 'OK';
   }
