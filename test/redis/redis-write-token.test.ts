@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryFeatureStore, parseFeatureDefinitions, type StateInput } from '@risk/domain';
 import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { entityTtlMs } from '@risk/infra/redis/redis-entity-ttl';
 import { TestRedisServer } from '../support/redis-server';
 import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
@@ -87,7 +88,8 @@ describe('RedisFeatureStore write token (single node)', () => {
   });
 
   it('a cached entity whose key may have expired is checked, and found gone', async () => {
-    // Retention 2 s (1 s window + 1 s lateness): the key expires 2 s after its write.
+    // Retention 2 s (1 s window + 1 s lateness): the key expires 4 s after its write (retention + slack, at most the
+    // retention: redis-entity-ttl.ts), and no write keeps its TTL (the keep window is empty).
     const definitions = parseFeatureDefinitions({
       features: [{ name: 'logins', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1s' }],
     });
@@ -109,11 +111,63 @@ describe('RedisFeatureStore write token (single node)', () => {
     });
     const [first] = await store.apply('events/0', [login('e-1', 0)]);
     assert.equal(first.kind === 'accepted' && first.features.logins, 1);
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
     assert.equal(await client.get(store.entityKey('user_id', 'u-expiring')), null);
     // In event time the first login is still in the window; in Redis its key expired: the cached state is not written back.
     const [second] = await store.apply('events/0', [login('e-2', 500)]);
     assert.equal(second.kind === 'accepted' && second.features.logins, 1);
     await store.close();
+  });
+
+  it("keeps a key's TTL only while its own refresh holds: a key deleted by hand, or another writer's write, gets a full TTL again", async () => {
+    // Retention 1 h + 1 min: TTL retention + 1 h when refreshed, kept by this store's writes for 30 min after.
+    const definitions = parseFeatureDefinitions({
+      features: [{ name: 'logins', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1h' }],
+    });
+    const settings = { ...TEST_STATE_SETTINGS, allowedLatenessMs: 60_000 };
+    const fullTtl = entityTtlMs(3_660_000);
+    const one = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-ttl:' });
+    const two = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-ttl:' });
+    const at = Date.parse('2026-11-20T10:00:00Z');
+    let seq = 0;
+    const login = (user: string): StateInput => ({
+      event: {
+        event_id: `ttl-${++seq}`,
+        user_id: user,
+        event_type: 'login',
+        event_time: at + seq * 1_000,
+        ip_address: undefined,
+        device_id: undefined,
+        location_city: undefined,
+        amount: undefined,
+      },
+      messageId: undefined,
+    });
+    const key = one.entityKey('user_id', 'u-ttl');
+    const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 300));
+    const pttl = async (): Promise<number> => Number(execFileSync('redis-cli', ['-p', String(server.port), 'PTTL', key], { encoding: 'utf8' }));
+    const refreshed = async (): Promise<void> => {
+      const left = await pttl();
+      assert.ok(left > fullTtl - 250 && left <= fullTtl, `refreshed: ${left} ms left of ${fullTtl}`);
+    };
+
+    await one.apply('events/0', [login('u-ttl')]);
+    await refreshed();
+    await pause();
+    await one.apply('events/0', [login('u-ttl')]);
+    const kept = await pttl();
+    assert.ok(kept <= fullTtl - 250, `kept: ${kept} ms left of ${fullTtl}`);
+
+    // Deleted by hand while the store trusts its cached state: written back (as documented), with a TTL.
+    execFileSync('redis-cli', ['-p', String(server.port), 'DEL', key]);
+    await one.apply('events/0', [login('u-ttl')]);
+    await refreshed();
+
+    // Another writer's write (another entity) changes the token: the next write checks everything and refreshes.
+    await pause();
+    await two.apply('events/1', [login('u-other')]);
+    await one.apply('events/0', [login('u-ttl')]);
+    await refreshed();
+    await Promise.all([one.close(), two.close()]);
   });
 });

@@ -1,7 +1,10 @@
 // Not a test: `node <out>/apps/bench/src/redis-callgrind.js [warm] [measured]` counts the instructions redis-server
 // executes per event (valgrind callgrind), the reproducible figure for comparing versions of the scripts.
 // The state is built first on a plain redis-server (the first `warm` events of the bench stream), saved, and
-// loaded by a redis-server running under callgrind, which then applies `measured` events with collection on.
+// loaded by a redis-server running under callgrind, which then applies `measured` events with collection on: a
+// fresh engine process, which reads every entity and refreshes every TTL it writes once.
+// CALLGRIND_ONE_ENGINE=1: one engine process applies the warm-up (instrumentation off) and the measured events, as a
+// long-running engine does (its cache warm, the TTLs it refreshed kept: docs/redis.md "Entity TTLs").
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,16 +19,24 @@ import { ENGINE_DEFAULTS } from './engine-defaults';
 const PREFIX = 'cg:';
 const PARTITION = 'bench/0';
 
-async function applyAll(url: string, batches: readonly StateInput[][]): Promise<void> {
+/** Applies each list of batches in turn with one store, calling `between[i]` after list i. */
+async function applyAll(url: string, lists: readonly StateInput[][][], between: readonly (() => void)[] = []): Promise<void> {
   const client = new RedisClient({ url, commandTimeoutMs: 600_000 });
   try {
     await client.waitReady(120_000);
     const store = new RedisFeatureStore(client, defaultDefinitions(), ENGINE_DEFAULTS.state, { keyPrefix: PREFIX });
-    for (const batch of batches) await store.apply(PARTITION, batch);
+    for (const [i, batches] of lists.entries()) {
+      for (const batch of batches) await store.apply(PARTITION, batch);
+      between[i]?.();
+    }
     await store.close();
   } finally {
     await client.quit();
   }
+}
+
+function callgrindControl(args: readonly string[]): void {
+  execFileSync('callgrind_control', args, { stdio: 'ignore' });
 }
 
 async function main(): Promise<void> {
@@ -48,27 +59,39 @@ async function main(): Promise<void> {
   let commandStats = '';
   try {
     const base = ['--dbfilename', 'warm.rdb'];
-    const plain = await TestRedisServer.start(base, { dir });
-    try {
-      await applyAll(plain.url, warmBatches);
-      execFileSync('redis-cli', ['-p', String(plain.port), 'SAVE']);
-    } finally {
-      await plain.dispose();
+    const oneEngine = process.env.CALLGRIND_ONE_ENGINE === '1';
+    if (!oneEngine) {
+      const plain = await TestRedisServer.start(base, { dir });
+      try {
+        await applyAll(plain.url, [warmBatches]);
+        execFileSync('redis-cli', ['-p', String(plain.port), 'SAVE']);
+      } finally {
+        await plain.dispose();
+      }
     }
 
     const out = join(dir, 'callgrind.out');
     const cg = await TestRedisServer.start(base, {
       dir,
-      wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`],
+      wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, ...(oneEngine ? ['--instr-atstart=no'] : [])],
       readyTimeoutMs: 120_000,
     });
-    try {
-      // Scripts loaded and compiled, connections warm: not counted.
-      await applyAll(cg.url, scriptBatches);
+    const pid = String(cg.pid);
+    const startCounting = (): void => {
       execFileSync('redis-cli', ['-p', String(cg.port), 'CONFIG', 'RESETSTAT']);
-      execFileSync('callgrind_control', ['-z', String(cg.pid)], { stdio: 'ignore' });
-      await applyAll(cg.url, measuredBatches);
-      execFileSync('callgrind_control', ['-d', String(cg.pid)], { stdio: 'ignore' });
+      if (oneEngine) callgrindControl(['-i', 'on', pid]);
+      callgrindControl(['-z', pid]);
+    };
+    try {
+      if (oneEngine) {
+        await applyAll(cg.url, [[...warmBatches, ...scriptBatches], measuredBatches], [startCounting]);
+      } else {
+        // Scripts loaded and compiled, connections warm: not counted.
+        await applyAll(cg.url, [scriptBatches]);
+        startCounting();
+        await applyAll(cg.url, [measuredBatches]);
+      }
+      callgrindControl(['-d', pid]);
       commandStats = execFileSync('redis-cli', ['-p', String(cg.port), 'INFO', 'commandstats'], { encoding: 'utf8' });
     } finally {
       await cg.dispose();
@@ -90,6 +113,7 @@ async function main(): Promise<void> {
     }
     console.log(
       JSON.stringify({
+        engine: oneEngine ? 'one process' : 'fresh process',
         warm,
         events,
         instructions: total,

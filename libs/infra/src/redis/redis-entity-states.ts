@@ -13,6 +13,7 @@ import {
 import { AppliedRecord, writeAppliedEntry } from './redis-applied-record';
 import { entityKeyCode } from './redis-feature-store.options';
 import { ByteWriter, EntityCodec, nextVersion, writeHeader } from './redis-entity.codec';
+import { entityTtlMs } from './redis-entity-ttl';
 import { keySlot } from './redis-keys';
 import { slotTag } from './redis-slot-tags';
 import { type PipelineCall } from './redis.client';
@@ -69,6 +70,8 @@ export interface CachedEntity {
   trustEpoch: number;
   /** Until when (ms since 1970) its key surely has not expired; 0 unknown (see WriteChain). */
   trustUntil: number;
+  /** Until when (ms since 1970) a write may keep its key's TTL, set by this process's last refresh; 0 never (redis-entity-ttl.ts). */
+  keepTtlUntil: number;
   readonly state: EntityState;
   /** The entity's key, made once for every batch that touches it. */
   readonly key: string;
@@ -147,7 +150,7 @@ export class EntityStates {
       codec: new EntityCodec(group),
       keyBefore: `${this.prefix}{${entityKeyCode(group.entity, options.keyCodes)}:`,
       keyAfter: '}:s',
-      ttl: String(Math.max(group.retentionMs, 1)),
+      ttl: String(entityTtlMs(group.retentionMs)),
       outputs: [...group.windowed, ...group.changed].map((slot) => slot.output),
     }));
     this.caches = this.plans.map(() => new Map<string, CachedEntity>());
@@ -338,6 +341,7 @@ export class EntityStates {
       dropped: false,
       trustEpoch: -1,
       trustUntil: 0,
+      keepTtlUntil: 0,
       batch: 0,
       unitAt: 0,
     };

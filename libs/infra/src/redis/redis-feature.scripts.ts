@@ -8,8 +8,16 @@
 
 /** Bytes of the entity header the compare-and-set compares (see redis-entity.codec.ts). */
 const HEADER = 5;
-/** Added to an entity's group byte when the batch only read it: its header is checked, nothing written. */
-const CHECK_ONLY = 128;
+/**
+ * An entity's group byte when the batch only read it (its header is checked,
+ * nothing written; no group: no TTL to set), plus TRUSTED when trusted.
+ */
+export const CHECK_ONLY = 128;
+
+/** Whether a group byte is an entity the batch only read (checked, not written). */
+export function isCheckOnly(group: number): boolean {
+  return group === CHECK_ONLY || group === CHECK_ONLY + TRUSTED;
+}
 
 /**
  * Lua's unpack() is bounded by the C stack (about 8,000 values): long lists
@@ -43,23 +51,32 @@ return 0
 `;
 
 /**
- * A group byte is the entity group (1 to MAX_ENTITY_KEYS, checked once per
- * feature set by featureSetPlan) plus these flags, so groups fit in 6 bits.
- * Added to an entity's group byte when the client knows its header holds as
- * long as no other writer wrote an entity since its own previous write (single
- * node, see WRITE_AND_COMMIT_SCRIPT): then it is not read.
+ * A written entity's group byte is its entity group (1 to MAX_ENTITY_KEYS,
+ * checked once per feature set by featureSetPlan) plus these flags, so groups
+ * fit in 6 bits. Added to an entity's group byte when the client knows its
+ * header holds as long as no other writer wrote an entity since its own
+ * previous write (single node, see WRITE_AND_COMMIT_SCRIPT): then it is not
+ * read.
  */
 const TRUSTED = 64;
+/**
+ * Added (with TRUSTED: 193 to 255) to a trusted written entity's group byte
+ * when its write keeps the key's TTL (single node, redis-entity-ttl.ts). A
+ * flag in the byte the script reads anyway, not an argument of its own: a
+ * string.byte per entity cost more than the TTLs it kept in a fresh process.
+ */
+const KEEP_TTL = 128;
 
 /**
  * Compare-and-set of the entities of one slot, all or none. Expects locals
  * E (the expected headers, ${HEADER} bytes per entity, zeros for a key that did
- * not exist), GROUPS (per entity one byte: its entity group, 1-based, plus
- * ${CHECK_ONLY} when the batch only read it, plus ${TRUSTED} when trusted), FAST
- * (true: the trusted entities are not checked), TTL (ARGV[TTL + group] is the
- * group's TTL in ms) and ENT (the first entity argument: per entity its key,
- * then its new blob unless it is only checked). Leaves ENTITY_END, the
- * argument after the last entity's.
+ * not exist), GROUPS (per entity one byte: ${CHECK_ONLY} when the batch only read
+ * it, else its entity group, 1-based; plus ${TRUSTED} when trusted; a trusted
+ * written entity plus ${KEEP_TTL} more when its write keeps the key's TTL), FAST
+ * (true: the trusted entities are not checked and the flagged TTLs kept), TTL
+ * (ARGV[TTL + group] is the group's TTL in ms) and ENT (the first entity
+ * argument: per entity its key, then its new blob unless it is only checked).
+ * Leaves ENTITY_END, the argument after the last entity's.
  * Every entity not skipped must still hold the header the client computed
  * from: all are checked first (GETRANGE of the header), then the changed ones
  * written (SET … PX); on a mismatch nothing is written and the script
@@ -73,6 +90,10 @@ const TRUSTED = 64;
  * and the GETRANGE bounds are strings (a Lua number argument costs a %.17g).
  * Checking a written entity with SET … GET instead of GETRANGE + SET, or
  * leaving out the empty argument of an entity only read, measured the same.
+ * A write that keeps the TTL (redis-entity-ttl.ts) is SET … XX KEEPTTL,
+ * which leaves the key's entry in Redis's expires table alone; a key that
+ * is gone (deleted outside the engine) is then written with PX, so that no
+ * entity key ever lives without a TTL.
  */
 const ENTITY_WRITES = `
 local ABSENT = string.rep('\\0', ${HEADER})
@@ -86,16 +107,18 @@ for k = 1, n do
     if h == '' then h = ABSENT end
     if h ~= ssub(E, ${HEADER} * k - ${HEADER - 1}, ${HEADER} * k) then return { k } end
   end
-  at = at + (g > ${CHECK_ONLY} and 1 or 2)
+  at = at + ((g == ${CHECK_ONLY} or g == ${CHECK_ONLY + TRUSTED}) and 1 or 2)
 end
 local ENTITY_END = at
 at = ENT
 for k = 1, n do
   local g = sbyte(GROUPS, k)
-  if g > ${CHECK_ONLY} then
+  if g == ${CHECK_ONLY} or g == ${CHECK_ONLY + TRUSTED} then
     at = at + 1
   else
-    redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
+    if not (FAST and g > ${KEEP_TTL + TRUSTED} and redis.call('SET', ARGV[at], ARGV[at + 1], 'XX', 'KEEPTTL')) then
+      redis.call('SET', ARGV[at], ARGV[at + 1], 'PX', ARGV[TTL + g % ${TRUSTED}])
+    end
     at = at + 2
   end
 end
@@ -199,9 +222,11 @@ return 'OK'
  * entities the client trusts are not checked), else to ARGV[12] .. '!' after
  * checking every entity (writes the client had chained on this one then find
  * another token and check all theirs). See redis-single-node-write.ts.
+ * Only then (FAST) do the writes flagged KEEP_TTL keep their keys' TTL: no
+ * other writer set it since the client's own refresh (redis-entity-ttl.ts).
  * KEYS: as COMMIT_SCRIPT, then the write token. ARGV: ARGV[1..8] as
- * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, the number
- * of groups G, each group's TTL, the entities' arguments (see
+ * COMMIT_SCRIPT, then E, GROUPS, the expected and the new token, the
+ * number of groups G, each group's TTL, the entities' arguments (see
  * ENTITY_WRITES), then the records and order entries.
  * Returns 'OK' (trusted entities not checked), 'CHECKED' (all checked),
  * 'LOST', 'STALE', or { position } of an entity another writer changed first
@@ -230,7 +255,8 @@ return 'CHECKED'
  * and applied-record entries as u32 length + bytes; see SlotWrite) without
  * copying. Returns GROUPS (per entity its group byte) and the written
  * entities' applied-record entries, concatenated. `trusted` (by unit, over
- * all the writes): the units a FAST call does not check.
+ * all the writes): the units a FAST call does not check; `keep`: the trusted
+ * written units whose write a FAST call makes keep the key's TTL.
  */
 export function entityWriteArgs(
   writes: readonly {
@@ -239,6 +265,7 @@ export function entityWriteArgs(
   }[],
   into: (string | Buffer)[],
   trusted?: Uint8Array,
+  keep?: Uint8Array,
 ): { groups: Buffer; applied: Buffer } {
   let count = 0;
   for (const w of writes) count += w.units.length;
@@ -254,11 +281,12 @@ export function entityWriteArgs(
       pos += 4;
       const unit = units[k];
       into.push(unit.key);
-      const flags = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
+      const trust = trusted !== undefined && trusted[g] === 1 ? TRUSTED : 0;
       if (blobLength === 0) {
-        groups[g++] = unit.index + 1 + CHECK_ONLY + flags;
+        groups[g++] = CHECK_ONLY + trust;
       } else {
-        groups[g++] = unit.index + 1 + flags;
+        groups[g] = unit.index + 1 + trust + (trust !== 0 && keep !== undefined && keep[g] === 1 ? KEEP_TTL : 0);
+        g++;
         into.push(buffer.subarray(pos, pos + blobLength));
       }
       pos += blobLength;

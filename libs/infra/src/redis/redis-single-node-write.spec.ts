@@ -12,6 +12,8 @@ import type { RedisScript } from './redis.client';
 const GROUPS = 9;
 const EXPECT = 10;
 const TRUSTED = 64;
+/** A trusted written entity that keeps its key's TTL: group byte 193 to 255. */
+const KEPT = 192;
 
 let seq = 0;
 function login(user: string, ip: string): StateInput {
@@ -59,6 +61,11 @@ function compute(chain: WriteChain, plan: FeatureSetPlan, inputs: StateInput[], 
 function trusted(write: ChainedWrite): boolean[] {
   const groups = write.args[GROUPS] as Buffer;
   return [...groups].map((g) => (g & TRUSTED) !== 0);
+}
+
+/** Which of the write's entities keep their key's TTL (when the token holds). */
+function keeps(write: ChainedWrite): boolean[] {
+  return [...(write.args[GROUPS] as Buffer)].map((g) => g > KEPT);
 }
 
 function answering(answer: unknown): RedisScript {
@@ -138,5 +145,36 @@ describe('WriteChain', () => {
     await chain.run(answering('OK'), [], written);
     written.entities[0].trustUntil = Date.now() - 1;
     assert.deepEqual(trusted(compute(chain, plan, [login('u-9', '10.0.0.9')])), [false, true]);
+  });
+
+  it('keeps the TTL only of keys it refreshed itself in this epoch, within the keep window', async () => {
+    const chain = new WriteChain('t:write-token');
+    const plan = newPlan();
+    // A login writes the user and only checks the IP (no feature of the IP counts logins).
+    const first = compute(chain, plan, [login('u-10', '10.0.0.10')]);
+    assert.deepEqual(keeps(first), [false, false]);
+    await chain.run(answering('CHECKED'), [], first);
+    const user = first.entities[0];
+    const ip = first.entities[1];
+    assert.ok(user.keepTtlUntil > Date.now(), 'the written user was refreshed');
+    assert.equal(ip.keepTtlUntil, 0, 'the IP was only checked');
+
+    const second = compute(chain, plan, [login('u-10', '10.0.0.10')]);
+    assert.deepEqual(keeps(second), [true, false]);
+    const refreshed = user.keepTtlUntil;
+    await chain.run(answering('OK'), [], second);
+    assert.equal(user.keepTtlUntil, refreshed, 'a write that keeps the TTL does not extend the window');
+
+    user.keepTtlUntil = Date.now() - 1;
+    const late = compute(chain, plan, [login('u-10', '10.0.0.10')]);
+    assert.deepEqual(keeps(late), [false, false], 'past the window: refreshed');
+    assert.ok(user.keepTtlUntil > Date.now());
+    // Another writer wrote meanwhile: this call checked all (and refreshed the user's TTL, as every checking call does).
+    await chain.run(answering('CHECKED'), [], late);
+    assert.deepEqual(keeps(compute(chain, plan, [login('u-10', '10.0.0.10')])), [true, false]);
+
+    const refused = compute(chain, plan, [login('u-11', '10.0.0.10')]);
+    await chain.run(answering([1]), [], refused);
+    assert.deepEqual(keeps(compute(chain, plan, [login('u-10', '10.0.0.10')])), [false, false], 'a new epoch keeps nothing');
   });
 });

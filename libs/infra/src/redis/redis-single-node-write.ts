@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { StateInput, StateOutcome } from '@risk/domain';
 import { type CachedEntity, type ComputeState, type EntityRead, type SlotUnits, type Unit } from './redis-entity-states';
+import { entityTtlMs, keepTtlWindowMs } from './redis-entity-ttl';
 import type { FeatureSetPlan } from './redis-feature-set.plan';
-import { entityWriteArgs } from './redis-feature.scripts';
+import { entityWriteArgs, isCheckOnly } from './redis-feature.scripts';
 import type { Acceptance } from './redis-partition-ledger';
 import type { CommandArg } from './redis-command.encoding';
 import type { RedisScript } from './redis.client';
@@ -13,6 +14,8 @@ import type { RedisScript } from './redis.client';
  * reaches Redis late.
  */
 const EXPIRY_MARGIN_MS = 300_000;
+/** WRITE_AND_COMMIT_SCRIPT's GROUPS argument (0-based position in the call's arguments; ARGV[10] in the script). */
+const GROUPS_ARG = 9;
 
 /** A read whose answers hold the state as of `anchor`, the write token this process expected then (see WriteChain.anchor). */
 export interface AnchoredRead extends EntityRead {
@@ -59,6 +62,12 @@ export interface ChainedWrite {
  * process keeps it cached is written back from the cache instead of being
  * found absent. A restart without persistence, an older snapshot loaded or a
  * FLUSHDB change the token, and everything is checked.
+ *
+ * The same proof lets a write keep a key's TTL (redis-entity-ttl.ts): a
+ * written entity whose key this process itself refreshed in the current
+ * epoch, within the keep window, is flagged (KEEP_TTL in its group byte);
+ * the script honours the flags only when the token holds (no other writer
+ * set any TTL since).
  */
 export class WriteChain {
   /** The token Redis holds after this process's last computed write if it gets through unchecked; '' unknown. */
@@ -96,6 +105,9 @@ export class WriteChain {
     const units = writes.flatMap((w) => w.units);
     const entities = writes.length === 1 ? writes[0].entities : writes.flatMap((w) => w.entities);
     const trusted = this.trusted(units, entities, read);
+    const now = Date.now();
+    const keep = new Uint8Array(units.length);
+    for (let i = 0; i < units.length; i++) if (trusted[i] === 1 && entities[i].keepTtlUntil > now) keep[i] = 1;
     const expect = this.expected;
     const token = randomBytes(8).toString('base64');
     // Not copied out of the writers: nothing writes to them any more, and the client copies them into its command.
@@ -111,19 +123,25 @@ export class WriteChain {
     ];
     // Each entity's key and blob go as their own arguments (subarrays of the pack, not copied): see WRITE_AND_COMMIT_SCRIPT.
     // It only appends keys (strings) and blobs (Buffers).
-    const groups = entityWriteArgs(writes, args as (string | Buffer)[], trusted).groups;
-    args[9] = groups;
+    const groups = entityWriteArgs(writes, args as (string | Buffer)[], trusted, keep).groups;
+    args[GROUPS_ARG] = groups;
     args.push(records, order);
     // Optimistic: valid in this epoch once this write gets through; any other answer ends the epoch.
-    const now = Date.now();
     for (let i = 0; i < units.length; i++) {
       const entity = entities[i];
-      if (groups[i] < 128) {
-        const ttl = units[i].plan.group.retentionMs;
-        entity.trustUntil = now + ttl - Math.min(EXPIRY_MARGIN_MS, ttl / 2);
-      } else if (entity.trustEpoch < 0) {
+      if (!isCheckOnly(groups[i])) {
+        // A write that keeps the TTL extends neither window: they count from the write that refreshed it.
+        if (keep[i] === 0) {
+          const retention = units[i].plan.group.retentionMs;
+          const ttl = entityTtlMs(retention);
+          entity.trustUntil = now + ttl - Math.min(EXPIRY_MARGIN_MS, ttl / 2);
+          entity.keepTtlUntil = now + keepTtlWindowMs(retention);
+        }
+      } else {
+        // Trusted again after a check, not a refresh: another writer may have set the TTL since this process did.
+        if (entity.trustEpoch !== this.epoch) entity.keepTtlUntil = 0;
         // Only read, in this batch: a key that does not exist cannot expire; an existing one's TTL is unknown.
-        entity.trustUntil = read.entities.get(units[i].key) === null ? Infinity : 0;
+        if (entity.trustEpoch < 0) entity.trustUntil = read.entities.get(units[i].key) === null ? Infinity : 0;
       }
       entity.trustEpoch = this.epoch;
     }
@@ -147,9 +165,15 @@ export class WriteChain {
       this.broken(write, '');
       return answer;
     }
-    // Every entity of the write was checked and holds what it wrote: valid in the new epoch.
+    // Every entity of the write was checked and holds what it wrote: valid in the new epoch. The written ones had their
+    // TTL refreshed (a checking call keeps none); another writer may have set the others' since this process did.
     this.broken(write, `${write.token}!`);
-    for (const entity of write.entities) entity.trustEpoch = this.epoch;
+    const groups = write.args[GROUPS_ARG] as Buffer;
+    for (let i = 0; i < write.entities.length; i++) {
+      const entity = write.entities[i];
+      entity.trustEpoch = this.epoch;
+      if (isCheckOnly(groups[i])) entity.keepTtlUntil = 0;
+    }
     return 'OK';
   }
 

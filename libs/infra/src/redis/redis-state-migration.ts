@@ -17,6 +17,7 @@ import {
   type LegacySection,
 } from './legacy-redis-layout';
 import { ABSENT_VERSION, EntityCodec, nextVersion } from './redis-entity.codec';
+import { entityTtlMs } from './redis-entity-ttl';
 import { RedisFeatureStore } from './redis-feature.store';
 import { STATE_LAYOUT_VERSION, legacyEntityPattern, stateLayoutMarker } from './redis-state-layout';
 import { escapeGlob } from './redis-keys';
@@ -218,7 +219,7 @@ class LegacyConverter {
     this.store = new RedisFeatureStore(client, definitions, settings, { keyPrefix });
     this.groups = buildEntityGroups(definitions, this.decodeSettings);
     this.codecs = this.groups.map((group) => new EntityCodec(group));
-    this.ttls = buildEntityGroups(definitions, settings).map((group) => Math.max(group.retentionMs, 1));
+    this.ttls = buildEntityGroups(definitions, settings).map((group) => entityTtlMs(group.retentionMs));
     this.layouts = new Set(legacyEntityGroups(definitions).map((g) => `${g.code}:${g.layout}`));
   }
 
