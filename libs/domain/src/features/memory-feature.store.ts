@@ -7,7 +7,6 @@ import { applyEventToEntity, buildEntityGroups, type EntityGroup, type EntitySta
 import { previewFeatures, readEntity } from './entity-read';
 import { entityTable, type EntityTable } from './memory-entity-tables';
 import type { SeriesValues } from './window-series';
-import { RememberedEventIds } from './remembered-event-ids';
 
 /** The memory store's entity groups: the shared group definition and its keys' states. */
 interface MemoryGroup {
@@ -76,14 +75,18 @@ export interface MemoryBudget {
 export class MemoryFeatureStore extends FeatureStore {
   private groups: MemoryGroup[];
   private readonly partitionMax = new Map<string, number>();
-  /** Every accepted event_id still remembered (SPEC §2 dedup), in acceptance order. */
-  private readonly accepted = new RememberedEventIds();
+  /** Every accepted event_id still remembered (SPEC §2 dedup). */
+  private readonly accepted = new Set<string>();
   /**
    * The first outcome of the remembered event_ids that came with a message id
    * (Kafka), for a redelivery of the same message. Events without one (HTTP,
    * replay) can be duplicated but never redelivered: only their id is kept.
    */
   private readonly redeliverable = new Map<string, AcceptedRecord>();
+  /** event_ids and their event times in acceptance order, for pruning the dedup memory. */
+  private acceptedOrder: string[] = [];
+  private acceptedTimes: number[] = [];
+  private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
   /** Oldest event time accepted since the last sweep: an entity created or updated since has a `newest` at least this. */
@@ -227,7 +230,9 @@ export class MemoryFeatureStore extends FeatureStore {
     const t = event.event_time;
     const id = event.event_id;
     // SPEC §2 acceptance through acceptance.ts, as the Redis store decides it, without allocating a decision.
-    if (!this.accepted.add(id, t)) {
+    const remembered = this.accepted.size;
+    // One lookup: an event_id already remembered leaves the set as it was.
+    if (this.accepted.add(id).size === remembered) {
       const previous = messageId === undefined ? undefined : this.redeliverable.get(id);
       if (previous !== undefined && isRedelivery(previous, messageId)) {
         return { kind: 'accepted', late: previous.late, features: previous.features, redelivered: true };
@@ -257,15 +262,12 @@ export class MemoryFeatureStore extends FeatureStore {
     const features = this.makeFeatures(values);
 
     if (messageId !== undefined) this.redeliverable.set(id, { messageId, late, features });
+    this.acceptedOrder.push(id);
+    this.acceptedTimes.push(t);
     if (++this.sinceSweep >= SWEEP_EVERY) this.sweep();
     if (this.budget !== undefined && this.sinceSweep % BUDGET_CHECK_EVERY === 0) this.enforceBudget(this.budget);
     return { kind: 'accepted', late, features, redelivered: false };
   }
-
-  /** A forgotten event_id's first outcome, kept only for ids that came with a message id. */
-  private readonly forgetRedeliverable = (id: string): void => {
-    if (this.redeliverable.size > 0) this.redeliverable.delete(id);
-  };
 
   /** Forgets idle entities and expired event_ids; amortised over SWEEP_EVERY events. */
   private sweep(): void {
@@ -286,7 +288,23 @@ export class MemoryFeatureStore extends FeatureStore {
       memoryGroup.newestAtLeast = oldestKept;
     }
     this.oldestSinceSweep = Infinity;
-    this.accepted.forgetUntil(this.globalMax - this.settings.dedupRetentionMs, this.forgetRedeliverable);
+    const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
+    const order = this.acceptedOrder;
+    const times = this.acceptedTimes;
+    let head = this.acceptedOrderHead;
+    // Acceptance order roughly follows event time; stop at the first id still retained.
+    const redeliverable = this.redeliverable.size > 0;
+    while (head < order.length && times[head] <= dedupCutoff) {
+      this.accepted.delete(order[head]);
+      if (redeliverable) this.redeliverable.delete(order[head]);
+      head++;
+    }
+    if (head > 65536 && head * 2 > order.length) {
+      this.acceptedOrder = order.slice(head);
+      this.acceptedTimes = times.slice(head);
+      head = 0;
+    }
+    this.acceptedOrderHead = head;
   }
 
   private forgetIf(group: MemoryGroup, test: (state: EntityState) => boolean): void {
@@ -340,8 +358,15 @@ export class MemoryFeatureStore extends FeatureStore {
 
   /** Last resort of the budget: the dedup memory is shortened, oldest acceptances first. */
   private forgetOldestEventIds(count: number, budget: MemoryBudget): void {
-    const forgotten = this.accepted.forgetOldest(count, this.forgetRedeliverable);
-    if (forgotten > 0) budget.onEvict?.('dedup', forgotten);
+    let head = this.acceptedOrderHead;
+    const end = Math.min(this.acceptedOrder.length, head + count);
+    const from = head;
+    for (; head < end; head++) {
+      this.accepted.delete(this.acceptedOrder[head]);
+      this.redeliverable.delete(this.acceptedOrder[head]);
+    }
+    this.acceptedOrderHead = head;
+    if (head > from) budget.onEvict?.('dedup', head - from);
   }
 }
 
