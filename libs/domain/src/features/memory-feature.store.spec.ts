@@ -194,4 +194,17 @@ describe('MemoryFeatureStore memory bounds', () => {
     for (let i = 0; i < 10_000; i++) apply(s, ev({ t: T0 + 20_000 * MIN + 31 * 24 * HOUR + i, user_id: 'other' }));
     assert.ok(s.stateSize.entities <= 3, `idle entities should be forgotten, ${s.stateSize.entities} left`);
   });
+
+  it('a sweep that skips a group (nothing old enough at its last scan) still forgets an entity a late event created since', () => {
+    const s = store();
+    // The IP group keeps an idle key 20 min (10 min window + 10 min lateness); a sweep every 8,192 events.
+    for (let i = 0; i < 8_192; i++) apply(s, ev({ t: T0 + i * 10, ip_address: '10.0.0.1' }));
+    // The scan above found 10.0.0.1 at T0 + 82 s. A late event creates an IP key two hours older.
+    apply(s, ev({ t: T0 - 2 * HOUR, ip_address: '10.9.9.9' }));
+    assert.equal(s.stateSize.entities, 3);
+    // Next sweep's cutoff (T0 + 20 min + 8 s − 20 min) is below 10.0.0.1's time, but not below the late key's.
+    for (let i = 0; i < 8_191; i++) apply(s, ev({ t: T0 + 20 * MIN + i, ip_address: '10.0.0.2' }));
+    assert.equal(s.stateSize.entities, 3, 'u-1, 10.0.0.1 and 10.0.0.2 stay; 10.9.9.9 is forgotten');
+    return s.readEntity('ip_address', '10.9.9.9').then((outcome) => assert.equal(outcome.kind, 'not-found'));
+  });
 });

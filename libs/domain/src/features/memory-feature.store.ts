@@ -14,6 +14,14 @@ interface MemoryGroup {
   readonly table: EntityTable;
   /** Per windowed slot: what its series' values hold (see {@link touch}). */
   readonly values: readonly SeriesValues[];
+  /**
+   * No entity of the group has an older `newest` (a lower bound, as of the
+   * last sweep): a sweep whose cutoff is below it can forget nothing and skips
+   * the scan, a cache miss or two per entity. With the default features the
+   * user and device groups keep their entities 30 days and 24 h: a replay of
+   * a day scanned their ~23,000 entities every 8,192 events for nothing.
+   */
+  newestAtLeast: number;
 }
 
 /** One shared object: a duplicate's outcome carries nothing else. */
@@ -81,6 +89,8 @@ export class MemoryFeatureStore extends FeatureStore {
   private acceptedOrderHead = 0;
   private globalMax = -Infinity;
   private sinceSweep = 0;
+  /** Oldest event time accepted since the last sweep: an entity created or updated since has a `newest` at least this. */
+  private oldestSinceSweep = Infinity;
   /** Window entries and series held (all entities), for the budget estimate. */
   private readonly tally: StateTally = { entries: 0, series: 0 };
   private makeFeatures: (values: readonly FeatureValue[]) => FeatureValues;
@@ -233,6 +243,7 @@ export class MemoryFeatureStore extends FeatureStore {
     const late = isLate(t, max, this.settings.allowedLatenessMs);
     if (max === undefined || t > max) this.partitionMax.set(partition, t);
     if (t > this.globalMax) this.globalMax = t;
+    if (t < this.oldestSinceSweep) this.oldestSinceSweep = t;
 
     const values = this.scratch;
     const groups = this.groups;
@@ -263,8 +274,20 @@ export class MemoryFeatureStore extends FeatureStore {
     this.sinceSweep = 0;
     for (const memoryGroup of this.groups) {
       const cutoff = this.globalMax - memoryGroup.group.retentionMs;
-      this.forgetIf(memoryGroup, (state) => state.newest <= cutoff);
+      const bound = Math.min(memoryGroup.newestAtLeast, this.oldestSinceSweep);
+      if (cutoff < bound) {
+        memoryGroup.newestAtLeast = bound;
+        continue;
+      }
+      let oldestKept = Infinity;
+      this.forgetIf(memoryGroup, (state) => {
+        if (state.newest <= cutoff) return true;
+        if (state.newest < oldestKept) oldestKept = state.newest;
+        return false;
+      });
+      memoryGroup.newestAtLeast = oldestKept;
     }
+    this.oldestSinceSweep = Infinity;
     const dedupCutoff = this.globalMax - this.settings.dedupRetentionMs;
     const order = this.acceptedOrder;
     const times = this.acceptedTimes;
@@ -348,7 +371,8 @@ export class MemoryFeatureStore extends FeatureStore {
 }
 
 function memoryGroup(group: EntityGroup, table = entityTable(group)): MemoryGroup {
-  return { group, table, values: group.windowed.map((slot) => slot.values) };
+  // A new group, or one whose states were carried over: unknown until its first scan.
+  return { group, table, values: group.windowed.map((slot) => slot.values), newestAtLeast: -Infinity };
 }
 
 /**
