@@ -3,13 +3,13 @@
 // `events` (default 100,000) lines of the file up front, then applies them `passes` times (default 1; 0 measures the
 // reading and decoding to subtract) to a fresh MemoryFeatureStore in batches of 1,000, with the default features or,
 // with `wide`, the twenty of the memory bench, and prints the CPU time of each pass. The file: the replay stream of
-// docs/bench-notes/feat.md, `generateStream({ events: 200000, seed: 42, durationMs: 24 * 3600000 })` one per line
+// docs/benchmarks.md ("In-memory feature store CPU (H1"), `generateStream({ events: 200000, seed: 42, durationMs: 24 * 3600000 })` one per line
 // (generating it here would cost more instructions than the store, and not the same number from run to run).
 // On a shared machine CPU time moves ±10 % between runs; the counts do not when run as
 //   valgrind --tool=cachegrind --cache-sim=yes --LL=8388608,16,64 --D1=32768,8,64 \
 //     node --single-threaded <out>/apps/bench/src/memory-store-cachegrind.js events.ndjson
 // (--single-threaded: no concurrent marking or compiling threads; two runs then agree to ~0.2 %, and two builds
-// still differ by ~±2 % in LL misses from heap layout alone). docs/bench-notes/feat.md has the figures.
+// still differ by ~±2 % in LL misses from heap layout alone). docs/benchmarks.md ("In-memory feature store CPU (H1") has the figures.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeEvent, MemoryFeatureStore, parseFeatureDefinitions, type StateInput } from '@risk/domain';
