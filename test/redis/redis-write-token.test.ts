@@ -145,7 +145,8 @@ describe('RedisFeatureStore write token (single node)', () => {
     });
     const key = one.entityKey('user_id', 'u-ttl');
     const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 300));
-    const pttl = async (): Promise<number> => Number(execFileSync('redis-cli', ['-p', String(server.port), 'PTTL', key], { encoding: 'utf8' }));
+    const pttl = async (): Promise<number> =>
+      Number(execFileSync('redis-cli', ['-p', String(server.port), 'PTTL', key], { encoding: 'utf8' }));
     const refreshed = async (): Promise<void> => {
       const left = await pttl();
       assert.ok(left > fullTtl - 250 && left <= fullTtl, `refreshed: ${left} ms left of ${fullTtl}`);
