@@ -1,11 +1,9 @@
 import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { StateInput, StateSettings } from '@risk/domain';
-import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
-import { TestRedisServer } from '../support/redis-server';
+import { sharedRedis } from '../support/redis-fixture';
 import { chunk, defaultDefinitions } from '@test/support/state-stream';
 
 // A batch's read asks for the first entry of the partition's order list only while this process knows it does not
@@ -13,23 +11,7 @@ import { chunk, defaultDefinitions } from '@test/support/state-stream';
 // of reading the full count every time: checked here against a model of that rule, on a stream whose bursts make
 // the oldest event_ids expire at some batches and not at others.
 
-let server: TestRedisServer;
-let client: RedisClient;
-
-before(async () => {
-  server = await TestRedisServer.start();
-  client = new RedisClient({ url: server.url, commandTimeoutMs: 2_000 });
-  await client.waitReady();
-});
-
-after(async () => {
-  await client.quit();
-  await server.dispose();
-});
-
-function redisCli(...args: string[]): string {
-  return execFileSync('redis-cli', ['-p', String(server.port), ...args], { encoding: 'utf8' }).trim();
-}
+const redis = sharedRedis();
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-20T10:00:00Z');
@@ -105,7 +87,7 @@ function bursts(): StateInput[] {
 
 /** LRANGE calls of the batches' reads: all LRANGEs less those of the commits that expired entries (COMMIT_APPLY). */
 function readLranges(expiringCommits: number): number {
-  const calls = Number(/^cmdstat_lrange:calls=(\d+)/m.exec(redisCli('INFO', 'commandstats'))?.[1] ?? 0);
+  const calls = Number(/^cmdstat_lrange:calls=(\d+)/m.exec(redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
   return calls - expiringCommits;
 }
 
@@ -116,8 +98,8 @@ describe('RedisFeatureStore order list head (single node)', () => {
     const inputs = bursts();
     const batches = chunk(inputs, 20);
     const expected = model(batches, settings.dedupRetentionMs);
-    redisCli('CONFIG', 'RESETSTAT');
-    const store = new RedisFeatureStore(client, defaultDefinitions(), settings, { keyPrefix: 'oh1:' });
+    redis.cli('CONFIG', 'RESETSTAT');
+    const store = new RedisFeatureStore(redis.client, defaultDefinitions(), settings, { keyPrefix: 'oh1:' });
     try {
       const actual: string[][] = [];
       for (const batch of batches) actual.push((await store.apply('p', batch)).map((o) => o.kind));
@@ -132,18 +114,18 @@ describe('RedisFeatureStore order list head (single node)', () => {
     );
     assert.ok(againAccepted.length > 5 && flat.filter((k) => k === 'duplicate').length > 20, String(againAccepted.length));
     assert.ok(expected.expiring > 3 && expected.expiring < batches.length - 3, `${expected.expiring} batches expire entries`);
-    assert.equal(Number(redisCli('HLEN', 'oh1:{p:p}:dd')), expected.remembered);
-    assert.equal(Number(redisCli('LLEN', 'oh1:{p:p}:ord')), expected.remembered);
+    assert.equal(Number(redis.cli('HLEN', 'oh1:{p:p}:dd')), expected.remembered);
+    assert.equal(Number(redis.cli('LLEN', 'oh1:{p:p}:ord')), expected.remembered);
     assert.equal(readLranges(expected.expiring), batches.length);
   });
 
   it('reads the full head after all when another store moved the partition on: the same decisions', async () => {
     const batches = chunk(bursts(), 20);
     const expected = model(batches, settings.dedupRetentionMs);
-    redisCli('CONFIG', 'RESETSTAT');
+    redis.cli('CONFIG', 'RESETSTAT');
     // Two stores take turns batch by batch: after a pause in the stream, one finds the max the other moved, which its
     // own note did not foresee.
-    const stores = [0, 1].map(() => new RedisFeatureStore(client, defaultDefinitions(), settings, { keyPrefix: 'oh2:' }));
+    const stores = [0, 1].map(() => new RedisFeatureStore(redis.client, defaultDefinitions(), settings, { keyPrefix: 'oh2:' }));
     try {
       const actual: string[][] = [];
       for (let b = 0; b < batches.length; b++) actual.push((await stores[b % 2].apply('p', batches[b])).map((o) => o.kind));
@@ -151,7 +133,7 @@ describe('RedisFeatureStore order list head (single node)', () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
-    assert.equal(Number(redisCli('LLEN', 'oh2:{p:p}:ord')), expected.remembered);
+    assert.equal(Number(redis.cli('LLEN', 'oh2:{p:p}:ord')), expected.remembered);
     assert.ok(readLranges(expected.expiring) > batches.length, 'some reads found the first entry expiring and read the full head');
   });
 });

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RiskEngineError } from '@risk/domain';
-import { RedisClient } from '@risk/infra/redis/redis.client';
-import { TestRedisServer } from '../support/redis-server';
+import { sharedRedis } from '../support/redis-fixture';
 
 /** Stores each ARGV[i] under KEYS[i] and answers the key count and the last argument. */
 const STORE_ALL = `
@@ -12,20 +10,10 @@ return { #KEYS, ARGV[#ARGV] }
 `;
 
 describe('RedisClient scripts (a single node: the command encoded by the client wrapper)', () => {
-  let server: TestRedisServer;
-  let client: RedisClient;
-  before(async () => {
-    server = await TestRedisServer.start();
-    client = new RedisClient({ url: server.url, commandTimeoutMs: 5_000 });
-    await client.waitReady();
-  });
-  after(async () => {
-    await client.quit();
-    await server.dispose();
-  });
+  const redis = sharedRedis(5_000);
 
   it('sends keys and arguments byte for byte: binary Buffers, multi-byte text, numbers, empty values, thousands of them', async () => {
-    const script = client.defineScript('store_all', STORE_ALL);
+    const script = redis.client.defineScript('store_all', STORE_ALL);
     const keys: string[] = [];
     const args: (string | number | Buffer)[] = [];
     for (let i = 0; i < 3_000; i++) {
@@ -36,7 +24,7 @@ describe('RedisClient scripts (a single node: the command encoded by the client 
     for (let round = 0; round < 2; round++) {
       assert.deepEqual(await script.run(keys, args), [3_000, String(args[2_999])]);
     }
-    const stored = (await client.pipelined([{ command: 'mget', args: keys, buffers: true }]))[0] as Buffer[];
+    const stored = (await redis.client.pipelined([{ command: 'mget', args: keys, buffers: true }]))[0] as Buffer[];
     stored.forEach((value, i) => {
       const arg = args[i];
       assert.deepEqual(value, Buffer.isBuffer(arg) ? arg : Buffer.from(String(arg), 'utf8'), `argument ${i}`);
@@ -44,15 +32,15 @@ describe('RedisClient scripts (a single node: the command encoded by the client 
   });
 
   it('runs the script again after the server forgot it (SCRIPT FLUSH: NOSCRIPT answered to EVALSHA)', async () => {
-    const script = client.defineScript('store_all_again', STORE_ALL);
+    const script = redis.client.defineScript('store_all_again', STORE_ALL);
     assert.deepEqual(await script.run(['flush:a'], ['1']), [1, '1']);
-    execFileSync('redis-cli', ['-p', String(server.port), 'SCRIPT', 'FLUSH']);
+    redis.cli('SCRIPT', 'FLUSH');
     assert.deepEqual(await script.run(['flush:a'], ['2']), [1, '2']);
-    assert.equal(await client.get('flush:a'), '2');
+    assert.equal(await redis.client.get('flush:a'), '2');
   });
 
   it('runs plain commands in a pipeline, in order, with UTF-8 or Buffer replies as asked', async () => {
-    const answers = await client.pipelined([
+    const answers = await redis.client.pipelined([
       { command: 'hset', args: ['pipe:h', 'a', 'é€😀', 'n', 42] },
       { command: 'hmget', args: ['pipe:h', 'a', 'missing', 'n'] },
       { command: 'hmget', args: ['pipe:h', 'a'], buffers: true },
@@ -64,7 +52,7 @@ describe('RedisClient scripts (a single node: the command encoded by the client 
   });
 
   it('maps a script error to a coded, non-retriable error', async () => {
-    const script = client.defineScript('fails', `return redis.error_reply('ERR nope')`);
+    const script = redis.client.defineScript('fails', `return redis.error_reply('ERR nope')`);
     await assert.rejects(
       script.run(['x'], []),
       (error: unknown) => error instanceof RiskEngineError && error.code === 'REDIS_ERROR' && !error.retriable,

@@ -1,30 +1,19 @@
 import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DependencyUnavailableError, MemoryFeatureStore, isRetriable, type StateInput } from '@risk/domain';
-import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
+import { RedisClient } from '@risk/infra/redis/redis.client';
 import { TestRedisServer } from '../support/redis-server';
+import { sharedRedis } from '../support/redis-fixture';
 import { assertSameAsMemory, featureStoreConformance } from './feature-store.conformance';
 import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
-let server: TestRedisServer;
-let client: RedisClient;
+const redis = sharedRedis();
 let stores = 0;
 
-before(async () => {
-  server = await TestRedisServer.start();
-  client = new RedisClient({ url: server.url, commandTimeoutMs: 2_000 });
-  await client.waitReady();
-});
-
-after(async () => {
-  await client.quit();
-  await server.dispose();
-});
-
 featureStoreConformance('RedisFeatureStore (single node)', async (definitions, settings) =>
-  Promise.resolve(new RedisFeatureStore(client, definitions, settings, { keyPrefix: `t${++stores}:` })),
+  Promise.resolve(new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: `t${++stores}:` })),
 );
 
 describe('RedisFeatureStore', () => {
@@ -32,7 +21,7 @@ describe('RedisFeatureStore', () => {
   const settings = TEST_STATE_SETTINGS;
 
   it('replays 50,000 generated events (out of order, late, duplicates, redeliveries) exactly like MemoryFeatureStore', async () => {
-    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'big:' });
+    const store = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'big:' });
     const inputs = generateStream({
       seed: 20261120,
       events: 50_000,
@@ -55,7 +44,7 @@ describe('RedisFeatureStore', () => {
   for (const step of ['read', 'computed', 'entities'] as const) {
     it(`a crash after the ${step} step: the retried batch is applied once, with the outcomes of sequential processing`, async () => {
       let crash = false;
-      const store = new RedisFeatureStore(client, definitions, settings, {
+      const store = new RedisFeatureStore(redis.client, definitions, settings, {
         keyPrefix: `crash-${step}:`,
         afterStep: (at) => {
           if (crash && at === step) throw new Error(`simulated crash after ${at}`);
@@ -94,7 +83,7 @@ describe('RedisFeatureStore', () => {
   }
 
   it('applyAhead (replay --state): every batch asked for before the previous write is answered gets the sequential outcomes', async () => {
-    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'ahead:', answersWithoutMessageId: false });
+    const store = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'ahead:', answersWithoutMessageId: false });
     const reference = new MemoryFeatureStore(definitions, settings);
     const inputs = generateStream({
       seed: 11,
@@ -133,8 +122,8 @@ describe('RedisFeatureStore', () => {
       },
       messageId: undefined,
     });
-    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
-    const other = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
+    const store = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
+    const other = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'ahead-conflict:' });
     await (
       await store.applyAhead('events/0', [event('a-1', 0)])
     ).durable;
@@ -149,7 +138,7 @@ describe('RedisFeatureStore', () => {
   });
 
   it('keys of one script call share a slot: partition keys by partition tag, entity keys by entity tag', () => {
-    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'k:' });
+    const store = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'k:' });
     const keys = store.partitionKeys('events/3');
     assert.deepEqual(Object.values(keys), ['k:{p:events/3}:st', 'k:{p:events/3}:dd', 'k:{p:events/3}:ord', 'k:{p:events/3}:lk']);
     assert.equal(store.entityKey('ip_address', '10.0.0.1'), 'k:{ip:10.0.0.1}:s');

@@ -1,35 +1,21 @@
 import { TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { MemoryFeatureStore, parseFeatureDefinitions, type StateInput } from '@risk/domain';
-import { RedisClient } from '@risk/infra/redis/redis.client';
 import { RedisFeatureStore } from '@risk/infra/redis/redis-feature.store';
 import { entityTtlMs } from '@risk/infra/redis/redis-entity-ttl';
-import { TestRedisServer } from '../support/redis-server';
+import { sharedRedis } from '../support/redis-fixture';
 import { chunk, defaultDefinitions, generateStream } from '@test/support/state-stream';
 
 // The single node's write token (redis-single-node-write.ts): a store's writes skip the header checks of the
 // entities it trusts only while no other writer wrote, and never trust a key that may have expired.
 
-let server: TestRedisServer;
-let client: RedisClient;
-
-before(async () => {
-  server = await TestRedisServer.start();
-  client = new RedisClient({ url: server.url, commandTimeoutMs: 2_000 });
-  await client.waitReady();
-});
-
-after(async () => {
-  await client.quit();
-  await server.dispose();
-});
+const redis = sharedRedis();
 
 /** GETRANGE calls (the header checks) since the last call. */
 function headerChecks(): number {
-  const info = execFileSync('redis-cli', ['-p', String(server.port), 'INFO', 'commandstats'], { encoding: 'utf8' });
-  execFileSync('redis-cli', ['-p', String(server.port), 'CONFIG', 'RESETSTAT']);
+  const info = redis.cli('INFO', 'commandstats');
+  redis.cli('CONFIG', 'RESETSTAT');
   return Number(/^cmdstat_getrange:calls=(\d+)/m.exec(info)?.[1] ?? 0);
 }
 
@@ -49,8 +35,8 @@ describe('RedisFeatureStore write token (single node)', () => {
     });
     const batches = chunk(inputs, 100);
     const reference = new MemoryFeatureStore(definitions, settings);
-    const one = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt:' });
-    const two = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt:' });
+    const one = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'wt:' });
+    const two = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'wt:' });
     const entitiesOf = (batch: readonly StateInput[]): number => {
       const keys = new Set<string>();
       for (const { event } of batch) {
@@ -94,7 +80,7 @@ describe('RedisFeatureStore write token (single node)', () => {
       features: [{ name: 'logins', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1s' }],
     });
     const settings = { ...TEST_STATE_SETTINGS, allowedLatenessMs: 1_000 };
-    const store = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-expiry:' });
+    const store = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'wt-expiry:' });
     const at = Date.parse('2026-11-20T10:00:00Z');
     const login = (id: string, ms: number): StateInput => ({
       event: {
@@ -112,7 +98,7 @@ describe('RedisFeatureStore write token (single node)', () => {
     const [first] = await store.apply('events/0', [login('e-1', 0)]);
     assert.equal(first.kind === 'accepted' && first.features.logins, 1);
     await new Promise((resolve) => setTimeout(resolve, 4_500));
-    assert.equal(await client.get(store.entityKey('user_id', 'u-expiring')), null);
+    assert.equal(await redis.client.get(store.entityKey('user_id', 'u-expiring')), null);
     // In event time the first login is still in the window; in Redis its key expired: the cached state is not written back.
     const [second] = await store.apply('events/0', [login('e-2', 500)]);
     assert.equal(second.kind === 'accepted' && second.features.logins, 1);
@@ -126,8 +112,8 @@ describe('RedisFeatureStore write token (single node)', () => {
     });
     const settings = { ...TEST_STATE_SETTINGS, allowedLatenessMs: 60_000 };
     const fullTtl = entityTtlMs(3_660_000);
-    const one = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-ttl:' });
-    const two = new RedisFeatureStore(client, definitions, settings, { keyPrefix: 'wt-ttl:' });
+    const one = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'wt-ttl:' });
+    const two = new RedisFeatureStore(redis.client, definitions, settings, { keyPrefix: 'wt-ttl:' });
     const at = Date.parse('2026-11-20T10:00:00Z');
     let seq = 0;
     const login = (user: string): StateInput => ({
@@ -145,8 +131,7 @@ describe('RedisFeatureStore write token (single node)', () => {
     });
     const key = one.entityKey('user_id', 'u-ttl');
     const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 300));
-    const pttl = async (): Promise<number> =>
-      Number(execFileSync('redis-cli', ['-p', String(server.port), 'PTTL', key], { encoding: 'utf8' }));
+    const pttl = async (): Promise<number> => Number(redis.cli('PTTL', key));
     const refreshed = async (): Promise<void> => {
       const left = await pttl();
       assert.ok(left > fullTtl - 250 && left <= fullTtl, `refreshed: ${left} ms left of ${fullTtl}`);
@@ -160,7 +145,7 @@ describe('RedisFeatureStore write token (single node)', () => {
     assert.ok(kept <= fullTtl - 250, `kept: ${kept} ms left of ${fullTtl}`);
 
     // Deleted by hand while the store trusts its cached state: written back (as documented), with a TTL.
-    execFileSync('redis-cli', ['-p', String(server.port), 'DEL', key]);
+    redis.cli('DEL', key);
     await one.apply('events/0', [login('u-ttl')]);
     await refreshed();
 
