@@ -11,13 +11,20 @@ import {
   type RiskProfile,
   type RuleStats,
   type RuleStatsRequest,
+  type RuleStatsRow,
   type Verdict,
   type VerdictFilter,
   type VerdictPage,
 } from '@risk/domain';
 import { ElasticsearchClient, isMissingIndex } from './elasticsearch.client';
 import { verdictIndexNames } from './elasticsearch-verdict.indices';
-import { buildRuleStatsSearch, readRuleStats } from './elasticsearch-rule-stats';
+import {
+  RULE_STATS_PAGE_SIZE,
+  buildRuleStatsSearch,
+  readRuleStatsPage,
+  toRuleStats,
+  type RuleStatsCursor,
+} from './elasticsearch-rule-stats';
 import { toRiskProfile, type StoredRiskProfile } from '../verdict-query/risk-profile';
 
 /** A validated {@link VerdictFilter}; `after` is the decoded cursor [event_time ms, event_id]. */
@@ -94,8 +101,15 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
   private readonly alias: string;
   private readonly profileIndex: string;
 
-  constructor(private readonly client: ElasticsearchClient) {
+  private readonly ruleStatsPageSize: number;
+
+  constructor(
+    private readonly client: ElasticsearchClient,
+    /** `ruleStatsPageSize`: rule ids per mode per search of `ruleStats` (tests lower it to page with few ids). */
+    options: { readonly ruleStatsPageSize?: number } = {},
+  ) {
     super();
+    this.ruleStatsPageSize = options.ruleStatsPageSize ?? RULE_STATS_PAGE_SIZE;
     const names = verdictIndexNames(client.indexPrefix);
     this.alias = names.verdictAlias;
     this.profileIndex = names.profileIndex;
@@ -124,14 +138,25 @@ export class ElasticsearchVerdictQuery extends VerdictQuery {
     return stored === undefined ? undefined : toRiskProfile(stored);
   }
 
+  /**
+   * Pages through every rule id of the range (composite aggregations), one
+   * search per page. Pages are separate searches: verdicts written meanwhile
+   * may or may not be counted, as with any read during writes.
+   */
   override async ruleStats(request: RuleStatsRequest): Promise<RuleStats> {
-    try {
-      const response = await this.client.search<Verdict>(this.alias, buildRuleStatsSearch(request));
-      return readRuleStats(request, response.aggregations);
-    } catch (error) {
-      if (isMissingIndex(error)) return readRuleStats(request, undefined);
-      throw error;
+    const rows: RuleStatsRow[] = [];
+    let cursor: RuleStatsCursor | undefined = {};
+    while (cursor !== undefined) {
+      let aggregations: Readonly<Record<string, unknown>> | undefined;
+      try {
+        aggregations = (await this.client.search<Verdict>(this.alias, buildRuleStatsSearch(request, cursor, this.ruleStatsPageSize)))
+          .aggregations;
+      } catch (error) {
+        if (!isMissingIndex(error)) throw error;
+      }
+      cursor = readRuleStatsPage(aggregations, cursor, rows, this.ruleStatsPageSize);
     }
+    return toRuleStats(request, rows);
   }
 
   private async searchVerdicts(body: Record<string, unknown>): Promise<{ _source: Verdict; sort?: readonly unknown[] }[]> {
