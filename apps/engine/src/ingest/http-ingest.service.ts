@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   InvalidInputError,
@@ -5,7 +6,11 @@ import {
   RejectSink,
   RiskEngineError,
   RiskPipeline,
+  VerdictQuery,
+  type Alert,
+  type DecidedBatch,
   type FieldError,
+  type RiskEvent,
   type ValidationResult,
   type InboundMessage,
   type MessageOutcome,
@@ -15,6 +20,7 @@ import {
 } from '@risk/domain';
 import { EngineMetrics } from '@risk/infra/metrics/engine.metrics';
 import { EngineLifecycle } from '../engine/engine.lifecycle';
+import { EngineSettings } from '../engine/engine.tokens';
 import { SerialQueue } from '../engine/serial-queue';
 import { decodeUtf8, stripBom } from '../http/request-body';
 
@@ -49,13 +55,19 @@ export class IngestUnavailableError extends RiskEngineError {
 export class HttpIngestService implements OnModuleInit {
   private readonly queue = new SerialQueue();
   private stopped = false;
+  /** With Redis state, a resent event is recognised by its content (see `settleResends`). */
+  private readonly recognisesResends: boolean;
 
   constructor(
     private readonly pipeline: RiskPipeline,
     private readonly rejects: RejectSink,
     private readonly metrics: EngineMetrics,
     private readonly lifecycle: EngineLifecycle,
-  ) {}
+    private readonly verdicts: VerdictQuery,
+    settings: EngineSettings,
+  ) {
+    this.recognisesResends = settings.config.redis !== undefined;
+  }
 
   onModuleInit(): void {
     this.lifecycle.register({
@@ -97,7 +109,13 @@ export class HttpIngestService implements OnModuleInit {
         text === undefined
           ? { ok: false, errors: [{ path: '$', message: 'not valid UTF-8' }], reason: 'invalid' }
           : this.pipeline.validate(text);
-      if (decoded.ok) messages.push({ value: text!, source: { line }, event: decoded.event });
+      if (decoded.ok)
+        messages.push({
+          value: text!,
+          source: { line },
+          event: decoded.event,
+          messageId: this.recognisesResends ? contentMessageId(decoded.event) : undefined,
+        });
       else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;
         for (const e of decoded.errors) errors.push({ path: `${prefix}${e.path}`, message: e.message });
@@ -112,7 +130,8 @@ export class HttpIngestService implements OnModuleInit {
     }
     return this.queue.run(async () => {
       const started = performance.now();
-      const decided = await this.pipeline.process(HTTP_PARTITION, messages);
+      const decided = await settleResends(await this.pipeline.decide(HTTP_PARTITION, messages), this.verdicts);
+      await this.pipeline.deliver(decided);
       const seconds = (performance.now() - started) / 1000;
       this.metrics.recordBatch('http', decided.counts, seconds);
       this.metrics.recordLatency('http', (Date.now() - receivedAt) / 1000);
@@ -130,6 +149,61 @@ export class HttpIngestService implements OnModuleInit {
       };
     });
   }
+}
+
+/**
+ * The messageId of an HTTP event: a digest of its decoded content, so that a
+ * client resending the same event after a failure sends the same message,
+ * on any instance (the dedup records of the shared `http` partition keep it
+ * with the first outcome). Another payload under the same event_id is another
+ * message: a duplicate, the first one wins (SPEC §2).
+ */
+function contentMessageId(event: RiskEvent): string {
+  return `http/${createHash('sha256').update(JSON.stringify(event)).digest('base64url').slice(0, 24)}`;
+}
+
+/**
+ * The state store answers a resent HTTP event (same content) with its first
+ * outcome (`redelivered`). Two cases, told apart by the verdict store:
+ * - its verdict is stored: the first request was answered; the resend is the
+ *   duplicate SPEC §2 describes (no verdict, no alert, counted as duplicate),
+ *   as is a second copy of an event within one body;
+ * - its verdict is not stored: the first request failed after the state was
+ *   written (Redis or a sink failed before the verdict was delivered, and the
+ *   client got a 5xx); the event keeps its first outcome, same features and
+ *   cooldown answer, and its verdict and alert are delivered now.
+ */
+async function settleResends(decided: DecidedBatch, verdicts: VerdictQuery): Promise<DecidedBatch> {
+  const seen = new Set<string>();
+  const answered = new Set<number>();
+  for (let i = 0; i < decided.outcomes.length; i++) {
+    const outcome = decided.outcomes[i];
+    if (outcome.kind !== 'accepted' && outcome.kind !== 'late') continue;
+    const id = outcome.verdict.event_id;
+    if (outcome.redelivered === true && (seen.has(id) || (await verdicts.getVerdict(id)) !== undefined)) answered.add(i);
+    seen.add(id);
+  }
+  if (answered.size === 0) return decided;
+  const counts = { ...decided.counts };
+  const byKind = counts.suppressedByKind === undefined ? undefined : (counts.suppressedByKind = { ...counts.suppressedByKind });
+  const dropped = new Set<Verdict | Alert>();
+  const outcomes = decided.outcomes.map((outcome, i): MessageOutcome => {
+    if (!answered.has(i) || (outcome.kind !== 'accepted' && outcome.kind !== 'late')) return outcome;
+    counts[outcome.kind]--;
+    counts.duplicate++;
+    const kind = outcome.verdict.suppression?.kind;
+    if (kind !== undefined && byKind?.[kind] !== undefined) byKind[kind]--;
+    dropped.add(outcome.verdict);
+    if (outcome.alert !== undefined) dropped.add(outcome.alert);
+    return { kind: 'duplicate', event_id: outcome.verdict.event_id };
+  });
+  return {
+    ...decided,
+    outcomes,
+    counts,
+    verdicts: decided.verdicts.filter((v) => !dropped.has(v)),
+    alerts: decided.alerts.filter((a) => !dropped.has(a)),
+  };
 }
 
 function toItem(line: number, outcome: MessageOutcome): IngestItem {

@@ -24,10 +24,13 @@ export interface InboundMessage {
   readonly event?: RiskEvent;
 }
 
-/** Explicit outcome per message (no exceptions for control flow). */
+/**
+ * Explicit outcome per message (no exceptions for control flow).
+ * `redelivered`: the store returned this message's first outcome (StateOutcome); the verdict is decided again identically.
+ */
 export type MessageOutcome =
-  | { readonly kind: 'accepted'; readonly verdict: Verdict; readonly alert: Alert | undefined }
-  | { readonly kind: 'late'; readonly verdict: Verdict; readonly alert: Alert | undefined }
+  | { readonly kind: 'accepted'; readonly verdict: Verdict; readonly alert: Alert | undefined; readonly redelivered?: true }
+  | { readonly kind: 'late'; readonly verdict: Verdict; readonly alert: Alert | undefined; readonly redelivered?: true }
   | { readonly kind: 'duplicate'; readonly event_id: string }
   | { readonly kind: 'rejected'; readonly errors: readonly FieldError[] };
 
@@ -165,7 +168,8 @@ export class RiskPipeline {
         if (alert !== undefined) alerts.push(alert);
         if (state.late) counts.late++;
         else counts.accepted++;
-        outcomes[inputIndex[j]] = { kind: state.late ? 'late' : 'accepted', verdict, alert };
+        const kind = state.late ? 'late' : 'accepted';
+        outcomes[inputIndex[j]] = state.redelivered ? { kind, verdict, alert, redelivered: true } : { kind, verdict, alert };
       }
       await suppressAlerts(
         this.suppressor,

@@ -55,7 +55,7 @@ export async function suppressAlerts(
     const i = at[k];
     const outcome = batch.outcomes[i];
     const verdict = withSuppression(candidates[k].verdict, why);
-    batch.outcomes[i] = { kind: outcome.kind, verdict, alert: undefined };
+    batch.outcomes[i] = { ...outcome, verdict, alert: undefined };
     verdictIndex ??= new Map(batch.verdicts.map((v, index) => [v, index]));
     batch.verdicts[verdictIndex.get(candidates[k].verdict)!] = verdict;
     suppressedIds.add(verdict.event_id);
