@@ -215,10 +215,8 @@ export class KafkaEventConsumer {
       // With the current generation: a member that lost the partition in a completed rebalance gets an error here.
       await control.commit(last);
       this.counters.commits++;
-      // kafkajs heartbeats only between fetches, and a fetch holds up to maxBytesPerPartition of events: without this a
-      // joining member would wait for the whole batch. Sent only when the interval has elapsed; a rebalance throws
-      // here, after a commit, so the rest of the batch goes uncommitted to the partition's next owner.
-      await control.heartbeat();
+      // Counted once committed, never before: an uncommitted chunk is redelivered and counted by whoever commits it
+      // (its verdicts decided again from the first outcomes), so each event's outcome and rule hits count once.
       this.record(
         topic,
         partition,
@@ -228,6 +226,10 @@ export class KafkaEventConsumer {
         (performance.now() - began) / 1000,
         Number(BigInt(batch.highWatermark) - BigInt(last) - 1n),
       );
+      // kafkajs heartbeats only between fetches, and a fetch holds up to maxBytesPerPartition of events: without this a
+      // joining member would wait for the whole batch. Sent only when the interval has elapsed; a rebalance throws
+      // here, after a commit (and its count), so the rest of the batch goes uncommitted to the partition's next owner.
+      await control.heartbeat();
     }
   }
 
