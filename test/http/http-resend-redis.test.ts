@@ -79,17 +79,19 @@ describe('an HTTP event resent after Redis failed between its feature write and 
     assert.deepEqual(again.body.results[0], { line: 1, outcome: 'duplicate', event_id: 'resend-1' });
     const other = await call(engine.url, 'POST', '/events', { ...event, amount: 7000 });
     assert.deepEqual(other.body.results[0], { line: 1, outcome: 'duplicate', event_id: 'resend-1' }, 'another payload: the first wins');
-    const next = await call(engine.url, 'POST', '/events', {
-      ...event,
-      event_id: 'resend-2',
-      event_time: new Date(Date.now() - 5 * MIN).toISOString(),
-    });
+    const second = { ...event, event_id: 'resend-2', event_time: new Date(Date.now() - 5 * MIN).toISOString() };
+    const next = await call(engine.url, 'POST', '/events', second);
     assert.equal(next.body.results[0].verdict.features.payment_amount_24h, 10_000, 'the state holds the first payment once');
     assert.equal(next.body.results[0].alerted, false, 'held back by the cooldown the resend started');
 
+    const secondAgain = await call(engine.url, 'POST', '/events', second);
+    assert.deepEqual(secondAgain.body.results[0], { line: 1, outcome: 'duplicate', event_id: 'resend-2' }, 'a suppressed verdict, resent');
+
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();
     assert.match(metrics, /risk_engine_rule_hits_total\{rule_id="big-payment",mode="active",rules_version="\d+"\} 2\n/);
-    assert.match(metrics, /risk_engine_events_total\{outcome="duplicate",source="http"\} 2\n/);
+    assert.match(metrics, /risk_engine_events_total\{outcome="duplicate",source="http"\} 3\n/);
+    assert.match(metrics, /risk_engine_events_total\{outcome="accepted",source="http"\} 2\n/);
+    assert.match(metrics, /risk_engine_alerts_suppressed_total\{kind="cooldown"\} 1\n/);
   });
 
   it('answers two identical copies in one body as accepted, then duplicate', async () => {
