@@ -89,7 +89,8 @@ export async function openVersionStore(reference: StoreReference): Promise<Opene
   );
   if (!found) return `--data-dir ${dataDir}: no such folder`;
   const store = new FileRuleSetStore(dataDir);
-  const lists = new FileListStore(dataDir);
+  // The engine may be running on this folder: read its lists, never clean up after it.
+  const lists = new FileListStore(dataDir, undefined, { reader: true });
   return {
     store,
     lists,

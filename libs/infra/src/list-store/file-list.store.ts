@@ -53,14 +53,17 @@ export class FileListStore extends ListStore {
   private readonly dir: string;
   private readonly lists = new Map<string, StoredList>();
   private trail: ListAuditEntry[] = [];
-  private readonly owned = new OwnedDataDirectory<string | undefined>(() => this.readAll());
+  private readonly owned: OwnedDataDirectory<string | undefined>;
 
   constructor(
     dataDir: string,
     private readonly now: () => Date = () => new Date(),
+    /** `reader`: another process's directory, read and never written or cleaned up (OwnedDataDirectory). */
+    access: { readonly reader?: boolean } = {},
   ) {
     super();
     this.dir = join(dataDir, 'lists');
+    this.owned = new OwnedDataDirectory(() => this.readAll(), access);
   }
 
   async summaries(): Promise<ListSummary[]> {
@@ -203,11 +206,16 @@ export class FileListStore extends ListStore {
   }
 
   private async readAll(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    for (const item of await readdir(this.dir, { withFileTypes: true })) {
+    if (this.owned.owner) await mkdir(this.dir, { recursive: true });
+    const items = await readdir(this.dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' && !this.owned.owner) return [];
+      throw error;
+    });
+    for (const item of items) {
       if (!item.isDirectory()) continue;
       if (item.name.startsWith('.deleted-')) {
-        await rm(join(this.dir, item.name), { recursive: true, force: true });
+        // A list whose deletion a crash interrupted: its owner finishes it; a reader leaves it to the owner.
+        if (this.owned.owner) await rm(join(this.dir, item.name), { recursive: true, force: true });
         continue;
       }
       const list = await readList(join(this.dir, item.name));
