@@ -49,36 +49,51 @@ const STAR = 42;
  * answer is the part written.
  */
 export function encodeCommand(lists: readonly (readonly CommandArg[])[]): Buffer {
-  let count = 0;
-  let bound = 16;
-  for (const list of lists) {
-    count += list.length;
-    for (const arg of list) {
-      if (arg instanceof RespArgs) {
-        count += arg.count - 1;
-        bound += arg.bytes.length;
-      } else bound += BULK_OVERHEAD + (typeof arg === 'string' ? arg.length * 3 : typeof arg === 'number' ? 32 : arg.length);
+  return encodeCommands([lists]);
+}
+
+/**
+ * Several commands, each as `encodeCommand` takes it, one after the other in
+ * one Buffer (a MULTI … EXEC transaction written at once).
+ */
+export function encodeCommands(commands: readonly (readonly (readonly CommandArg[])[])[]): Buffer {
+  let bound = 0;
+  for (const lists of commands) {
+    bound += 16;
+    for (const list of lists) {
+      for (const arg of list) {
+        if (arg instanceof RespArgs) bound += arg.bytes.length;
+        else bound += BULK_OVERHEAD + (typeof arg === 'string' ? arg.length * 3 : typeof arg === 'number' ? 32 : arg.length);
+      }
     }
   }
   const out = Buffer.allocUnsafe(bound);
-  out[0] = STAR;
-  let at = writeDecimal(out, 1, count);
-  out[at++] = CR;
-  out[at++] = LF;
-  for (const list of lists) {
-    for (const arg of list) {
-      if (typeof arg === 'string') at = writeString(out, at, arg);
-      else if (typeof arg === 'number') at = writeString(out, at, String(arg));
-      else if (arg instanceof RespArgs) {
-        out.set(arg.bytes, at);
-        at += arg.bytes.length;
-      } else {
-        at = writeBulkHeader(out, at, arg.length);
-        // TypedArray#set: a plain memory copy, without Buffer#copy's argument handling (~1,900 blobs a batch).
-        out.set(arg, at);
-        at += arg.length;
-        out[at++] = CR;
-        out[at++] = LF;
+  let at = 0;
+  for (const lists of commands) {
+    let count = 0;
+    for (const list of lists) {
+      count += list.length;
+      for (const arg of list) if (arg instanceof RespArgs) count += arg.count - 1;
+    }
+    out[at] = STAR;
+    at = writeDecimal(out, at + 1, count);
+    out[at++] = CR;
+    out[at++] = LF;
+    for (const list of lists) {
+      for (const arg of list) {
+        if (typeof arg === 'string') at = writeString(out, at, arg);
+        else if (typeof arg === 'number') at = writeString(out, at, String(arg));
+        else if (arg instanceof RespArgs) {
+          out.set(arg.bytes, at);
+          at += arg.bytes.length;
+        } else {
+          at = writeBulkHeader(out, at, arg.length);
+          // TypedArray#set: a plain memory copy, without Buffer#copy's argument handling (~1,900 blobs a batch).
+          out.set(arg, at);
+          at += arg.length;
+          out[at++] = CR;
+          out[at++] = LF;
+        }
       }
     }
   }
