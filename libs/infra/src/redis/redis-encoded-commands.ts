@@ -1,4 +1,7 @@
-import { encodeCommand, encodeCommands, type CommandArg } from './redis-command.encoding';
+import { constantArgs, encodeCommand, encodeCommands, type CommandArg } from './redis-command.encoding';
+
+const MULTI = [constantArgs('multi')];
+const EXEC = [constantArgs('exec')];
 
 /**
  * The commands the single-node client writes itself, encoded in one pass
@@ -92,15 +95,17 @@ function transactionCommand(Base: CommandBase, isReplyError: (error: Error) => b
       client: ReplyQueue,
       private readonly commands: readonly (readonly CommandArg[])[],
     ) {
-      super('multi', [], { replyEncoding: 'utf8' });
+      // Replies as the parser gives them (Buffers): the caller only looks for nil and errors.
+      super('multi', [], { replyEncoding: null });
       const replies: unknown[] = [];
       const expected = commands.length + 2;
       const resolve = this.resolve;
       const reject = this.reject;
       let failure: Error | undefined;
+      const item = { command: this, stream: undefined, select: client.condition?.select ?? 0 };
       const more = (): boolean => {
         if (replies.length >= expected) return false;
-        client.commandQueue.unshift({ command: this, stream: undefined, select: client.condition?.select ?? 0 } as never);
+        client.commandQueue.unshift(item as never);
         return true;
       };
       this.resolve = (reply: unknown): void => {
@@ -118,7 +123,7 @@ function transactionCommand(Base: CommandBase, isReplyError: (error: Error) => b
     }
 
     override toWritable(): Buffer {
-      return encodeCommands([[['multi']], ...this.commands.map((command) => [command]), [['exec']]]);
+      return encodeCommands([MULTI, ...this.commands, EXEC]);
     }
   };
 }

@@ -186,7 +186,7 @@ export class RedisClient {
   /**
    * A single node: MULTI, the commands, EXEC, written at once on the
    * connection the pipelines use (a WATCH sent there covers it). Answers
-   * EXEC's replies, or null when a watched key changed (nothing written);
+   * EXEC's replies (bulk and status replies as Buffers), or null when a watched key changed (nothing written);
    * rejects with the first error.
    */
   transaction(commands: readonly (readonly CommandArg[])[]): Promise<unknown[] | null> {
