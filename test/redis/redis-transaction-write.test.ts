@@ -136,6 +136,39 @@ describe('RedisFeatureStore transactions (single node)', () => {
     await store.close();
   });
 
+  it('a connection closed and reopened between the WATCH and the EXEC: the transaction is not sent unwatched, the batch is read again', async () => {
+    const { store, between } = storeWithHook('tx-reconnect:');
+    const reference = new MemoryFeatureStore(definitions, settings);
+    for (const batch of [[login('u-r')], [login('u-r')]]) {
+      assert.deepEqual(await store.apply('events/0', batch), reference.applySync('events/0', batch));
+    }
+    const foreign = [login('u-r')];
+    const mine = [login('u-r')];
+    let otherClient: RedisClient | undefined;
+    between(async () => {
+      // The store's connection is killed (its WATCH with it) and reconnects; then another store writes u-r.
+      redis.cli('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      for (let waited = 0; waited < 5_000 && !(waited > 200 && redis.client.isReady); waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      otherClient = new RedisClient({ url: redis.server.url });
+      await otherClient.waitReady();
+      const other = new RedisFeatureStore(otherClient, definitions, settings, { keyPrefix: 'tx-reconnect:' });
+      assert.deepEqual(await other.apply('events/1', foreign), reference.applySync('events/1', foreign));
+      await other.close();
+    });
+    try {
+      // Sent on the new connection, the EXEC would overwrite the other store's login (a lost update: 3).
+      const outcomes = await store.apply('events/0', mine);
+      assert.deepEqual(outcomes, reference.applySync('events/0', mine));
+      assert.equal(count(outcomes[0], 'user_logins'), 4);
+      assert.equal(store.aborted, 1);
+    } finally {
+      await store.close();
+      await otherClient?.quit();
+    }
+  });
+
   it('a claim taken by another process between the WATCH and the EXEC aborts the transaction: REDIS_PARTITION_LOST, nothing written', async () => {
     const { store, between } = storeWithHook('tx-claim:');
     for (const batch of [[login('u-c')], [login('u-c')]]) await store.apply('events/0', batch);

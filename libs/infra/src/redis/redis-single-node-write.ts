@@ -270,6 +270,11 @@ export class WriteChain {
 
   private async runTransaction(write: ChainedWrite, transaction: NonNullable<ChainedWrite['transaction']>): Promise<unknown> {
     const client = this.client!;
+    // The connection closed since the compute (its WATCH forgotten: EXEC would run unwatched): as if aborted.
+    if (!client.watch.intact(transaction.session)) {
+      this.broken(write, '');
+      return 'ABORTED';
+    }
     client.watch.executed(transaction.session);
     let answers: unknown[] | null;
     try {
