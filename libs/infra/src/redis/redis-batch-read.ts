@@ -4,9 +4,6 @@ import { partitionReadFrom, type PartitionRead } from './redis-partition-ledger'
 import type { FeatureSetPlan } from './redis-feature-set.plan';
 import type { AnchoredRead, WriteChain } from './redis-single-node-write';
 import type { PipelineCall, RedisClient, RedisScript } from './redis.client';
-import type { PartitionKeys } from './redis-single-node-transaction';
-
-export type { PartitionKeys } from './redis-single-node-transaction';
 import { sleep } from '../retry/retry';
 
 /** How long a batch waits for a partition claimed by another writer before giving up (retriable). */
@@ -23,6 +20,14 @@ export interface BatchReader {
   readonly chain: WriteChain | undefined;
 }
 
+/** Keys of a partition's acceptance state (RedisFeatureStore.partitionKeys; the hash tag keeps them in one slot). */
+export interface PartitionKeys {
+  readonly state: string;
+  readonly dedup: string;
+  readonly order: string;
+  readonly lock: string;
+}
+
 /** One round trip: claims the partition and reads its state, and every entity not cached with its slot's applied record. */
 export async function readBatch(
   r: BatchReader,
@@ -35,47 +40,25 @@ export async function readBatch(
   const started = Date.now();
   for (;;) {
     const reads = plan.entities.entityReads(slots, true);
-    // A single node: WATCH right after the claim, before anything is read (see WriteChain.watch).
-    const watch = r.chain?.watch(keys.lock, slots);
-    const calls: PipelineCall[] = [{ script: r.claim, keys: [keys.lock], args: [r.owner, r.claimTimeoutMs] }, ...(watch?.calls ?? [])];
-    const at = calls.length;
-    calls.push(
+    const calls: PipelineCall[] = [
+      { script: r.claim, keys: [keys.lock], args: [r.owner, r.claimTimeoutMs] },
       { command: 'hmget', args: [keys.state, 'max', 'ver'] },
       { command: 'hmget', args: [keys.dedup, ...ids] },
       { command: 'lrange', args: [keys.order, 0, headCount - 1] },
-    );
+    ];
     // The token first: a write by anyone after it changes the token, which the batch's write then sees.
-    const chain = reads.calls.length > 0 || watch !== undefined ? r.chain : undefined;
+    const chain = reads.calls.length > 0 ? r.chain : undefined;
     const anchor = chain?.anchor();
     if (chain !== undefined) calls.push({ command: 'get', args: [chain.key] });
-    const verify = watch !== undefined && watch.verify.length > 0 ? watch.verify : undefined;
-    if (verify !== undefined) calls.push({ command: 'exists', args: verify });
     const first = calls.length;
     for (const call of reads.calls) calls.push(call);
-    let answers: unknown[];
-    try {
-      answers = await r.client.pipelined(calls);
-    } catch (error) {
-      r.client.watch.abandon(watch?.session);
-      throw error;
-    }
+    const answers = await r.client.pipelined(calls);
     const wait = Number(answers[0]);
     if (wait === 0) {
-      const partition = partitionReadFrom(
-        answers[at] as (string | null)[],
-        answers[at + 1] as (string | null)[],
-        answers[at + 2] as string[],
-      );
+      const partition = partitionReadFrom(answers[1] as (string | null)[], answers[2] as (string | null)[], answers[3] as string[]);
       const entities = entitiesFrom(reads.keys, answers.slice(first) as (Buffer | null)[][], partition.version, r.cluster);
-      if (chain === undefined || answers[at + 3] !== anchor) {
-        r.client.watch.abandon(watch?.session);
-        return { partition, ...entities };
-      }
-      // Every key of `verify` exists: their states, valid in the chain's epoch, are Redis's (a transaction may skip them).
-      const existing = verify !== undefined && Number(answers[at + 4]) === verify.length ? new Set(verify) : undefined;
-      return { partition, ...entities, anchor, session: watch?.session, existing };
+      return chain !== undefined && answers[4] === anchor ? { partition, ...entities, anchor } : { partition, ...entities };
     }
-    r.client.watch.abandon(watch?.session);
     if (Date.now() - started > MAX_CLAIM_WAIT_MS) {
       throw new DependencyUnavailableError('redis', `partition ${keys.lock} stays claimed by another writer`);
     }

@@ -29,8 +29,8 @@ export interface ScriptCall {
 
 /** A plain command in a pipeline; it is routed by its first argument (a key). */
 export interface CommandCall {
-  readonly command: 'get' | 'mget' | 'hmget' | 'lrange' | 'hset' | 'hdel' | 'hlen' | 'llen' | 'watch' | 'unwatch' | 'exists' | 'set';
-  readonly args: readonly (string | number | Buffer)[];
+  readonly command: 'get' | 'mget' | 'hmget' | 'lrange' | 'hset' | 'hdel' | 'hlen' | 'llen';
+  readonly args: readonly (string | number)[];
   /** Bulk replies as Buffers (binary state) instead of UTF-8 strings. */
   readonly buffers?: boolean;
 }

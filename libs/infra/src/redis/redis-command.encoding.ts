@@ -52,78 +52,37 @@ export function encodeCommand(lists: readonly (readonly CommandArg[])[]): Buffer
   let count = 0;
   let bound = 16;
   for (const list of lists) {
-    count += countOf(list);
-    bound += boundOf(list);
+    count += list.length;
+    for (const arg of list) {
+      if (arg instanceof RespArgs) {
+        count += arg.count - 1;
+        bound += arg.bytes.length;
+      } else bound += BULK_OVERHEAD + (typeof arg === 'string' ? arg.length * 3 : typeof arg === 'number' ? 32 : arg.length);
+    }
   }
   const out = Buffer.allocUnsafe(bound);
   out[0] = STAR;
   let at = writeDecimal(out, 1, count);
   out[at++] = CR;
   out[at++] = LF;
-  for (const list of lists) at = writeArgs(out, at, list);
-  return out.subarray(0, at);
-}
-
-/**
- * Several commands, each one list of arguments (its name first), one after
- * the other in one Buffer: a MULTI … EXEC transaction written at once.
- */
-export function encodeCommands(commands: readonly (readonly CommandArg[])[]): Buffer {
-  let bound = 0;
-  for (const command of commands) bound += 16 + boundOf(command);
-  const out = Buffer.allocUnsafe(bound);
-  let at = 0;
-  for (const command of commands) {
-    out[at] = STAR;
-    at = writeDecimal(out, at + 1, countOf(command));
-    out[at++] = CR;
-    out[at++] = LF;
-    at = writeArgs(out, at, command);
-  }
-  return out.subarray(0, at);
-}
-
-/** Arguments in a list, those of a RespArgs counted one by one. */
-function countOf(list: readonly CommandArg[]): number {
-  let count = list.length;
-  for (const arg of list) if (arg instanceof RespArgs) count += arg.count - 1;
-  return count;
-}
-
-/** Bytes a list of arguments takes at most (3 bytes per UTF-16 unit). */
-function boundOf(list: readonly CommandArg[]): number {
-  let bound = 0;
-  for (const arg of list) {
-    if (arg instanceof RespArgs) bound += arg.bytes.length;
-    else bound += BULK_OVERHEAD + (typeof arg === 'string' ? arg.length * 3 : typeof arg === 'number' ? 32 : arg.length);
-  }
-  return bound;
-}
-
-function writeArgs(out: Buffer, at: number, list: readonly CommandArg[]): number {
-  for (const arg of list) {
-    if (typeof arg === 'string') at = writeString(out, at, arg);
-    else if (typeof arg === 'number') at = writeString(out, at, String(arg));
-    else if (arg instanceof RespArgs) {
-      out.set(arg.bytes, at);
-      at += arg.bytes.length;
-    } else {
-      at = writeBulkHeader(out, at, arg.length);
-      // TypedArray#set: a plain memory copy, without Buffer#copy's argument handling (~1,900 blobs a batch).
-      out.set(arg, at);
-      at += arg.length;
-      out[at++] = CR;
-      out[at++] = LF;
+  for (const list of lists) {
+    for (const arg of list) {
+      if (typeof arg === 'string') at = writeString(out, at, arg);
+      else if (typeof arg === 'number') at = writeString(out, at, String(arg));
+      else if (arg instanceof RespArgs) {
+        out.set(arg.bytes, at);
+        at += arg.bytes.length;
+      } else {
+        at = writeBulkHeader(out, at, arg.length);
+        // TypedArray#set: a plain memory copy, without Buffer#copy's argument handling (~1,900 blobs a batch).
+        out.set(arg, at);
+        at += arg.length;
+        out[at++] = CR;
+        out[at++] = LF;
+      }
     }
   }
-  return at;
-}
-
-/** Fixed arguments encoded once (e.g. a command's name and its options), copied as they are into each command. */
-export function constantArgs(...args: string[]): RespArgs {
-  const writer = new RespWriter(64);
-  for (const arg of args) writer.string(arg);
-  return writer.take();
+  return out.subarray(0, at);
 }
 
 function writeString(out: Buffer, at: number, text: string): number {

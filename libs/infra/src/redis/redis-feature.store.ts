@@ -91,8 +91,6 @@ export class RedisFeatureStore extends FeatureStore {
   private readonly writing = new Set<Promise<void>>();
   /** Entity writes refused because another writer changed an entity first (each one re-read and recomputed). */
   conflicts = 0;
-  /** Single node: transactions whose WATCH saw another write (nothing written; read again and written by the script). */
-  aborted = 0;
 
   constructor(
     private readonly client: RedisClient,
@@ -113,7 +111,7 @@ export class RedisFeatureStore extends FeatureStore {
     this.commit = client.defineScript('commit', COMMIT_SCRIPT);
     this.writeAndCommit = client.defineScript('write_and_commit', WRITE_AND_COMMIT_SCRIPT);
     this.singleNode = !client.isCluster;
-    this.chain = new WriteChain(`${this.prefix}write-token`, this.singleNode ? client : undefined);
+    this.chain = new WriteChain(`${this.prefix}write-token`);
     this.reader = {
       client,
       claim: this.claim,
@@ -265,13 +263,11 @@ export class RedisFeatureStore extends FeatureStore {
       const work: ComputeState = { features: new Array<FeatureValue[] | undefined>(inputs.length), redelivered: new Set() };
       for (const position of acceptance.accepted) work.features[position] = plan.empty.slice();
       if (ahead) {
-        const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base, { keys, head: read.partition.head });
+        const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base);
         const { outcomes } = write;
         await this.options.afterStep?.('computed');
         const durable = this.chain.run(this.writeAndCommit, this.scriptKeys(keys), write).then(async (answer) => {
-          if (answer !== 'OK') {
-            throw Array.isArray(answer) || answer === 'ABORTED' ? this.conflictAhead(partition) : this.lostPartition(partition, answer);
-          }
+          if (answer !== 'OK') throw Array.isArray(answer) ? this.conflictAhead(partition) : this.lostPartition(partition, answer);
           await this.options.afterStep?.('entities');
         });
         // A failed write leaves cached states holding this batch: the batches after must not compute from them.
@@ -282,18 +278,7 @@ export class RedisFeatureStore extends FeatureStore {
         return { outcomes, durable };
       }
       if (this.singleNode) {
-        const outcomes = await this.updateAndCommit(
-          plan,
-          keys,
-          partition,
-          inputs,
-          acceptance,
-          slots,
-          read,
-          work,
-          base,
-          read.partition.head,
-        );
+        const outcomes = await this.updateAndCommit(plan, keys, partition, inputs, acceptance, slots, read, work, base);
         await this.options.afterStep?.('entities');
         return outcomes;
       }
@@ -304,7 +289,6 @@ export class RedisFeatureStore extends FeatureStore {
       if (answer !== 'OK') throw this.lostPartition(partition, answer);
       return outcomes;
     } catch (error) {
-      this.client.watch.abandon(read.session);
       // Cached states may hold this batch's events while its partition is not committed: a retry must read Redis
       // (and its applied records) again.
       for (const unit of units) plan.entities.drop(unit.index, unit.value);
@@ -372,19 +356,15 @@ export class RedisFeatureStore extends FeatureStore {
     read: EntityRead,
     work: ComputeState,
     base: number,
-    head: readonly string[],
   ): Promise<StateOutcome[]> {
     for (let attemptNo = 1; ; attemptNo++) {
-      const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base, { keys, head });
+      const write = this.chain.compute(plan, inputs, acceptance, slots, read, work, base);
       await this.options.afterStep?.('computed');
       const answer = await this.chain.run(this.writeAndCommit, this.scriptKeys(keys), write);
       if (answer === 'OK') return write.outcomes;
-      if (!Array.isArray(answer) && answer !== 'ABORTED') throw this.lostPartition(partition, answer);
-      // Refused (another writer changed an entity first) or a transaction aborted (someone wrote after its WATCH): nothing
-      // was written; read again, and write through the script, which checks.
+      if (!Array.isArray(answer)) throw this.lostPartition(partition, answer);
       for (const unit of write.units) plan.entities.drop(unit.index, unit.value);
-      if (answer === 'ABORTED') this.aborted++;
-      await this.afterConflict(partition, attemptNo, answer === 'ABORTED' ? 0 : 1);
+      await this.afterConflict(partition, attemptNo, 1);
       const again = slots.map((slot) => ({ ...slot, units: slot.units.map((unit) => ({ ...unit, entry: undefined })) }));
       read = await readEntities(this.reader, plan, again, base);
       slots = again;

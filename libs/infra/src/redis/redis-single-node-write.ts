@@ -6,9 +6,7 @@ import type { FeatureSetPlan } from './redis-feature-set.plan';
 import { entityWriteArgs, isCheckOnly } from './redis-feature.scripts';
 import type { Acceptance } from './redis-partition-ledger';
 import type { CommandArg } from './redis-command.encoding';
-import { transactionOf, type KeptWrite, type PartitionKeys } from './redis-single-node-transaction';
-import type { WatchSession } from './redis-watch-session';
-import type { PipelineCall, RedisClient, RedisScript } from './redis.client';
+import type { RedisScript } from './redis.client';
 
 /**
  * A cached state is trusted only while its key surely has not expired: its
@@ -22,16 +20,6 @@ const GROUPS_ARG = 9;
 /** A read whose answers hold the state as of `anchor`, the write token this process expected then (see WriteChain.anchor). */
 export interface AnchoredRead extends EntityRead {
   readonly anchor?: string;
-  /** The WATCH sent before the read, when the read found the anchor (see WriteChain.watch). */
-  readonly session?: WatchSession;
-  /** Keys found to exist after the WATCH (the `verify` keys of WriteChain.watch), when all of them did. */
-  readonly existing?: ReadonlySet<string>;
-}
-
-/** What a transaction commits besides the entities: the partition's keys and the order entries the batch read. */
-export interface PartitionCommit {
-  readonly keys: PartitionKeys;
-  readonly head: readonly string[];
 }
 
 /** One computed write-and-commit call, not yet answered. */
@@ -43,8 +31,6 @@ export interface ChainedWrite {
   readonly entities: readonly CachedEntity[];
   /** The token this write sets when it gets through without checking every entity. */
   readonly token: string;
-  /** Sent as MULTI … EXEC under its read's WATCH instead of the script (see WriteChain.watch). */
-  readonly transaction?: { readonly commands: CommandArg[][]; readonly kept: KeptWrite[]; readonly session: WatchSession };
 }
 
 /**
@@ -89,50 +75,8 @@ export class WriteChain {
   private epoch = 0;
   private last: ChainedWrite | undefined;
 
-  /** `key`: the write token's key (one per key prefix); `client`: for transactions (none: the script only). */
-  constructor(
-    readonly key: string,
-    private readonly client?: Pick<RedisClient, 'watch' | 'transaction' | 'pipelined'>,
-  ) {}
-
-  /**
-   * The commands a batch's read sends right after its claim, before reading
-   * anything, so that its write may be a transaction instead of the script:
-   * WATCH of the claim, the write token and `verify`, the keys of cached
-   * states valid in this epoch whose TTL this process does not know (only
-   * read, or near the TTL of its own write), which the read then checks
-   * exist (EXISTS). Undefined while another batch's WATCH is open on the
-   * connection (redis-watch-session.ts) or the token is unknown.
-   *
-   * Why a transaction that EXECs gives what the script would: every writer
-   * of entities and every commit sets the token (the script or a
-   * transaction), so EXEC under the WATCH means nobody committed, wrote an
-   * entity or took the claim after the WATCH; the read found, after the
-   * WATCH, the token of this process's previous write, so nobody did since
-   * that write either: every state trusted in this epoch is Redis's
-   * (the class comment), the partition's version and order head are what the
-   * read found, and the claim is this process's (taken just before the
-   * WATCH). A `verify` key expiring after the WATCH aborts EXEC too (Redis
-   * 7: an expired watched key counts as changed). So the transaction needs
-   * no check: it only writes. EXEC aborted: nothing was written, and the
-   * batch is read again and written through the script, which checks.
-   */
-  watch(lock: string, slots: readonly SlotUnits[]): { session: WatchSession; calls: PipelineCall[]; verify: string[] } | undefined {
-    if (this.client === undefined || this.expected === '') return undefined;
-    const begun = this.client.watch.begin();
-    if (begun === undefined) return undefined;
-    const now = Date.now();
-    const verify: string[] = [];
-    for (const slot of slots) {
-      for (const unit of slot.units) {
-        const entry = unit.entry;
-        if (entry !== undefined && !entry.dropped && entry.trustEpoch === this.epoch && entry.trustUntil <= now) verify.push(unit.key);
-      }
-    }
-    const calls: PipelineCall[] = begun.unwatch ? [{ command: 'unwatch', args: [] }] : [];
-    calls.push({ command: 'watch', args: [lock, this.key, ...verify] });
-    return { session: begun.session, calls, verify };
-  }
+  /** `key`: the write token's key (one per key prefix). */
+  constructor(readonly key: string) {}
 
   /** Taken when a read is sent: the read is anchored when it finds this token (see AnchoredRead). */
   anchor(): string {
@@ -152,7 +96,6 @@ export class WriteChain {
     read: AnchoredRead,
     work: ComputeState,
     base: number,
-    commit?: PartitionCommit,
   ): ChainedWrite {
     const isAccepted = new Uint8Array(inputs.length);
     for (const position of acceptance.accepted) isAccepted[position] = 1;
@@ -183,7 +126,6 @@ export class WriteChain {
     const groups = entityWriteArgs(writes, args as (string | Buffer)[], trusted, keep).groups;
     args[GROUPS_ARG] = groups;
     args.push(records, order);
-    const transaction = this.transaction(args, units, entities, groups, trusted, keep, read, commit);
     // Optimistic: valid in this epoch once this write gets through; any other answer ends the epoch.
     for (let i = 0; i < units.length; i++) {
       const entity = entities[i];
@@ -203,47 +145,14 @@ export class WriteChain {
       }
       entity.trustEpoch = this.epoch;
     }
-    const write: ChainedWrite = { outcomes, units, args, entities, token, transaction };
+    const write: ChainedWrite = { outcomes, units, args, entities, token };
     this.expected = token;
     this.last = write;
     return write;
   }
 
-  /**
-   * The write as a transaction when its read's WATCH still holds and found
-   * the expected token, and every entity is trusted or verified to exist
-   * (see `watch`); else undefined (the script), and the WATCH is let go.
-   */
-  private transaction(
-    args: readonly CommandArg[],
-    units: readonly Unit[],
-    entities: readonly CachedEntity[],
-    groups: Buffer,
-    trusted: Uint8Array,
-    keep: Uint8Array,
-    read: AnchoredRead,
-    commit: PartitionCommit | undefined,
-  ): ChainedWrite['transaction'] {
-    const session = read.session;
-    if (session === undefined || this.client === undefined) return undefined;
-    let ok = commit !== undefined && read.anchor === this.expected && this.client.watch.intact(session);
-    for (let i = 0; ok && i < units.length; i++) {
-      ok = trusted[i] === 1 || (entities[i].trustEpoch === this.epoch && read.existing?.has(units[i].key) === true);
-    }
-    if (!ok) {
-      this.client.watch.abandon(session);
-      return undefined;
-    }
-    return { ...transactionOf(args, units, groups, keep, commit!.keys, this.key, commit!.head), session };
-  }
-
-  /**
-   * Runs the write (its script, or its transaction) and answers as the
-   * script did, 'CHECKED' (every entity checked, all written) as 'OK';
-   * 'ABORTED' when the transaction's WATCH saw a change (nothing written).
-   */
+  /** Runs the write's script and answers as it did, 'CHECKED' (every entity checked, all written) as 'OK'. */
   async run(script: RedisScript, keys: readonly string[], write: ChainedWrite): Promise<unknown> {
-    if (write.transaction !== undefined) return this.runTransaction(write, write.transaction);
     let answer: unknown;
     try {
       answer = await script.run(keys, write.args);
@@ -265,32 +174,6 @@ export class WriteChain {
       entity.trustEpoch = this.epoch;
       if (isCheckOnly(groups[i])) entity.keepTtlUntil = 0;
     }
-    return 'OK';
-  }
-
-  private async runTransaction(write: ChainedWrite, transaction: NonNullable<ChainedWrite['transaction']>): Promise<unknown> {
-    const client = this.client!;
-    // The connection closed since the compute (its WATCH forgotten: EXEC would run unwatched): as if aborted.
-    if (!client.watch.intact(transaction.session)) {
-      this.broken(write, '');
-      return 'ABORTED';
-    }
-    client.watch.executed(transaction.session);
-    let answers: unknown[] | null;
-    try {
-      answers = await client.transaction(transaction.commands);
-    } catch (error) {
-      this.broken(write, '');
-      throw error;
-    }
-    if (answers === null) {
-      this.broken(write, '');
-      return 'ABORTED';
-    }
-    // A key kept that was gone (deleted outside the engine: the WATCH cannot see it) is written again, with a TTL, as the
-    // script does; NX: unless another writer (who then changed the token) wrote it meanwhile.
-    const gone = transaction.kept.filter((k) => answers[k.reply] === null);
-    if (gone.length > 0) await client.pipelined(gone.map((k) => ({ command: 'set', args: [k.key, k.blob, 'nx', 'px', k.ttl] })));
     return 'OK';
   }
 

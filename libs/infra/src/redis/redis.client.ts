@@ -2,15 +2,8 @@ import { createHash } from 'node:crypto';
 import { DependencyUnavailableError, RiskEngineError } from '@risk/domain';
 import { Cluster, Command, Redis, ReplyError } from 'ioredis';
 import { backoffDelay } from '../retry/retry';
-import { type CommandArg } from './redis-command.encoding';
+import { encodeCommand, type CommandArg } from './redis-command.encoding';
 import { keySlot } from './redis-keys';
-import { ConnectionWatch } from './redis-watch-session';
-import { encodedCommands, type CommandBase, type ScriptSource } from './redis-encoded-commands';
-
-const { EncodedScriptCommand, EncodedCommand, EncodedTransaction } = encodedCommands(
-  Command as unknown as CommandBase,
-  (error) => error instanceof ReplyError,
-);
 import {
   parseInfo,
   parseNode,
@@ -42,8 +35,6 @@ export class RedisClient {
   private scriptCount = 0;
   private readonly commands = new Map<RedisScript, string>();
   private closed = false;
-  /** A single node: the WATCH its connection holds (redis-watch-session.ts). */
-  readonly watch = new ConnectionWatch();
 
   constructor(readonly options: RedisClientOptions) {
     const commandTimeout = options.commandTimeoutMs ?? 2_000;
@@ -71,7 +62,6 @@ export class RedisClient {
     }
     // Errors surface on the calls; an unhandled 'error' event would crash the process.
     this.client.on('error', () => undefined);
-    this.client.on('close', () => this.watch.reset());
   }
 
   get isCluster(): boolean {
@@ -166,7 +156,7 @@ export class RedisClient {
               const name = this.commands.get(call.script)!;
               pipeline[call.buffers === true ? `${name}Buffer` : name](call.keys.length, ...call.keys, ...plainArgs(call.args));
             } else if (single) {
-              pipeline.sendCommand(new EncodedCommand(call.command, call.args, call.buffers === true) as unknown as Command);
+              pipeline.sendCommand(new EncodedCommand(call.command, call.args, call.buffers === true));
             } else {
               pipeline[call.buffers === true ? `${call.command}Buffer` : call.command](...call.args);
             }
@@ -181,23 +171,6 @@ export class RedisClient {
       );
     });
     return answers;
-  }
-
-  /**
-   * A single node: MULTI, the commands, EXEC, written at once on the
-   * connection the pipelines use (a WATCH sent there covers it). Answers
-   * EXEC's replies (bulk and status replies as Buffers), or null when a watched key changed (nothing written);
-   * rejects with the first error.
-   */
-  transaction(commands: readonly (readonly CommandArg[])[]): Promise<unknown[] | null> {
-    return this.call('transaction', async () => {
-      const replies = (await (this.client as Redis).sendCommand(
-        new EncodedTransaction(this.client as Redis, commands) as unknown as Command,
-      )) as unknown[];
-      const exec = replies[replies.length - 1] as unknown[] | null;
-      for (const reply of exec ?? []) if (reply instanceof Error) throw reply;
-      return exec;
-    });
   }
 
   get(key: string): Promise<string | null> {
@@ -378,14 +351,61 @@ export class RedisClient {
   }
 }
 
+/** A script as `runEncoded` sends it: its text, its SHA1, and the connections that have run it (EVALSHA works there). */
+interface ScriptSource {
+  readonly lua: string;
+  readonly sha: string;
+  loadedOn: WeakSet<object>;
+}
+
+/**
+ * EVALSHA, or EVAL on a connection that has not run the script yet (as
+ * ioredis's own scripts do), whose whole command is encoded once into one
+ * Buffer (`encodeCommand`) when the client writes it. A batch's write
+ * script has hundreds to thousands of arguments: the client's own path
+ * copies them into new arrays four times and builds a string per argument.
+ */
+class EncodedScriptCommand extends Command {
+  constructor(
+    private readonly source: ScriptSource,
+    private readonly scriptKeys: readonly string[],
+    private readonly scriptArgs: readonly CommandArg[],
+  ) {
+    super('evalsha', [], { replyEncoding: 'utf8' });
+  }
+
+  override toWritable(socket: object): Buffer {
+    const head: CommandArg[] = this.source.loadedOn.has(socket)
+      ? ['evalsha', this.source.sha, this.scriptKeys.length]
+      : ['eval', this.source.lua, this.scriptKeys.length];
+    this.source.loadedOn.add(socket);
+    return encodeCommand([head, this.scriptKeys, this.scriptArgs]);
+  }
+}
+
+/** A plain command encoded in one pass into one Buffer when the client writes it (`encodeCommand`; see EncodedScriptCommand). */
+class EncodedCommand extends Command {
+  constructor(
+    name: string,
+    private readonly commandArgs: readonly CommandArg[],
+    buffers: boolean,
+  ) {
+    super(name, [], { replyEncoding: buffers ? null : 'utf8' });
+  }
+
+  override toWritable(): Buffer {
+    return encodeCommand([[this.name], this.commandArgs]);
+  }
+}
+
 /** A single node: runs the script through `EncodedScriptCommand`; after NOSCRIPT (a flushed or restarted server) once more with EVAL. */
 async function runEncoded(client: Redis, source: ScriptSource, keys: readonly string[], args: readonly CommandArg[]): Promise<unknown> {
   try {
-    return await client.sendCommand(new EncodedScriptCommand(source, keys, args) as unknown as Command);
+    return await client.sendCommand(new EncodedScriptCommand(source, keys, args));
   } catch (error) {
     if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
     source.loadedOn = new WeakSet();
-    return await client.sendCommand(new EncodedScriptCommand(source, keys, args) as unknown as Command);
+    return await client.sendCommand(new EncodedScriptCommand(source, keys, args));
   }
 }
 
