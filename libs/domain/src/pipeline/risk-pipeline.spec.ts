@@ -1,29 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { TEST_MAX_EVENT_TIME_SKEW_MS, TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { LOGIN_COUNT_FEATURES as features, loginCountRule as rule } from '@test/support/login-count-rules';
 import { MemoryFeatureStore } from '../features/memory-feature.store';
-import { parseFeatureDefinitions } from '../features/feature-definition';
-import type { RuleDefinition } from '../rules/rule';
 import { RuleSetHolder } from '../rules/rule-set-holder';
 import type { Alert, RiskLevel, Verdict } from '../verdicts/verdict';
 import { AlertPublisher, RejectSink, VerdictSink, type RejectedMessage } from './ports';
 import { RiskPipeline, type InboundMessage } from './risk-pipeline';
-
-const features = parseFeatureDefinitions({
-  features: [{ name: 'login_count_1h', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1h' }],
-});
-
-function rule(id: string, level: RiskLevel, threshold: number): RuleDefinition {
-  return {
-    id,
-    name: id,
-    enabled: true,
-    mode: 'active',
-    priority: 1,
-    conditions: { all: [{ fact: 'login_count_1h', operator: 'greaterThanInclusive', value: threshold }] },
-    event: { type: 'risk', params: { risk_level: level, score: 10, reason: id } },
-  };
-}
 
 class Verdicts extends VerdictSink {
   written: Verdict[] = [];

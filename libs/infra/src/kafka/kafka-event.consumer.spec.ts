@@ -7,31 +7,13 @@ import {
   RiskPipeline,
   RuleSetHolder,
   VerdictSink,
-  parseFeatureDefinitions,
   type Alert,
-  type RiskLevel,
-  type RuleDefinition,
   type Verdict,
 } from '@risk/domain';
 import { TEST_MAX_EVENT_TIME_SKEW_MS, TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { LOGIN_COUNT_FEATURES as features, loginCountRule as rule } from '@test/support/login-count-rules';
 import { KafkaEventConsumer, type KafkaConsumerMetrics } from './kafka-event.consumer';
 import type { BatchControl, ConsumedBatch, GroupConsumerRun, KafkaClient, KafkaGroupConsumer } from './kafka.client';
-
-const features = parseFeatureDefinitions({
-  features: [{ name: 'login_count_1h', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1h' }],
-});
-
-function rule(id: string, level: RiskLevel, threshold: number): RuleDefinition {
-  return {
-    id,
-    name: id,
-    enabled: true,
-    mode: 'active',
-    priority: 1,
-    conditions: { all: [{ fact: 'login_count_1h', operator: 'greaterThanInclusive', value: threshold }] },
-    event: { type: 'risk', params: { risk_level: level, score: 10, reason: id } },
-  };
-}
 
 class Verdicts extends VerdictSink {
   readonly written: Verdict[] = [];
