@@ -23,6 +23,7 @@ export * from './verdicts/decide-verdict';
 export * from './pipeline/ports';
 export * from './pipeline/query-ports';
 export * from './pipeline/risk-pipeline';
+export * from './pipeline/resend-settlement';
 export * from './pipeline/event-time-skew';
 export * from './rules/lifecycle';
 export * from './suppression';
