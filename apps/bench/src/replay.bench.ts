@@ -10,6 +10,8 @@ import { fmt, line, percentile } from './stats';
 /** The CLI as users run it, and the floor script, both compiled next to this file. */
 const CLI = join(__dirname, '..', '..', 'cli', 'src', 'main.js');
 const FLOOR = join(__dirname, 'replay-io-floor.js');
+/** The feature store alone over a file's events (memory-store-cachegrind.ts). */
+const STORE_ALONE = join(__dirname, 'memory-store-cachegrind.js');
 /** `risk-engine replay`'s default `--batch-size`. */
 const REPLAY_BATCH = 1000;
 
@@ -79,6 +81,13 @@ export async function benchReplay(
     }
     const ratio = (a: Command, b: Command, which: 'best' | 'median'): string => fmt(rate(a, which) / rate(b, which), 2);
     line('replay / I/O floor', `best ${ratio(memory, floor, 'best')}×   median ${ratio(memory, floor, 'median')}×   (target ≥ 0.5×)`);
+    // What stands between the replay and 0.5× the floor (docs/benchmarks.md, "Sixth session"): the store alone.
+    const store = await storeAlone(input, lines.length);
+    const floorCpu = pick(floor.cpuSeconds, 'median');
+    line(
+      'feature store alone',
+      `CPU ${store.map((s) => fmt(s, 2)).join(' / ')} s for the same events (${store.length} passes, decoded first, child process): median ${fmt(pick(store, 'median') / floorCpu, 2)}× the floor's whole CPU`,
+    );
     const floorBytes = (await countLines(floor.output)).bytes;
     const memoryOut = await countLines(memory.output);
     line(
@@ -112,6 +121,21 @@ export async function benchReplay(
     await server?.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU seconds of each pass of `MemoryFeatureStore` over the file's events (memory-store-cachegrind.ts, 3 passes). */
+async function storeAlone(input: string, events: number): Promise<number[]> {
+  const child = spawn(process.execPath, [STORE_ALONE, input, String(events), '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode) => resolve(exitCode));
+  });
+  const passes = [...(/CPU per pass (.*)$/m.exec(out)?.[1] ?? '').matchAll(/(\d+) ms/g)].map((m) => Number(m[1]) / 1000);
+  if (code !== 0 || passes.length === 0) throw new Error(`the store-only run exited with ${code}: ${out.trim()}`);
+  return passes;
 }
 
 function command(label: string, args: readonly string[], output: string): Command {
