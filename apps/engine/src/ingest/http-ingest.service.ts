@@ -112,7 +112,7 @@ export class HttpIngestService implements OnModuleInit {
           value: text!,
           source: { line },
           event: decoded.event,
-          messageId: this.recognisesResends ? contentMessageId('http', decoded.event) : undefined,
+          messageId: this.recognisesResends ? contentMessageId(HTTP_PARTITION, decoded.event) : undefined,
         });
       else {
         const prefix = lines.length === 1 && line === 1 ? '' : `line ${line}: `;
