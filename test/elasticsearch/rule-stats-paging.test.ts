@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +52,7 @@ describe('rule statistics page through more than 10,000 rule ids (Elasticsearch 
   let prefix: string;
   let es: ElasticsearchClient;
   let sqlite: SqliteVerdictStore;
+  let sqliteDir: string | undefined;
   const verdicts = fixture();
   const request: RuleStatsRequest = { from: START, to: START + 12_000 * MINUTE, alertThreshold: 'MEDIUM' };
 
@@ -63,13 +64,14 @@ describe('rule statistics page through more than 10,000 rule ids (Elasticsearch 
     for (let i = 0; i < verdicts.length; i += 2_000) await s.write(verdicts.slice(i, i + 2_000));
     await s.flush();
     await es.refresh(`${prefix}-verdicts`);
-    sqlite = new SqliteVerdictStore(openSqlite(mkdtempSync(join(tmpdir(), 'risk-rule-stats-paging-'))), 100_000);
+    sqlite = new SqliteVerdictStore(openSqlite((sqliteDir = mkdtempSync(join(tmpdir(), 'risk-rule-stats-paging-')))), 100_000);
     await sqlite.write(verdicts);
   });
   after(async () => {
     await es?.close();
     await node?.deletePrefix(prefix);
     await node?.stop();
+    if (sqliteDir !== undefined) rmSync(sqliteDir, { recursive: true, force: true });
   });
 
   it('returns every rule id of both modes, as SQLite does', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -46,6 +46,7 @@ describe('rule statistics and the shadow-rule filter: Elasticsearch and SQLite g
   let es: ElasticsearchClient;
   let elastic: ElasticsearchVerdictQuery;
   let sqlite: SqliteVerdictStore;
+  let sqliteDir: string | undefined;
   const verdicts = fixture();
 
   before(async () => {
@@ -57,13 +58,14 @@ describe('rule statistics and the shadow-rule filter: Elasticsearch and SQLite g
     await s.write(verdicts);
     await s.flush();
     await es.refresh(`${prefix}-verdicts`);
-    sqlite = new SqliteVerdictStore(openSqlite(mkdtempSync(join(tmpdir(), 'risk-rule-stats-'))), 10_000);
+    sqlite = new SqliteVerdictStore(openSqlite((sqliteDir = mkdtempSync(join(tmpdir(), 'risk-rule-stats-')))), 10_000);
     await sqlite.write(verdicts);
   });
   after(async () => {
     await es?.close();
     await node?.deletePrefix(prefix);
     await node?.stop();
+    if (sqliteDir !== undefined) rmSync(sqliteDir, { recursive: true, force: true });
   });
 
   it('per rule and mode: hits, alerts raised, suppressed and last hit, for several ranges and thresholds', async () => {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { decodeEvent } from '../events/event-decoder';
 import type { RiskEvent } from '../events/risk-event';
 import { toAlert, type Verdict } from '../verdicts/verdict';
 import { VerdictQuery, type RiskProfile, type RuleStats, type VerdictPage } from './query-ports';
@@ -79,24 +80,26 @@ function batch(outcomes: MessageOutcome[]): DecidedBatch {
   };
 }
 
-const event = (fields: Partial<RiskEvent> = {}): RiskEvent => ({
-  event_id: 'e-1',
-  user_id: 'u',
-  event_type: 'login',
-  event_time: Date.UTC(2026, 10, 20, 10),
-  ip_address: undefined,
-  device_id: undefined,
-  location_city: undefined,
-  amount: undefined,
-  ...fields,
-});
+/** The event the decoder makes of `text`, as an ingest edge hands it on. */
+function decoded(text: string): RiskEvent {
+  const result = decodeEvent(text);
+  assert.ok(result.ok);
+  return result.event;
+}
+
+const LOGIN = '{"event_id":"e-1","user_id":"u","event_type":"login","event_time":"2026-11-20T10:00:00Z"}';
 
 describe('contentMessageId', () => {
-  it('is the same for the same decoded event and differs with its content or its source', () => {
-    assert.equal(contentMessageId('http', event()), contentMessageId('http', event()));
-    assert.match(contentMessageId('http', event()), /^http\/[A-Za-z0-9_-]{24}$/);
-    assert.notEqual(contentMessageId('http', event()), contentMessageId('http', event({ device_id: 'd-1' })));
-    assert.notEqual(contentMessageId('http', event()), contentMessageId('other', event()));
+  it('is the same for the same decoded event, whatever the key order and spacing of its text', () => {
+    const respelled = '{ "event_time": 1795168800000, "user_id": "u",\t"event_type": "login", "event_id": "e-1" }';
+    assert.equal(contentMessageId('http', decoded(LOGIN)), contentMessageId('http', decoded(respelled)));
+    assert.match(contentMessageId('http', decoded(LOGIN)), /^http\/[A-Za-z0-9_-]{24}$/);
+  });
+
+  it('differs with the content and with the source', () => {
+    const withDevice = LOGIN.replace('}', ',"device_id":"d-1"}');
+    assert.notEqual(contentMessageId('http', decoded(LOGIN)), contentMessageId('http', decoded(withDevice)));
+    assert.notEqual(contentMessageId('http', decoded(LOGIN)), contentMessageId('other', decoded(LOGIN)));
   });
 });
 

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { TEST_MAX_EVENT_TIME_SKEW_MS, TEST_STATE_SETTINGS } from '@test/support/engine-defaults';
+import { LOGIN_COUNT_FEATURES as features } from '@test/support/login-count-rules';
 import { MemoryFeatureStore } from '../features/memory-feature.store';
-import { parseFeatureDefinitions } from '../features/feature-definition';
 import { AlertPublisher, RejectSink, VerdictSink } from '../pipeline/ports';
 import { RiskPipeline, type InboundMessage } from '../pipeline/risk-pipeline';
 import type { RuleCooldown, RuleDefinition } from '../rules/rule';
@@ -13,10 +13,6 @@ import type { Alert, RiskLevel, Verdict } from '../verdicts/verdict';
 import { AlertSuppressor } from './alert-suppressor';
 import { MemoryCooldownStore } from './memory-cooldown.store';
 import { SnoozeBook, type Snooze } from './snooze';
-
-const features = parseFeatureDefinitions({
-  features: [{ name: 'login_count_1h', entity: 'user_id', aggregate: 'count', event_types: ['login'], window: '1h' }],
-});
 
 function rule(id: string, level: RiskLevel, minAmount: number, cooldown?: RuleCooldown): RuleDefinition {
   return {
